@@ -1,0 +1,373 @@
+//! `train`: create, verify, pre-run, post-run and read Personal Health Trains.
+
+use anyhow::{Context, Result};
+use clap::{Args, Parser, Subcommand};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use train_lib::keys::{public_key_from_file, PrivateKey, PublicKey, TrustStore};
+use train_lib::{CreateSpec, Format, ProtocolError, Station, StepReport, TrainDir};
+use zeroize::Zeroizing;
+
+const EXIT_CODES: &str = "\
+Exit codes:
+  0  success
+  1  error: a file, key or argument could not be used (nothing was changed)
+  2  usage error
+  3  rejected: the train failed a check (the message names it; the directory is unchanged)";
+
+/// Personal Health Train: trains are encrypted algorithm directories that visit stations.
+///
+/// A train directory is an image's /opt: train_config.json, pht_train/ (the algorithm, encrypted
+/// at rest) and pht_results/. Two formats: `native` (authenticated, the default) and `legacy`
+/// (PHT-meDIC 2.0.5, byte-compatible). The format is detected from the directory.
+///
+/// A station runs: `train pre-run DIR` (verify, decrypt) → the algorithm → `train post-run DIR`
+/// (hash, sign, re-encrypt for every participant). The creator ends with `train results`.
+#[derive(Parser)]
+#[command(name = "train", version, after_help = EXIT_CODES)]
+struct Cli {
+    /// Name of an environment variable holding the password of an encrypted PKCS#8 key.
+    #[arg(long, global = true, value_name = "VAR")]
+    key_password_env: Option<String>,
+    /// More log output on stderr (-v info, -vv debug). Secrets are never logged.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    verbose: u8,
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Generate an RSA key pair: D/NAME.key.pem (PKCS#8, mode 0600) and D/NAME.pub.pem (SPKI).
+    Keygen {
+        /// Base name of the two files.
+        name: String,
+        /// Directory to write them to.
+        #[arg(long, default_value = ".")]
+        out_dir: PathBuf,
+        /// Modulus size: 2048, 3072 or 4096.
+        #[arg(long, default_value_t = 3072)]
+        bits: usize,
+    },
+    /// Create an encrypted train directory, ready for its first station.
+    ///
+    /// Example: train create --files ./algo --entrypoint main.py --creator-id alice
+    ///   --creator-key alice.key.pem --station s1=s1.pub.pem --station s2=s2.pub.pem --out ./train
+    Create {
+        /// Directory of train files (becomes pht_train/). A top-level query.json is the query.
+        #[arg(long, value_name = "SRC")]
+        files: PathBuf,
+        /// The file the image runs, relative to SRC.
+        #[arg(long, value_name = "REL")]
+        entrypoint: String,
+        /// The creator's id.
+        #[arg(long, value_name = "ID")]
+        creator_id: String,
+        /// The creator's private key (PEM).
+        #[arg(long, value_name = "KEY")]
+        creator_key: PathBuf,
+        /// A route station, in visiting order: ID=PUBLIC_KEY.pem. Repeat for each stop.
+        #[arg(long = "station", value_name = "ID=PUB.pem", required = true)]
+        stations: Vec<String>,
+        /// A query.json to ship with the train.
+        #[arg(long, value_name = "FILE")]
+        query: Option<PathBuf>,
+        /// Train format.
+        #[arg(long, default_value = "native", value_parser = ["native", "legacy"])]
+        format: String,
+        /// The builder's private key (required for legacy, optional countersignature for native).
+        #[arg(long, value_name = "KEY")]
+        builder_key: Option<PathBuf>,
+        /// Master image: `repo:tag` for legacy's source, a digest for native (signed).
+        #[arg(long, value_name = "REF")]
+        master_image: Option<String>,
+        /// Train id (random when absent).
+        #[arg(long)]
+        train_id: Option<String>,
+        /// Proposal id (the train id when absent).
+        #[arg(long)]
+        proposal_id: Option<String>,
+        /// Output directory (must not exist, or be empty).
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+    },
+    /// Verify and decrypt DIR in place for this station. DIR is unchanged on any failure.
+    PreRun(StepArgs),
+    /// Hash, sign, re-encrypt and rewrap DIR in place after the run.
+    PostRun(StepArgs),
+    /// Run every check that needs no private key; non-zero exit if any fails.
+    Verify {
+        /// The train directory.
+        dir: PathBuf,
+        /// Print a JSON report (for CI).
+        #[arg(long)]
+        json: bool,
+        /// JSON trust file of pinned keys.
+        #[arg(long, value_name = "FILE")]
+        trust: Option<PathBuf>,
+    },
+    /// Decrypt the results for the creator into OUT (a new directory), after checking the chain.
+    Results {
+        /// The train directory.
+        dir: PathBuf,
+        /// The creator's private key.
+        #[arg(long)]
+        key: PathBuf,
+        /// Output directory (must not exist, or be empty).
+        #[arg(long)]
+        out: PathBuf,
+        /// JSON trust file of pinned keys.
+        #[arg(long, value_name = "FILE")]
+        trust: Option<PathBuf>,
+        /// Print a JSON summary.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Args)]
+struct StepArgs {
+    /// The train directory.
+    dir: PathBuf,
+    /// This station's id on the route.
+    #[arg(long, env = "STATION_ID")]
+    station: String,
+    /// This station's private key (PEM). Without it, RSA_STATION_PRIVATE_KEY (hex of PEM) is used.
+    #[arg(long, env = "STATION_PRIVATE_KEY_PATH")]
+    key: Option<PathBuf>,
+    /// JSON trust file of pinned creator, builder and station keys:
+    /// {"creators":[{"id":"…","key":"sha256:…"}],"builders":["sha256:…"],"stations":[{"id":"…","key":"sha256:…"}]}
+    #[arg(long, value_name = "FILE")]
+    trust: Option<PathBuf>,
+    /// Print a JSON summary.
+    #[arg(long)]
+    json: bool,
+}
+
+fn password(cli: &Cli) -> Result<Option<Zeroizing<Vec<u8>>>> {
+    match &cli.key_password_env {
+        None => Ok(None),
+        Some(var) => {
+            let v = std::env::var(var)
+                .with_context(|| format!("--key-password-env: variable {var} is not set"))?;
+            Ok(Some(Zeroizing::new(v.into_bytes())))
+        }
+    }
+}
+
+fn load_key(path: &Path, cli: &Cli) -> Result<PrivateKey> {
+    let pw = password(cli)?;
+    Ok(PrivateKey::from_file(path, pw.as_deref().map(|p| &p[..]))?)
+}
+
+fn station_key(args: &StepArgs, cli: &Cli) -> Result<PrivateKey> {
+    if let Some(p) = &args.key {
+        return load_key(p, cli);
+    }
+    let hexed = Zeroizing::new(std::env::var("RSA_STATION_PRIVATE_KEY").map_err(|_| {
+        anyhow::anyhow!("no station key: pass --key, or set STATION_PRIVATE_KEY_PATH or RSA_STATION_PRIVATE_KEY")
+    })?);
+    let pw = password(cli)?;
+    Ok(PrivateKey::from_text(
+        hexed.as_bytes(),
+        pw.as_deref().map(|p| &p[..]),
+        "RSA_STATION_PRIVATE_KEY",
+    )?)
+}
+
+fn trust(path: &Option<PathBuf>) -> Result<TrustStore> {
+    Ok(match path {
+        Some(p) => TrustStore::from_file(p)?,
+        None => TrustStore::default(),
+    })
+}
+
+fn print_step(what: &str, r: &StepReport, json: bool) {
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(r).expect("report serialises")
+        );
+    } else {
+        println!(
+            "{what}: {} train {} at {} (stop {}): {} train files, {} result files, {} bytes",
+            r.format, r.train_id, r.station, r.index, r.train_files, r.result_files, r.bytes
+        );
+    }
+}
+
+fn run(cli: &Cli) -> Result<()> {
+    match &cli.cmd {
+        Cmd::Keygen {
+            name,
+            out_dir,
+            bits,
+        } => {
+            use std::io::Write;
+            use std::os::unix::fs::OpenOptionsExt;
+            let key = PrivateKey::generate(*bits)?;
+            std::fs::create_dir_all(out_dir)
+                .with_context(|| format!("creating {}", out_dir.display()))?;
+            let priv_path = out_dir.join(format!("{name}.key.pem"));
+            let pub_path = out_dir.join(format!("{name}.pub.pem"));
+            let mut f = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(&priv_path)
+                .with_context(|| format!("creating {} (it must not exist)", priv_path.display()))?;
+            f.write_all(key.to_pkcs8_pem()?.as_bytes())?;
+            std::fs::write(&pub_path, key.public().to_pem())
+                .with_context(|| format!("writing {}", pub_path.display()))?;
+            println!(
+                "{}\n{}\n{}",
+                priv_path.display(),
+                pub_path.display(),
+                key.public().fingerprint()
+            );
+        }
+        Cmd::Create {
+            files,
+            entrypoint,
+            creator_id,
+            creator_key,
+            stations,
+            query,
+            format,
+            builder_key,
+            master_image,
+            train_id,
+            proposal_id,
+            out,
+        } => {
+            let creator = load_key(creator_key, cli)?;
+            let builder = builder_key.as_ref().map(|p| load_key(p, cli)).transpose()?;
+            let mut route: Vec<(String, PublicKey)> = Vec::new();
+            for s in stations {
+                let (id, path) = s
+                    .split_once('=')
+                    .with_context(|| format!("--station `{s}`: expected ID=PUBLIC_KEY.pem"))?;
+                route.push((id.to_string(), public_key_from_file(Path::new(path))?));
+            }
+            let spec = CreateSpec {
+                files,
+                entrypoint,
+                creator_id,
+                creator_key: &creator,
+                stations: route,
+                query: query.as_deref(),
+                builder_key: builder.as_ref(),
+                train_id: train_id.clone(),
+                proposal_id: proposal_id.clone(),
+                master_image: master_image.clone(),
+            };
+            let format: Format = format.parse().map_err(anyhow::Error::msg)?;
+            let r = train_lib::create(&spec, format, out)?;
+            print_step("created", &r, false);
+        }
+        Cmd::PreRun(a) | Cmd::PostRun(a) => {
+            let key = station_key(a, cli)?;
+            let trust = trust(&a.trust)?;
+            let st = Station {
+                id: &a.station,
+                key: &key,
+                trust: &trust,
+            };
+            let dir = TrainDir::open(&a.dir)?;
+            let (what, r) = if matches!(cli.cmd, Cmd::PreRun(_)) {
+                ("pre-run", dir.pre_run(&st)?)
+            } else {
+                ("post-run", dir.post_run(&st)?)
+            };
+            print_step(what, &r, a.json);
+        }
+        Cmd::Verify {
+            dir,
+            json,
+            trust: t,
+        } => {
+            let trust = trust(t)?;
+            let rep = TrainDir::open(dir)?.verify(&trust)?;
+            if *json {
+                let mut v = serde_json::to_value(&rep)?;
+                v["ok"] = rep.ok().into();
+                println!("{}", serde_json::to_string_pretty(&v)?);
+            } else {
+                println!(
+                    "{} train {} — route: {} — {} stops done",
+                    rep.format,
+                    rep.train_id,
+                    rep.route.join(" → "),
+                    rep.stops_done
+                );
+                for c in &rep.checks {
+                    println!(
+                        "  [{}] {}: {}",
+                        if c.ok { " ok " } else { "FAIL" },
+                        c.name,
+                        c.detail
+                    );
+                }
+            }
+            if !rep.ok() {
+                let failed: Vec<_> = rep
+                    .checks
+                    .iter()
+                    .filter(|c| !c.ok)
+                    .map(|c| c.name.as_str())
+                    .collect();
+                return Err(
+                    ProtocolError::Rejected(train_lib::Rejection::WrongState(format!(
+                        "verification failed: {}",
+                        failed.join(", ")
+                    )))
+                    .into(),
+                );
+            }
+        }
+        Cmd::Results {
+            dir,
+            key,
+            out,
+            trust: t,
+            json,
+        } => {
+            let key = load_key(key, cli)?;
+            let trust = trust(t)?;
+            let r = TrainDir::open(dir)?.results(&key, &trust, out)?;
+            print_step(&format!("results written to {}", out.display()), &r, *json);
+        }
+    }
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let level = match cli.verbose {
+        0 => "warn",
+        1 => "info",
+        _ => "debug",
+    };
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| level.into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    match run(&cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            let rejected = e
+                .downcast_ref::<ProtocolError>()
+                .and_then(ProtocolError::rejection)
+                .is_some();
+            eprintln!("error: {e:#}");
+            if rejected {
+                eprintln!("the train directory was left unchanged");
+                ExitCode::from(3)
+            } else {
+                ExitCode::from(1)
+            }
+        }
+    }
+}

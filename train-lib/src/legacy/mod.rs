@@ -1,0 +1,20 @@
+//! PHT-meDIC 2.0.5 trains ("legacy"), run byte-compatibly and checked more strictly than the
+//! reference where that breaks no train the reference makes: the first station is route index 0,
+//! the turn is read from which stops have signed, the last chain digest is recomputed, and files
+//! in `pht_train` that `file_list` does not name are refused.
+
+mod chain;
+pub mod config;
+mod create;
+mod steps;
+mod verify;
+
+pub use config::LegacyConfig;
+pub use create::create;
+pub use steps::{post_run, pre_run, results};
+pub use verify::verify;
+
+use aws_lc_rs::rsa::{OaepAlgorithm, OAEP_SHA512_MGF1SHA512};
+
+/// Key wrap of the reference: RSA-OAEP with SHA-512 and MGF1-SHA-512, empty label.
+pub const OAEP: &OaepAlgorithm = &OAEP_SHA512_MGF1SHA512;

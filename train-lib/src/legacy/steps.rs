@@ -1,0 +1,324 @@
+//! Pre-run, post-run and the creator's reading of results for PHT-meDIC trains.
+
+use super::chain::{self, check_trust, check_turn, verify_chain, verify_creator_and_builder};
+use super::config::{parse_key, unhex, unhex_n, LegacyConfig, RouteEntry, StopSignature};
+use super::OAEP;
+use crate::common::{self, Station, StepReport, CONFIG, QUERY, RESULTS_DIR, TRAIN_DIR, USER_KEY};
+use crate::crypto::{cbc, hasher::SplitHasher};
+use crate::error::{decrypt_error, ProtocolError, Rejection, Result};
+use crate::keys::{random_sym_key, PrivateKey, SymKey};
+use crate::tree::{self, open_regular, walk, EntryKind, OutputDir, Staging};
+use aws_lc_rs::digest::SHA512;
+use std::collections::BTreeSet;
+use std::io::{BufWriter, Write};
+use std::path::Path;
+
+const TOP_LEVEL: &[&str] = &[CONFIG, TRAIN_DIR, RESULTS_DIR, USER_KEY];
+
+fn locate<'c>(cfg: &'c LegacyConfig, station: &str) -> Result<(Vec<&'c RouteEntry>, usize)> {
+    let route = cfg.ordered_route()?;
+    let idx = route
+        .iter()
+        .position(|s| s.station.python_str() == station)
+        .ok_or_else(|| Rejection::StationNotInRoute(station.to_string()))?;
+    Ok((route, idx))
+}
+
+fn check_own_key(route: &[&RouteEntry], idx: usize, st: &Station<'_>) -> Result<()> {
+    let k = parse_key("route.rsa_public_key", &route[idx].rsa_public_key)?;
+    if &k != st.key.public() {
+        return Err(Rejection::WrongStationKey(st.id.to_string()).into());
+    }
+    Ok(())
+}
+
+/// The set of names `pht_train` must hold: `file_list`, plus `query.json` when present.
+fn train_listing(cfg: &LegacyConfig, dir: &Path) -> Result<(Vec<String>, bool)> {
+    let files = cfg.train_files()?;
+    let found = walk(&dir.join(TRAIN_DIR))?;
+    let has_query = found
+        .iter()
+        .any(|e| e.path == QUERY && matches!(e.kind, EntryKind::File(_)));
+    let mut listed: BTreeSet<String> = files.iter().cloned().collect();
+    if has_query {
+        listed.insert(QUERY.to_string());
+    }
+    common::match_listing(&found, &listed, TRAIN_DIR)?;
+    Ok((files, has_query))
+}
+
+fn decrypt_file(
+    key: &SymKey,
+    dir: &Path,
+    rel: &str,
+    staging: &mut Staging,
+    hasher: &mut SplitHasher,
+) -> Result<u64> {
+    let src = dir.join(rel);
+    let input = open_regular(&src)?;
+    let out = BufWriter::new(staging.create(rel)?);
+    cbc::decrypt(key, input, out, hasher).map_err(|e| decrypt_error(rel, e))
+}
+
+fn encrypt_file(
+    key: &SymKey,
+    dir: &Path,
+    rel: &str,
+    staging: &mut Staging,
+    hasher: &mut SplitHasher,
+) -> Result<u64> {
+    let src = dir.join(rel);
+    let input = open_regular(&src)?;
+    let mut out = BufWriter::new(staging.create(rel)?);
+    let n = cbc::encrypt(key, input, &mut out, Some(hasher)).map_err(|source| {
+        ProtocolError::Encrypt {
+            path: rel.to_string(),
+            source,
+        }
+    })?;
+    out.flush().map_err(tree::io_err(&src))?;
+    Ok(n)
+}
+
+/// Verifies and decrypts a legacy train in place for station `st`. On any failure the directory
+/// is left exactly as it was.
+pub fn pre_run(dir: &Path, st: &Station<'_>) -> Result<StepReport> {
+    let cfg = LegacyConfig::parse(&common::read_config(dir)?)?;
+    common::check_top_level(dir, TOP_LEVEL)?;
+    let (route, idx) = locate(&cfg, st.id)?;
+    check_turn(&cfg, &route, idx)?;
+    check_own_key(&route, idx, st)?;
+    check_trust(&cfg, &route, st.trust)?;
+    verify_creator_and_builder(&cfg, st.trust)?;
+    verify_chain(&cfg, &route, idx)?;
+
+    let wrapped = route[idx]
+        .encrypted_key
+        .as_deref()
+        .ok_or_else(|| Rejection::MissingKeyWrap(format!("station `{}`", st.id)))?;
+    let key = st
+        .key
+        .oaep_unwrap(OAEP, &unhex("route.encrypted_key", wrapped)?, None)
+        .map_err(|_| Rejection::KeyUnwrap(format!("station `{}`", st.id)))?;
+
+    let (files, has_query) = train_listing(&cfg, dir)?;
+    let results = walk(&dir.join(RESULTS_DIR))?;
+    let mut staging = Staging::new(dir)?;
+    let session = cfg.session_id_bytes();
+
+    let train_bytes = common::total_size(&walk(&dir.join(TRAIN_DIR))?);
+    let mut h = SplitHasher::new(&SHA512, train_bytes);
+    h.update(&std::sync::Arc::new(
+        cfg.creator.id.python_str().into_bytes(),
+    ));
+    let mut bytes = 0;
+    for f in &files {
+        bytes += decrypt_file(&key, dir, &format!("{TRAIN_DIR}/{f}"), &mut staging, &mut h)?;
+    }
+    h.update(&std::sync::Arc::new(session.clone()));
+    if has_query {
+        bytes += decrypt_file(
+            &key,
+            dir,
+            &format!("{TRAIN_DIR}/{QUERY}"),
+            &mut staging,
+            &mut h,
+        )?;
+    }
+    if h.finish().as_ref() != unhex_n("hash", &cfg.hash, 64)?.as_slice() {
+        return Err(Rejection::TrainHash.into());
+    }
+
+    let result_files: Vec<&str> = results
+        .iter()
+        .filter(|e| matches!(e.kind, EntryKind::File(_)))
+        .map(|e| e.path.as_str())
+        .collect();
+    if idx == 0 {
+        if let Some(f) = result_files.first() {
+            return Err(Rejection::UnexpectedResults(format!("{RESULTS_DIR}/{f} exists")).into());
+        }
+    } else {
+        let mut rh = SplitHasher::new(&SHA512, common::total_size(&results));
+        for f in &result_files {
+            bytes += decrypt_file(
+                &key,
+                dir,
+                &format!("{RESULTS_DIR}/{f}"),
+                &mut staging,
+                &mut rh,
+            )?;
+        }
+        rh.update(&std::sync::Arc::new(session));
+        let expect = unhex_n("result_hash", cfg.result_hash.as_deref().unwrap_or(""), 64)?;
+        if rh.finish().as_ref() != expect.as_slice() {
+            return Err(Rejection::ResultHash.into());
+        }
+    }
+    staging.commit()?;
+    Ok(StepReport {
+        format: "legacy",
+        train_id: cfg.id.clone(),
+        station: st.id.to_string(),
+        index: idx,
+        train_files: files.len() + usize::from(has_query),
+        result_files: result_files.len(),
+        bytes,
+    })
+}
+
+/// Hashes, signs, re-encrypts and rewraps a legacy train after its run at station `st`.
+pub fn post_run(dir: &Path, st: &Station<'_>) -> Result<StepReport> {
+    let mut cfg = LegacyConfig::parse(&common::read_config(dir)?)?;
+    common::check_top_level(dir, TOP_LEVEL)?;
+    let (route, idx) = locate(&cfg, st.id)?;
+    check_turn(&cfg, &route, idx)?;
+    check_own_key(&route, idx, st)?;
+    check_trust(&cfg, &route, st.trust)?;
+    verify_creator_and_builder(&cfg, st.trust)?;
+    let earlier = chain::earlier_digests(&route, idx)?;
+    let route_len = route.len();
+
+    let (files, has_query) = train_listing(&cfg, dir)?;
+    let results = walk(&dir.join(RESULTS_DIR))?;
+    let key = random_sym_key();
+    let mut staging = Staging::new(dir)?;
+    let session = cfg.session_id_bytes();
+
+    // Re-encrypt the train files and check on the way that the run left them as signed.
+    let train_bytes = common::total_size(&walk(&dir.join(TRAIN_DIR))?);
+    let mut h = SplitHasher::new(&SHA512, train_bytes);
+    h.update(&std::sync::Arc::new(
+        cfg.creator.id.python_str().into_bytes(),
+    ));
+    let mut bytes = 0;
+    for f in &files {
+        bytes += encrypt_file(&key, dir, &format!("{TRAIN_DIR}/{f}"), &mut staging, &mut h)?;
+    }
+    h.update(&std::sync::Arc::new(session.clone()));
+    if has_query {
+        bytes += encrypt_file(
+            &key,
+            dir,
+            &format!("{TRAIN_DIR}/{QUERY}"),
+            &mut staging,
+            &mut h,
+        )?;
+    }
+    if h.finish().as_ref() != unhex_n("hash", &cfg.hash, 64)?.as_slice() {
+        return Err(Rejection::TrainModified("hash over pht_train".into()).into());
+    }
+
+    let mut rh = SplitHasher::new(&SHA512, common::total_size(&results));
+    let mut n_results = 0;
+    for e in &results {
+        let rel = format!("{RESULTS_DIR}/{}", e.path);
+        match e.kind {
+            EntryKind::Dir => staging.ensure_dir(&rel),
+            EntryKind::File(_) => {
+                bytes += encrypt_file(&key, dir, &rel, &mut staging, &mut rh)?;
+                n_results += 1;
+            }
+        }
+    }
+    rh.update(&std::sync::Arc::new(session));
+    let result_hash = rh.finish().as_ref().to_vec();
+
+    let result_sig = st.key.sign_pss_prehashed_sha512(&result_hash)?;
+    let digest = chain::chain_digest(&cfg, &earlier, &result_hash)?;
+    let stop_sig = st.key.sign_pss_prehashed_sha512(&digest)?;
+
+    cfg.route.sort_by_key(|s| s.index);
+    cfg.result_hash = Some(hex::encode(&result_hash));
+    cfg.result_signature = Some(hex::encode(result_sig));
+    cfg.route[idx].signature = Some(StopSignature {
+        digest: hex::encode(&digest),
+        signature: hex::encode(stop_sig),
+    });
+    for i in 0..route_len {
+        let k = parse_key("route.rsa_public_key", &cfg.route[i].rsa_public_key)?;
+        cfg.route[i].encrypted_key = Some(hex::encode(k.oaep_wrap(OAEP, &key[..], None)?));
+    }
+    let creator_wrap = cfg.creator_key()?.oaep_wrap(OAEP, &key[..], None)?;
+    cfg.creator.encrypted_key = Some(hex::encode(&creator_wrap));
+
+    staging.write(USER_KEY, &creator_wrap)?;
+    // The configuration goes last: a commit cut short leaves the old one, which no longer
+    // matches, so the damage is visible rather than silent.
+    staging.write(CONFIG, &cfg.to_json())?;
+    staging.commit()?;
+    Ok(StepReport {
+        format: "legacy",
+        train_id: cfg.id.clone(),
+        station: st.id.to_string(),
+        index: idx,
+        train_files: files.len() + usize::from(has_query),
+        result_files: n_results,
+        bytes,
+    })
+}
+
+/// The creator's last step: checks the chain and decrypts `pht_results` into `out` (which must not
+/// exist). Returns the number of files written.
+pub fn results(dir: &Path, creator: &PrivateKey, out: &Path) -> Result<StepReport> {
+    let cfg = LegacyConfig::parse(&common::read_config(dir)?)?;
+    let route = cfg.ordered_route()?;
+    if &cfg.creator_key()? != creator.public() {
+        return Err(Rejection::WrongCreatorKey.into());
+    }
+    let done = chain::stops_done(&route)?;
+    if done == 0 {
+        return Err(Rejection::WrongState(
+            "no station has run this train yet: there are no results".into(),
+        )
+        .into());
+    }
+    if cfg.hash.is_empty()
+        || !creator.public().verify_pkcs1_sha512(
+            &unhex_n("hash", &cfg.hash, 64)?,
+            &unhex("signature", &cfg.signature)?,
+        )
+    {
+        return Err(Rejection::CreatorSignature.into());
+    }
+    verify_chain(&cfg, &route, done)?;
+    let wrapped = match &cfg.creator.encrypted_key {
+        Some(h) => unhex("creator.encrypted_key", h)?,
+        None => std::fs::read(dir.join(USER_KEY)).map_err(tree::io_err(&dir.join(USER_KEY)))?,
+    };
+    let key = creator
+        .oaep_unwrap(OAEP, &wrapped, None)
+        .map_err(|_| Rejection::KeyUnwrap("the creator".into()))?;
+    let results = walk(&dir.join(RESULTS_DIR))?;
+    let mut staging = OutputDir::new(out)?;
+    let mut rh = SplitHasher::new(&SHA512, common::total_size(&results));
+    let mut n = 0;
+    let mut bytes = 0;
+    for e in &results {
+        match e.kind {
+            EntryKind::Dir => staging.ensure_dir(&e.path)?,
+            EntryKind::File(_) => {
+                let input = open_regular(&dir.join(RESULTS_DIR).join(&e.path))?;
+                let w = BufWriter::new(staging.create(&e.path)?);
+                bytes += cbc::decrypt(&key, input, w, &mut rh)
+                    .map_err(|err| decrypt_error(&format!("{RESULTS_DIR}/{}", e.path), err))?;
+                n += 1;
+            }
+        }
+    }
+    rh.update(&std::sync::Arc::new(cfg.session_id_bytes()));
+    let expect = unhex_n("result_hash", cfg.result_hash.as_deref().unwrap_or(""), 64)?;
+    if rh.finish().as_ref() != expect.as_slice() {
+        return Err(Rejection::ResultHash.into());
+    }
+    staging.commit()?;
+    Ok(StepReport {
+        format: "legacy",
+        train_id: cfg.id.clone(),
+        station: "creator".into(),
+        index: done,
+        train_files: 0,
+        result_files: n,
+        bytes,
+    })
+}

@@ -1,0 +1,26 @@
+//! The Personal Health Train protocol.
+//!
+//! A train directory is an image's `/opt`: `train_config.json`, `pht_train/` (the algorithm,
+//! encrypted at rest), `pht_results/` (results, encrypted between stations) and, for legacy
+//! trains, `user_sym_key.key`. Two formats share that layout:
+//!
+//! - [`legacy`]: PHT-meDIC (`pht-train-container-library` 2.0.5), run byte-compatibly;
+//! - [`native`]: this project's authenticated format (see `docs/protocol.md`).
+//!
+//! [`TrainDir`] detects the format and dispatches. Nothing here touches Docker or async I/O.
+
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+pub mod common;
+pub mod crypto;
+pub mod error;
+pub mod keys;
+pub mod legacy;
+pub mod native;
+mod train_dir;
+pub mod tree;
+
+pub use common::{CreateSpec, Station, StepReport, VerifyReport};
+pub use error::{ProtocolError, Rejection};
+pub use train_dir::{create, Format, TrainDir};

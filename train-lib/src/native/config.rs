@@ -1,0 +1,263 @@
+//! The native `train_config.json`: a strict JSON document whose every value is covered by a
+//! signature, and whose bytes must be exactly the canonical serialisation of its values.
+
+pub(crate) use crate::common::{parse_key, unhex, unhex_n};
+use crate::error::Rejection;
+use crate::keys::PublicKey;
+use aws_lc_rs::digest::{Context, SHA256};
+use serde::{Deserialize, Serialize};
+
+/// The `format` value of this version.
+pub const FORMAT: &str = "pht-native/1";
+
+/// A party: its id and SPKI PEM public key.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Party {
+    /// Id (creator id or station id).
+    pub id: String,
+    /// SPKI PEM.
+    pub public_key: String,
+}
+
+/// A train file in the creator's manifest.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct FileEntry {
+    /// Path below `pht_train`.
+    pub path: String,
+    /// Plaintext size.
+    pub size: u64,
+    /// Hex SHA-256 of the plaintext.
+    pub sha256: String,
+}
+
+/// An entry of a stop's results manifest.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct ResultEntry {
+    /// Path below `pht_results`.
+    pub path: String,
+    /// `file` or `dir`.
+    pub kind: String,
+    /// Plaintext size (0 for a directory).
+    pub size: u64,
+    /// Hex SHA-256 of the plaintext (empty for a directory).
+    pub sha256: String,
+}
+
+/// What the creator signs.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct TrainBody {
+    /// Train id.
+    pub id: String,
+    /// Proposal id.
+    pub proposal_id: String,
+    /// The creator.
+    pub creator: Party,
+    /// The stations, in visiting order.
+    pub route: Vec<Party>,
+    /// The file the image runs, below `pht_train`.
+    pub entrypoint: String,
+    /// Every file of `pht_train`, sorted by path.
+    pub files: Vec<FileEntry>,
+    /// Digest of the master image the train was built on, once built.
+    pub master_image: Option<String>,
+}
+
+/// The builder's countersignature.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct BuildSig {
+    /// SPKI PEM of the builder.
+    pub public_key: String,
+    /// Hex signature over the build digest.
+    pub signature: String,
+}
+
+/// The creator's signature over the first key wraps.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Dispatch {
+    /// Hex SHA-256 of the key wraps the creator wrote.
+    pub keys_digest: String,
+    /// Hex creator signature over the dispatch digest.
+    pub signature: String,
+}
+
+/// One completed stop.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Stop {
+    /// The station that ran.
+    pub station: String,
+    /// Hex of 32 random bytes, fresh for this execution.
+    pub session_id: String,
+    /// The results it left, in walk order.
+    pub results: Vec<ResultEntry>,
+    /// Hex SHA-256 of the key wraps it wrote.
+    pub keys_digest: String,
+    /// Hex chain digest.
+    pub digest: String,
+    /// Hex station signature over the chain digest.
+    pub signature: String,
+}
+
+/// One wrapped file key.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct KeyWrap {
+    /// `creator` or `station:<id>`.
+    pub recipient: String,
+    /// Fingerprint of the key it is wrapped for.
+    pub fingerprint: String,
+    /// Hex RSA-OAEP ciphertext.
+    pub wrapped: String,
+}
+
+/// The whole configuration.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct NativeConfig {
+    /// Always [`FORMAT`].
+    pub format: String,
+    /// Signed by the creator.
+    pub train: TrainBody,
+    /// Hex creator signature over the body digest.
+    pub creator_signature: String,
+    /// The builder's countersignature, when built by a builder.
+    pub build: Option<BuildSig>,
+    /// The creator's signature over the first key wraps.
+    pub dispatch: Dispatch,
+    /// Completed stops, in route order.
+    pub stops: Vec<Stop>,
+    /// The current file key's wraps.
+    pub keys: Vec<KeyWrap>,
+}
+
+fn tagged(tag: &str, parts: &[&[u8]]) -> [u8; 32] {
+    let mut h = Context::new(&SHA256);
+    h.update(&(tag.len() as u64).to_be_bytes());
+    h.update(tag.as_bytes());
+    for p in parts {
+        h.update(&(p.len() as u64).to_be_bytes());
+        h.update(p);
+    }
+    h.finish().as_ref().try_into().expect("32 bytes")
+}
+
+impl NativeConfig {
+    /// Parses a configuration, refusing unknown fields and any byte that differs from the
+    /// canonical serialisation of the values read.
+    pub fn parse(bytes: &[u8]) -> Result<Self, Rejection> {
+        let c: NativeConfig =
+            serde_json::from_slice(bytes).map_err(|e| Rejection::ConfigSchema(e.to_string()))?;
+        if c.format != FORMAT {
+            return Err(Rejection::ConfigSchema(format!(
+                "format `{}` is not {FORMAT}",
+                c.format
+            )));
+        }
+        if c.to_json() != bytes {
+            return Err(Rejection::NonCanonicalConfig);
+        }
+        for f in &c.train.files {
+            crate::tree::check_rel_path(&f.path)?;
+        }
+        crate::tree::check_rel_path(&c.train.entrypoint)?;
+        for s in &c.stops {
+            for r in &s.results {
+                crate::tree::check_rel_path(&r.path)?;
+            }
+        }
+        Ok(c)
+    }
+
+    /// The canonical bytes: pretty JSON and one newline.
+    pub fn to_json(&self) -> Vec<u8> {
+        let mut v = serde_json::to_vec_pretty(self).expect("config serialises");
+        v.push(b'\n');
+        v
+    }
+
+    /// SHA-256 over the body's canonical JSON, domain-separated.
+    pub fn body_digest(&self) -> [u8; 32] {
+        let body = serde_json::to_vec(&self.train).expect("body serialises");
+        tagged("pht-native/1 train", &[&body])
+    }
+
+    /// What the builder signs: the body digest and the creator's signature.
+    pub fn build_digest(&self) -> Result<[u8; 32], Rejection> {
+        Ok(tagged(
+            "pht-native/1 build",
+            &[
+                &self.body_digest(),
+                &unhex("creator_signature", &self.creator_signature)?,
+            ],
+        ))
+    }
+
+    /// What the creator's dispatch signature covers.
+    pub fn dispatch_digest(&self) -> Result<[u8; 32], Rejection> {
+        Ok(tagged(
+            "pht-native/1 dispatch",
+            &[
+                &self.body_digest(),
+                &unhex_n("dispatch.keys_digest", &self.dispatch.keys_digest, 32)?,
+            ],
+        ))
+    }
+
+    /// The chain digest of stop `i`: binds the body, the previous link, the stop's index, its
+    /// station, session id, results and key wraps.
+    pub fn stop_digest(&self, i: usize, stop: &Stop) -> Result<[u8; 32], Rejection> {
+        let prev = if i == 0 {
+            self.dispatch_digest()?.to_vec()
+        } else {
+            unhex_n("stops.digest", &self.stops[i - 1].digest, 32)?
+        };
+        let record = serde_json::to_vec(&(
+            &stop.station,
+            &stop.session_id,
+            &stop.results,
+            &stop.keys_digest,
+        ))
+        .expect("stop serialises");
+        Ok(tagged(
+            "pht-native/1 stop",
+            &[
+                &self.body_digest(),
+                &prev,
+                &(i as u64).to_be_bytes(),
+                &record,
+            ],
+        ))
+    }
+
+    /// The public keys of the route, checked to have unique ids.
+    pub fn route_keys(&self) -> Result<Vec<PublicKey>, Rejection> {
+        let mut out = Vec::new();
+        for (i, p) in self.train.route.iter().enumerate() {
+            if self.train.route[..i].iter().any(|o| o.id == p.id) {
+                return Err(Rejection::DuplicateStation(p.id.clone()));
+            }
+            out.push(parse_key(
+                &format!("train.route[{i}].public_key"),
+                &p.public_key,
+            )?);
+        }
+        if out.is_empty() {
+            return Err(Rejection::ConfigSchema("the route is empty".into()));
+        }
+        Ok(out)
+    }
+}
+
+/// SHA-256 over the canonical JSON of a list of key wraps.
+pub fn keys_digest(keys: &[KeyWrap]) -> [u8; 32] {
+    tagged(
+        "pht-native/1 keys",
+        &[&serde_json::to_vec(keys).expect("keys serialise")],
+    )
+}

@@ -1,0 +1,127 @@
+//! Format detection and dispatch: callers hold a [`TrainDir`] and need not know the format.
+
+use crate::common::{self, CreateSpec, Station, StepReport, VerifyReport};
+use crate::error::{Rejection, Result};
+use crate::keys::{PrivateKey, TrustStore};
+use crate::{legacy, native};
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+/// The two train formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Format {
+    /// PHT-meDIC 2.0.5.
+    Legacy,
+    /// This project's authenticated format.
+    Native,
+}
+
+impl fmt::Display for Format {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Format::Legacy => "legacy",
+            Format::Native => "native",
+        })
+    }
+}
+
+impl FromStr for Format {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        match s {
+            "legacy" => Ok(Format::Legacy),
+            "native" => Ok(Format::Native),
+            other => Err(format!("unknown format `{other}` (native or legacy)")),
+        }
+    }
+}
+
+/// A train directory whose format has been detected from its configuration.
+#[derive(Debug, Clone)]
+pub struct TrainDir {
+    path: PathBuf,
+    format: Format,
+}
+
+impl TrainDir {
+    /// Opens `path` and detects its format: a native configuration says `"format": "pht-native/…"`;
+    /// a legacy one has `route` and `file_list` and no `format`.
+    pub fn open(path: &Path) -> Result<Self> {
+        let bytes = common::read_config(path)?;
+        let v: serde_json::Value =
+            serde_json::from_slice(&bytes).map_err(|e| Rejection::ConfigSchema(e.to_string()))?;
+        let format = match v.get("format").and_then(|f| f.as_str()) {
+            Some(f) if f.starts_with("pht-native/") => Format::Native,
+            Some(f) => return Err(Rejection::ConfigSchema(format!("unknown format `{f}`")).into()),
+            None if v.get("route").is_some() && v.get("file_list").is_some() => Format::Legacy,
+            None => {
+                return Err(Rejection::ConfigSchema(
+                    "neither a native (format) nor a PHT-meDIC (route, file_list) configuration"
+                        .into(),
+                )
+                .into())
+            }
+        };
+        Ok(Self {
+            path: path.to_path_buf(),
+            format,
+        })
+    }
+
+    /// The detected format.
+    pub fn format(&self) -> Format {
+        self.format
+    }
+
+    /// The directory.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Verifies and decrypts in place for a station; unchanged on failure.
+    pub fn pre_run(&self, st: &Station<'_>) -> Result<StepReport> {
+        match self.format {
+            Format::Legacy => legacy::pre_run(&self.path, st),
+            Format::Native => native::pre_run(&self.path, st),
+        }
+    }
+
+    /// Hashes, signs, re-encrypts and rewraps after the run; unchanged on failure.
+    pub fn post_run(&self, st: &Station<'_>) -> Result<StepReport> {
+        match self.format {
+            Format::Legacy => legacy::post_run(&self.path, st),
+            Format::Native => native::post_run(&self.path, st),
+        }
+    }
+
+    /// Every check that needs no private key.
+    pub fn verify(&self, trust: &TrustStore) -> Result<VerifyReport> {
+        match self.format {
+            Format::Legacy => legacy::verify(&self.path, trust),
+            Format::Native => native::verify(&self.path, trust),
+        }
+    }
+
+    /// The creator's decrypted results, written to the new directory `out`.
+    pub fn results(
+        &self,
+        creator: &PrivateKey,
+        trust: &TrustStore,
+        out: &Path,
+    ) -> Result<StepReport> {
+        match self.format {
+            Format::Legacy => legacy::results(&self.path, creator, out),
+            Format::Native => native::results(&self.path, creator, trust, out),
+        }
+    }
+}
+
+/// Creates a train of `format` in the new directory `out`.
+pub fn create(spec: &CreateSpec<'_>, format: Format, out: &Path) -> Result<StepReport> {
+    match format {
+        Format::Legacy => legacy::create(spec, out),
+        Format::Native => native::create(spec, out),
+    }
+}
