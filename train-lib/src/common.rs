@@ -247,8 +247,15 @@ pub fn random_train_id() -> String {
     format!("train-{}", hex::encode(crate::keys::random_bytes::<8>()))
 }
 
-/// Decodes a hex field of the configuration, naming it in the error.
+/// Decodes a hex field of the configuration, naming it in the error. Only lowercase is
+/// accepted (both formats write it): otherwise a byte of the file could change (`a` → `A`)
+/// while every signature still verifies.
 pub(crate) fn unhex(field: &str, v: &str) -> std::result::Result<Vec<u8>, Rejection> {
+    if v.bytes().any(|b| b.is_ascii_uppercase()) {
+        return Err(Rejection::ConfigSchema(format!(
+            "{field} must be lowercase hex"
+        )));
+    }
     hex::decode(v).map_err(|_| Rejection::ConfigSchema(format!("{field} is not hex")))
 }
 
