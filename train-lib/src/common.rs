@@ -190,11 +190,12 @@ pub struct CreateSpec<'a> {
     pub master_image: Option<String>,
 }
 
+/// Train files by relative path and size, in walk order.
+pub type SourceFiles = Vec<(String, u64)>;
+
 /// The train files of a source directory: every regular file in walk order, with a top-level
 /// `query.json` split off as the query. Returns (files, query path).
-pub fn source_files(
-    spec: &CreateSpec<'_>,
-) -> Result<(Vec<(String, u64)>, Option<std::path::PathBuf>)> {
+pub fn source_files(spec: &CreateSpec<'_>) -> Result<(SourceFiles, Option<std::path::PathBuf>)> {
     let entries = tree::walk(spec.files)?;
     if entries.is_empty() && !spec.files.is_dir() {
         return Err(crate::error::ProtocolError::Input(format!(

@@ -18,6 +18,7 @@ pub mod error;
 pub mod keys;
 pub mod legacy;
 pub mod native;
+pub mod par;
 mod train_dir;
 pub mod tree;
 

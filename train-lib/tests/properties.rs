@@ -36,8 +36,10 @@ fn results_per_stop(stops: usize) -> impl Strategy<Value = Vec<Vec<(String, usiz
     )
 }
 
-fn route_and_results(
-) -> impl Strategy<Value = (Vec<Vec<(String, usize, u8)>>, Vec<(String, usize)>, bool)> {
+/// Per stop: the result writes (path, size, seed); the train files; whether legacy.
+type Route = (Vec<Vec<(String, usize, u8)>>, Vec<(String, usize)>, bool);
+
+fn route_and_results() -> impl Strategy<Value = Route> {
     (1usize..=4).prop_flat_map(|n| (results_per_stop(n), train_files(), any::<bool>()))
 }
 

@@ -1,2 +1,377 @@
-//! Benchmark (filled in below).
-fn main() {}
+//! `train-bench`: post-run and the next station's pre-run over assorted results, native and
+//! legacy, beside the Python reference on the same data and `openssl speed`, in one run.
+//!
+//!     cargo run --release --bin train-bench -- [--size-mib 1024] [--python PATH]
+//!
+//! Each measured step runs in its own child process (this binary, re-executed) that reports its
+//! wall time and peak RSS (VmHWM), so steps do not share a high-water mark. Files are in the page
+//! cache for every contender alike.
+
+use anyhow::{bail, Context, Result};
+use clap::Parser;
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Instant;
+use train_lib::keys::{PrivateKey, TrustStore};
+use train_lib::{CreateSpec, Format, Station, TrainDir};
+
+#[derive(Parser)]
+#[command(about = "Protocol throughput and memory, ours beside the reference and openssl")]
+struct Args {
+    /// Total size of the results, MiB.
+    #[arg(long, default_value_t = 1024)]
+    size_mib: u64,
+    /// Scratch directory (needs about 4× the size free).
+    #[arg(long, default_value = "target/bench-work")]
+    work_dir: PathBuf,
+    /// Python with pht-train-container-library 2.0.5 (default: $PHT_REFERENCE_PYTHON).
+    #[arg(long, env = "PHT_REFERENCE_PYTHON")]
+    python: Option<PathBuf>,
+    /// Internal: run one step in this process and report on stdout.
+    #[arg(long, hide = true, num_args = 4, value_names = ["STEP", "DIR", "STATION", "KEY"])]
+    phase: Option<Vec<String>>,
+}
+
+#[derive(Clone, Copy)]
+struct Sample {
+    secs: f64,
+    rss_mib: f64,
+}
+
+fn peak_rss_kib() -> u64 {
+    fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .map(str::to_string)
+        })
+        .and_then(|l| l.split_whitespace().nth(1).and_then(|v| v.parse().ok()))
+        .unwrap_or(0)
+}
+
+fn run_phase(p: &[String]) -> Result<()> {
+    let key = PrivateKey::from_file(Path::new(&p[3]), None)?;
+    let trust = TrustStore::default();
+    let st = Station {
+        id: &p[2],
+        key: &key,
+        trust: &trust,
+    };
+    let t = TrainDir::open(Path::new(&p[1]))?;
+    let start = Instant::now();
+    match p[0].as_str() {
+        "post-run" => t.post_run(&st)?,
+        "pre-run" => t.pre_run(&st)?,
+        other => bail!("unknown step {other}"),
+    };
+    println!("{} {}", start.elapsed().as_secs_f64(), peak_rss_kib());
+    Ok(())
+}
+
+fn child(step: &str, dir: &Path, station: &str, key: &Path) -> Result<Sample> {
+    let out = Command::new(std::env::current_exe()?)
+        .arg("--phase")
+        .args([step, dir.to_str().unwrap(), station, key.to_str().unwrap()])
+        .output()?;
+    if !out.status.success() {
+        bail!("{step} failed: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    parse_sample(&out.stdout)
+}
+
+fn parse_sample(stdout: &[u8]) -> Result<Sample> {
+    let s = String::from_utf8_lossy(stdout);
+    let last = s.lines().last().context("no report")?;
+    let mut it = last.split_whitespace();
+    let secs: f64 = it.next().context("secs")?.parse()?;
+    let kib: f64 = it.next().context("rss")?.parse()?;
+    Ok(Sample {
+        secs,
+        rss_mib: kib / 1024.0,
+    })
+}
+
+const PY_HARNESS: &str = r#"
+import resource, runpy, sys, time
+driver = sys.argv[1]
+sys.argv = [driver] + sys.argv[2:]
+t = time.time()
+runpy.run_path(driver, run_name="__main__")
+print(time.time() - t, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+"#;
+
+fn python_phase(py: &Path, step: &str, dir: &Path, station: &str, key: &Path) -> Result<Sample> {
+    let driver = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/interop/reference_driver.py");
+    let out = Command::new(py)
+        .args([
+            "-c",
+            PY_HARNESS,
+            driver.to_str().unwrap(),
+            step,
+            dir.to_str().unwrap(),
+            station,
+            key.to_str().unwrap(),
+        ])
+        .output()?;
+    if !out.status.success() {
+        bail!(
+            "reference {step} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    parse_sample(&out.stdout)
+}
+
+/// Results of assorted sizes: half in one file, then 4 × 8 %, 8 × 2 %, the rest in 64 KiB files.
+fn make_results(dir: &Path, total: u64) -> Result<()> {
+    fs::create_dir_all(dir.join("many"))?;
+    let mut sizes = vec![("big.bin".to_string(), total / 2)];
+    sizes.extend((0..4).map(|i| (format!("mid/{i}.bin"), total * 8 / 100)));
+    sizes.extend((0..8).map(|i| (format!("small/{i}.csv"), total * 2 / 100)));
+    let used: u64 = sizes.iter().map(|s| s.1).sum();
+    let n_tiny = (total - used) / 65536;
+    sizes.extend((0..n_tiny).map(|i| (format!("many/{i:05}.dat"), 65536)));
+    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+    let mut buf = vec![0u8; 1 << 20];
+    for (name, size) in sizes {
+        let p = dir.join(&name);
+        fs::create_dir_all(p.parent().unwrap())?;
+        let mut f = std::io::BufWriter::new(fs::File::create(&p)?);
+        let mut left = size;
+        while left > 0 {
+            for c in buf.chunks_mut(8) {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                c.copy_from_slice(&x.to_le_bytes()[..c.len()]);
+            }
+            let n = left.min(buf.len() as u64) as usize;
+            f.write_all(&buf[..n])?;
+            left -= n as u64;
+        }
+    }
+    Ok(())
+}
+
+fn link_tree(from: &Path, to: &Path) -> Result<()> {
+    fs::create_dir_all(to)?;
+    for e in fs::read_dir(from)? {
+        let e = e?;
+        let dst = to.join(e.file_name());
+        if e.file_type()?.is_dir() {
+            link_tree(&e.path(), &dst)?;
+        } else {
+            fs::hard_link(e.path(), &dst)?;
+        }
+    }
+    Ok(())
+}
+
+struct Keys {
+    creator: PrivateKey,
+    builder: PrivateKey,
+    stations: Vec<PrivateKey>,
+    paths: Vec<PathBuf>,
+}
+
+fn keys(dir: &Path) -> Result<Keys> {
+    fs::create_dir_all(dir)?;
+    let stations: Vec<PrivateKey> = (0..2)
+        .map(|_| PrivateKey::generate(2048))
+        .collect::<Result<_, _>>()?;
+    let mut paths = Vec::new();
+    for (i, k) in stations.iter().enumerate() {
+        let p = dir.join(format!("s{i}.key.pem"));
+        fs::write(&p, k.to_pkcs8_pem()?.as_bytes())?;
+        paths.push(p);
+    }
+    Ok(Keys {
+        creator: PrivateKey::generate(2048)?,
+        builder: PrivateKey::generate(2048)?,
+        stations,
+        paths,
+    })
+}
+
+/// A train of `format` that station s0 has pre-run, with `data` linked into its results.
+fn prepare(work: &Path, format: Format, k: &Keys, data: &Path) -> Result<PathBuf> {
+    let src = work.join("src");
+    fs::create_dir_all(&src)?;
+    fs::write(src.join("main.py"), b"print('bench')\n")?;
+    let spec = CreateSpec {
+        files: &src,
+        entrypoint: "main.py",
+        creator_id: "bench",
+        creator_key: &k.creator,
+        stations: vec![
+            ("s0".into(), k.stations[0].public().clone()),
+            ("s1".into(), k.stations[1].public().clone()),
+        ],
+        query: None,
+        builder_key: Some(&k.builder),
+        train_id: None,
+        proposal_id: None,
+        master_image: None,
+    };
+    let dir = work.join("train");
+    train_lib::create(&spec, format, &dir)?;
+    let trust = TrustStore::default();
+    TrainDir::open(&dir)?.pre_run(&Station {
+        id: "s0",
+        key: &k.stations[0],
+        trust: &trust,
+    })?;
+    fs::remove_dir_all(dir.join("pht_results"))?;
+    link_tree(data, &dir.join("pht_results"))?;
+    Ok(dir)
+}
+
+fn openssl_speed(alg: &str) -> Option<f64> {
+    let out = Command::new("openssl")
+        .args([
+            "speed", "-elapsed", "-seconds", "3", "-bytes", "1048576", "-evp", alg,
+        ])
+        .output()
+        .ok()?;
+    let s = String::from_utf8_lossy(&out.stdout);
+    let v = s
+        .lines()
+        .last()?
+        .split_whitespace()
+        .last()?
+        .trim_end_matches('k')
+        .parse::<f64>()
+        .ok()?;
+    Some(v * 1000.0 / 1e6)
+}
+
+/// Single-core MB/s of the aws-lc primitives on 1 MiB buffers.
+fn awslc_speed(alg: &str) -> f64 {
+    use aws_lc_rs::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_256_GCM};
+    use aws_lc_rs::digest;
+    let mut buf = vec![7u8; 1 << 20];
+    let key = LessSafeKey::new(UnboundKey::new(&AES_256_GCM, &[1u8; 32]).unwrap());
+    let rounds = 1024;
+    let start = Instant::now();
+    for i in 0..rounds {
+        match alg {
+            "sha256" => drop(digest::digest(&digest::SHA256, &buf)),
+            "sha512" => drop(digest::digest(&digest::SHA512, &buf)),
+            _ => {
+                let mut n = [0u8; 12];
+                n[..8].copy_from_slice(&(i as u64).to_be_bytes());
+                let _tag = key
+                    .seal_in_place_separate_tag(
+                        Nonce::assume_unique_for_key(n),
+                        Aad::empty(),
+                        &mut buf,
+                    )
+                    .unwrap();
+            }
+        }
+    }
+    (rounds as f64 * (1 << 20) as f64) / start.elapsed().as_secs_f64() / 1e6
+}
+
+fn main() -> Result<()> {
+    let args = Args::parse();
+    if let Some(p) = &args.phase {
+        return run_phase(p);
+    }
+    let total = args.size_mib << 20;
+    let work = &args.work_dir;
+    if work.exists() {
+        fs::remove_dir_all(work)?;
+    }
+    eprintln!(
+        "generating {} MiB of results in {} …",
+        args.size_mib,
+        work.display()
+    );
+    let data = work.join("data");
+    make_results(&data, total)?;
+    let k = keys(&work.join("keys"))?;
+    let mb = total as f64 / 1e6;
+
+    let mut rows = Vec::new();
+    for format in [Format::Native, Format::Legacy] {
+        eprintln!("{format}: post-run, then pre-run at the next station …");
+        let dir = prepare(&work.join(format.to_string()), format, &k, &data)?;
+        let post = child("post-run", &dir, "s0", &k.paths[0])?;
+        let pre = child("pre-run", &dir, "s1", &k.paths[1])?;
+        rows.push((format!("{format} (ours)"), post, pre));
+        fs::remove_dir_all(work.join(format.to_string()))?;
+    }
+    if let Some(py) = &args.python {
+        eprintln!("reference (Python): post-run, then pre-run …");
+        let dir = prepare(&work.join("reference"), Format::Legacy, &k, &data)?;
+        let post = python_phase(py, "postrun", &dir, "s0", &k.paths[0])?;
+        let pre = python_phase(py, "prerun", &dir, "s1", &k.paths[1])?;
+        rows.push(("reference 2.0.5 (legacy)".into(), post, pre));
+        fs::remove_dir_all(work.join("reference"))?;
+    } else {
+        eprintln!("no --python / PHT_REFERENCE_PYTHON: the reference is left out");
+    }
+    eprintln!("primitives …");
+    let prims: Vec<(&str, Option<f64>, f64)> = ["sha512", "sha256", "aes-256-gcm"]
+        .iter()
+        .map(|a| (*a, openssl_speed(a), awslc_speed(a)))
+        .collect();
+
+    println!(
+        "\nResults: {} MiB in {} files; 2 cores; page cache warm.\n",
+        args.size_mib,
+        fs::read_dir(data.join("many"))?.count() + 13
+    );
+    println!("| implementation | post-run s | post-run MB/s | pre-run s | pre-run MB/s | both MB/s | peak RSS MiB |");
+    println!("|---|---:|---:|---:|---:|---:|---:|");
+    for (name, post, pre) in &rows {
+        println!(
+            "| {name} | {:.2} | {:.0} | {:.2} | {:.0} | {:.0} | {:.0} |",
+            post.secs,
+            mb / post.secs,
+            pre.secs,
+            mb / pre.secs,
+            2.0 * mb / (post.secs + pre.secs),
+            post.rss_mib.max(pre.rss_mib)
+        );
+    }
+    println!(
+        "\n| primitive (1 core, 1 MiB blocks) | openssl speed MB/s | aws-lc in-process MB/s |"
+    );
+    println!("|---|---:|---:|");
+    for (a, o, l) in &prims {
+        println!(
+            "| {a} | {} | {l:.0} |",
+            o.map_or("n/a".into(), |v| format!("{v:.0}"))
+        );
+    }
+    let both = |r: &(String, Sample, Sample)| 2.0 * mb / (r.1.secs + r.2.secs);
+    let slowest_native = prims
+        .iter()
+        .filter(|p| p.0 != "sha512")
+        .map(|p| p.1.unwrap_or(p.2))
+        .fold(f64::INFINITY, f64::min);
+    println!("\nRatios (same run):");
+    println!("- native / slowest primitive it applies to every byte (openssl sha256, aes-256-gcm): post-run {:.2}, pre-run {:.2}",
+        mb / rows[0].1.secs / slowest_native, mb / rows[0].2.secs / slowest_native);
+    if rows.len() == 3 {
+        println!(
+            "- native / reference throughput: {:.1}×",
+            both(&rows[0]) / both(&rows[2])
+        );
+        println!(
+            "- legacy / reference throughput: {:.1}×",
+            both(&rows[1]) / both(&rows[2])
+        );
+        println!(
+            "- reference peak RSS / data size: {:.1}",
+            rows[2].1.rss_mib.max(rows[2].2.rss_mib) / args.size_mib as f64
+        );
+    }
+    fs::remove_dir_all(work)?;
+    Ok(())
+}

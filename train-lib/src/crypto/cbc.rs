@@ -2,7 +2,8 @@
 //! no MAC. Kept only for legacy trains; integrity comes from the signed hashes, checked after
 //! decryption.
 
-use super::hasher::SplitHasher;
+use super::blocks::Blocks;
+use super::hasher::{block_size, SplitHasher};
 use super::{CipherError, IO_BUF};
 use aws_lc_rs::cipher::{
     DecryptionContext, EncryptionContext, StreamingDecryptingKey, StreamingEncryptingKey,
@@ -18,9 +19,10 @@ pub const BLOCK: usize = 16;
 /// fed the plaintext. Returns the number of bytes written.
 pub fn encrypt<R: Read, W: Write>(
     key: &[u8; 32],
-    mut input: R,
+    input: R,
     mut output: W,
     mut hasher: Option<&mut SplitHasher>,
+    size_hint: u64,
 ) -> Result<u64, CipherError> {
     let iv: [u8; BLOCK] = crate::keys::random_bytes();
     let ukey = UnboundCipherKey::new(&AES_256, key).map_err(|_| CipherError::Decrypt)?;
@@ -30,11 +32,9 @@ pub fn encrypt<R: Read, W: Write>(
     output.write_all(&iv)?;
     let mut written = BLOCK as u64;
     let mut out = vec![0u8; IO_BUF + BLOCK];
+    let mut blocks = Blocks::new(input, block_size(size_hint, 4096, IO_BUF));
     loop {
-        let buf = read_up_to(&mut input, IO_BUF)?;
-        if buf.is_empty() {
-            break;
-        }
+        let (buf, last) = blocks.next_block()?;
         let buf = Arc::new(buf);
         if let Some(h) = hasher.as_deref_mut() {
             h.update(&buf);
@@ -44,6 +44,10 @@ pub fn encrypt<R: Read, W: Write>(
             .map_err(|_| CipherError::Malformed("update"))?;
         output.write_all(upd.written())?;
         written += upd.written().len() as u64;
+        blocks.pool().lend(&buf);
+        if last {
+            break;
+        }
     }
     let (_, upd) = enc
         .finish(&mut out)
@@ -61,6 +65,7 @@ pub fn decrypt<R: Read, W: Write>(
     mut input: R,
     mut output: W,
     hasher: &mut SplitHasher,
+    size_hint: u64,
 ) -> Result<u64, CipherError> {
     let mut iv = [0u8; BLOCK];
     input
@@ -69,41 +74,45 @@ pub fn decrypt<R: Read, W: Write>(
     let ukey = UnboundCipherKey::new(&AES_256, key).map_err(|_| CipherError::Decrypt)?;
     let mut dec = StreamingDecryptingKey::cbc_pkcs7(ukey, DecryptionContext::Iv128(iv.into()))
         .map_err(|_| CipherError::Malformed("cipher init"))?;
+    let mut blocks = Blocks::new(input, block_size(size_hint, 4096, IO_BUF));
     let mut total_ct = 0u64;
     let mut plain_len = 0u64;
-    let mut out = vec![0u8; IO_BUF + BLOCK];
     loop {
-        let buf = read_up_to(&mut input, IO_BUF)?;
-        if buf.is_empty() {
-            break;
-        }
+        let (buf, last) = blocks.next_block()?;
         total_ct += buf.len() as u64;
-        let upd = dec
+        let mut out = blocks.pool().take(IO_BUF + 2 * BLOCK);
+        out.resize(buf.len() + 2 * BLOCK, 0);
+        let mut n = dec
             .update(&buf, &mut out)
-            .map_err(|_| CipherError::Decrypt)?;
-        let plain = Arc::new(upd.written().to_vec());
-        hasher.update(&plain);
-        output.write_all(&plain)?;
-        plain_len += plain.len() as u64;
+            .map_err(|_| CipherError::Decrypt)?
+            .written()
+            .len();
+        blocks.pool().give(buf);
+        if last {
+            if total_ct == 0 || total_ct % BLOCK as u64 != 0 {
+                return Err(CipherError::Malformed(
+                    "ciphertext is not a whole number of AES blocks",
+                ));
+            }
+            let mut tail = [0u8; 2 * BLOCK];
+            let upd = dec.finish(&mut tail).map_err(|_| CipherError::Decrypt)?;
+            let t = upd.written().len();
+            out[n..n + t].copy_from_slice(&tail[..t]);
+            n += t;
+            // `finish` consumed `dec`; the loop ends below.
+            out.truncate(n);
+            let out = Arc::new(out);
+            hasher.update(&out);
+            output.write_all(&out)?;
+            return Ok(plain_len + n as u64);
+        }
+        out.truncate(n);
+        let out = Arc::new(out);
+        hasher.update(&out);
+        output.write_all(&out)?;
+        plain_len += n as u64;
+        blocks.pool().lend(&out);
     }
-    if total_ct == 0 || total_ct % BLOCK as u64 != 0 {
-        return Err(CipherError::Malformed(
-            "ciphertext is not a whole number of AES blocks",
-        ));
-    }
-    let upd = dec.finish(&mut out).map_err(|_| CipherError::Decrypt)?;
-    let plain = Arc::new(upd.written().to_vec());
-    hasher.update(&plain);
-    output.write_all(&plain)?;
-    plain_len += plain.len() as u64;
-    Ok(plain_len)
-}
-
-/// Reads until `max` bytes or end of input.
-pub(crate) fn read_up_to<R: Read>(input: &mut R, max: usize) -> std::io::Result<Vec<u8>> {
-    let mut buf = Vec::with_capacity(max);
-    input.take(max as u64).read_to_end(&mut buf)?;
-    Ok(buf)
 }
 
 #[cfg(test)]
@@ -125,7 +134,7 @@ mod tests {
         .unwrap();
         let mut out = Vec::new();
         let mut h = SplitHasher::new(&SHA512, 0);
-        decrypt(&key, &ct[..], &mut out, &mut h).unwrap();
+        decrypt(&key, &ct[..], &mut out, &mut h, 48).unwrap();
         assert_eq!(out, b"longer test string over 32");
     }
 
@@ -135,19 +144,27 @@ mod tests {
         for len in [0usize, 1, 15, 16, 17, IO_BUF - 1, IO_BUF, IO_BUF + 5] {
             let data: Vec<u8> = (0..len).map(|i| (i * 31 % 251) as u8).collect();
             let mut ct = Vec::new();
-            encrypt(&key, &data[..], &mut ct, None).unwrap();
+            encrypt(&key, &data[..], &mut ct, None, len as u64).unwrap();
             assert_eq!(ct.len(), BLOCK + (len / BLOCK + 1) * BLOCK);
             let mut out = Vec::new();
-            decrypt(&key, &ct[..], &mut out, &mut SplitHasher::new(&SHA512, 0)).unwrap();
+            decrypt(
+                &key,
+                &ct[..],
+                &mut out,
+                &mut SplitHasher::new(&SHA512, 0),
+                ct.len() as u64,
+            )
+            .unwrap();
             assert_eq!(out, data);
         }
         let mut ct = Vec::new();
-        encrypt(&key, &b"hello"[..], &mut ct, None).unwrap();
+        encrypt(&key, &b"hello"[..], &mut ct, None, 5).unwrap();
         let r = decrypt(
             &key,
             &ct[..ct.len() - 1],
             &mut Vec::new(),
             &mut SplitHasher::new(&SHA512, 0),
+            32,
         );
         assert!(matches!(r, Err(CipherError::Malformed(_))), "{r:?}");
         let r = decrypt(
@@ -155,6 +172,7 @@ mod tests {
             &ct[..10],
             &mut Vec::new(),
             &mut SplitHasher::new(&SHA512, 0),
+            32,
         );
         assert!(matches!(r, Err(CipherError::Malformed(_))), "{r:?}");
         // No MAC: a wrong key fails the padding check or yields other bytes (1 in ~256 pads
@@ -165,6 +183,7 @@ mod tests {
             &ct[..],
             &mut out,
             &mut SplitHasher::new(&SHA512, 0),
+            32,
         );
         assert!(
             matches!(r, Err(CipherError::Decrypt)) || out != b"hello",

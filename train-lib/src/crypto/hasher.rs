@@ -1,23 +1,34 @@
-//! A digest computed on a helper thread, fed the same buffers the caller encrypts or writes,
-//! so that hashing and the cipher each get a core.
+//! A digest computed on a helper thread, so that hashing and the cipher each get a core.
+//!
+//! Two ways to feed it: [`SplitHasher::update`] shares a buffer the caller keeps using (the
+//! decrypting side: hash the plaintext while writing it); [`SplitHasher::push`] hands a buffer
+//! over and gets it back once hashed (the encrypting side: hash first, then seal in place, so the
+//! plaintext is never copied).
 
 use aws_lc_rs::digest::{Algorithm, Context, Digest};
-use std::sync::mpsc::{sync_channel, SyncSender};
+use std::sync::mpsc::{channel, sync_channel, Receiver, SyncSender};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
 /// Below this a file is hashed inline: a thread costs more than it saves.
 const THREAD_MIN: u64 = 4 << 20;
+/// Buffers handed over before the first comes back.
+const DEPTH: usize = 2;
+
+enum Msg {
+    Shared(Arc<Vec<u8>>),
+    Owned(Vec<u8>),
+}
 
 /// Feeds buffers to a digest, on a helper thread for large inputs.
-pub enum SplitHasher {
-    /// Small input: hashed on the caller's thread.
+pub struct SplitHasher(Mode);
+
+enum Mode {
     Inline(Context),
-    /// Large input: hashed on a helper thread; at most a few buffers are in flight.
     Thread {
-        /// Sends buffers to the helper.
-        tx: SyncSender<Arc<Vec<u8>>>,
-        /// The helper, returning the digest.
+        tx: SyncSender<Msg>,
+        back: Receiver<Vec<u8>>,
+        in_flight: usize,
         handle: JoinHandle<Digest>,
     },
 }
@@ -26,39 +37,97 @@ impl SplitHasher {
     /// Starts a digest for an input of about `size_hint` bytes.
     pub fn new(alg: &'static Algorithm, size_hint: u64) -> Self {
         if size_hint < THREAD_MIN {
-            return SplitHasher::Inline(Context::new(alg));
+            return SplitHasher(Mode::Inline(Context::new(alg)));
         }
-        // Bounded: memory stays at a few buffers whatever the file size.
-        let (tx, rx) = sync_channel::<Arc<Vec<u8>>>(3);
+        // Bounded: memory stays at a few buffers whatever the input size.
+        let (tx, rx) = sync_channel::<Msg>(3);
+        let (back_tx, back) = channel();
         let handle = std::thread::spawn(move || {
             let mut ctx = Context::new(alg);
-            for buf in rx {
-                ctx.update(&buf);
+            for msg in rx {
+                match msg {
+                    Msg::Shared(b) => ctx.update(&b),
+                    Msg::Owned(b) => {
+                        ctx.update(&b);
+                        let _ = back_tx.send(b);
+                    }
+                }
             }
             ctx.finish()
         });
-        SplitHasher::Thread { tx, handle }
+        SplitHasher(Mode::Thread {
+            tx,
+            back,
+            in_flight: 0,
+            handle,
+        })
     }
 
-    /// Hashes `buf` (on the helper, when there is one).
+    /// Hashes `buf`, which the caller goes on reading.
     pub fn update(&mut self, buf: &Arc<Vec<u8>>) {
-        match self {
-            SplitHasher::Inline(ctx) => ctx.update(buf),
-            SplitHasher::Thread { tx, .. } => {
-                // The helper only ends when `tx` drops, so sending cannot fail.
-                let _ = tx.send(Arc::clone(buf));
+        match &mut self.0 {
+            Mode::Inline(ctx) => ctx.update(buf),
+            // The helper only ends when `tx` drops, so sending cannot fail.
+            Mode::Thread { tx, .. } => drop(tx.send(Msg::Shared(Arc::clone(buf)))),
+        }
+    }
+
+    /// Hands `buf` over for hashing; returns the oldest buffer already hashed, if any is due.
+    /// Buffers come back in the order they were pushed.
+    pub fn push(&mut self, buf: Vec<u8>) -> Option<Vec<u8>> {
+        match &mut self.0 {
+            Mode::Inline(ctx) => {
+                ctx.update(&buf);
+                Some(buf)
+            }
+            Mode::Thread {
+                tx,
+                back,
+                in_flight,
+                ..
+            } => {
+                drop(tx.send(Msg::Owned(buf)));
+                *in_flight += 1;
+                if *in_flight > DEPTH {
+                    *in_flight -= 1;
+                    Some(back.recv().expect("hash thread alive"))
+                } else {
+                    None
+                }
+            }
+        }
+    }
+
+    /// Every buffer still being hashed, in order, once hashed.
+    pub fn drain(&mut self) -> Vec<Vec<u8>> {
+        match &mut self.0 {
+            Mode::Inline(_) => Vec::new(),
+            Mode::Thread {
+                back, in_flight, ..
+            } => {
+                let n = std::mem::take(in_flight);
+                (0..n)
+                    .map(|_| back.recv().expect("hash thread alive"))
+                    .collect()
             }
         }
     }
 
     /// The digest of everything fed in.
     pub fn finish(self) -> Digest {
-        match self {
-            SplitHasher::Inline(ctx) => ctx.finish(),
-            SplitHasher::Thread { tx, handle } => {
+        match self.0 {
+            Mode::Inline(ctx) => ctx.finish(),
+            Mode::Thread { tx, handle, .. } => {
                 drop(tx);
                 handle.join().expect("hash thread panicked")
             }
         }
     }
+}
+
+/// A block size for a stream of about `size_hint` bytes: whole `unit`s, at most `max` bytes, so
+/// that small files do not touch large buffers.
+pub fn block_size(size_hint: u64, unit: usize, max: usize) -> usize {
+    let units = usize::try_from(size_hint.div_ceil(unit as u64)).unwrap_or(usize::MAX);
+    units.clamp(1, (max / unit).max(1)) * unit
 }

@@ -1,6 +1,7 @@
 //! Symmetric primitives over streams: legacy AES-256-CBC, the native AES-256-GCM STREAM
 //! construction, and hashing that runs on a second core beside encryption.
 
+pub mod blocks;
 pub mod cbc;
 pub mod hasher;
 pub mod stream;

@@ -10,11 +10,14 @@
 //! the last holds exactly 64 KiB of plaintext; the last holds 1..=64 KiB, or 0 only when the
 //! whole file is empty.
 
+use super::blocks::Blocks;
+use super::hasher::block_size;
 use super::hasher::SplitHasher;
 use super::{CipherError, IO_BUF};
 use aws_lc_rs::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_256_GCM};
 use aws_lc_rs::hkdf;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::collections::VecDeque;
+use std::io::{IoSlice, Read, Write};
 use std::sync::Arc;
 
 /// Magic at the start of every native encrypted file.
@@ -52,59 +55,95 @@ fn nonce(counter: u64, last: bool) -> Nonce {
 }
 
 /// Encrypts `input` into `output`, feeding the plaintext to `hasher`. Returns the plaintext length.
+/// `size_hint` (the expected plaintext length) only sizes the buffers.
 pub fn encrypt<R: Read, W: Write>(
     key: &LessSafeKey,
     input: R,
     mut output: W,
     hasher: &mut SplitHasher,
+    size_hint: u64,
 ) -> Result<u64, CipherError> {
     output.write_all(MAGIC)?;
-    let mut input = BufReader::with_capacity(IO_BUF, input);
+    // Blocks are whole chunks, so only the last block is ragged.
+    let mut blocks = Blocks::new(input, block_size(size_hint, CHUNK, IO_BUF));
     let mut counter = 0u64;
     let mut total = 0u64;
-    let mut out = Vec::with_capacity(IO_BUF + (IO_BUF / CHUNK + 1) * TAG);
+    let mut lasts = VecDeque::new();
     loop {
-        // IO_BUF is a whole number of chunks, so only the batch that reaches EOF is ragged.
-        let buf = Arc::new(super::cbc::read_up_to(&mut input, IO_BUF)?);
-        let at_eof = input.fill_buf()?.is_empty();
-        hasher.update(&buf);
+        let (buf, last) = blocks.next_block()?;
         total += buf.len() as u64;
-        let chunks: Vec<&[u8]> = if buf.is_empty() {
-            vec![&[]] // an empty file is one empty, final chunk
-        } else {
-            buf.chunks(CHUNK).collect()
-        };
-        let n = chunks.len();
-        out.clear();
-        for (i, chunk) in chunks.into_iter().enumerate() {
-            let start = out.len();
-            out.extend_from_slice(chunk);
-            let tag = key
-                .seal_in_place_separate_tag(
-                    nonce(counter, at_eof && i + 1 == n),
-                    Aad::empty(),
-                    &mut out[start..],
-                )
-                .map_err(|_| CipherError::Malformed("seal"))?;
-            out.extend_from_slice(tag.as_ref());
-            counter += 1;
+        lasts.push_back(last);
+        // Hashed first, then sealed in place: the plaintext is never copied.
+        let mut ready: Vec<Vec<u8>> = hasher.push(buf).into_iter().collect();
+        if last {
+            ready.extend(hasher.drain());
         }
-        output.write_all(&out)?;
-        if at_eof {
+        for mut b in ready {
+            let is_last = lasts.pop_front().expect("one flag per block");
+            seal_and_write(key, &mut counter, &mut b, is_last, &mut output)?;
+            blocks.pool().give(b);
+        }
+        if last {
             return Ok(total);
         }
     }
+}
+
+fn seal_and_write<W: Write>(
+    key: &LessSafeKey,
+    counter: &mut u64,
+    buf: &mut [u8],
+    last_block: bool,
+    output: &mut W,
+) -> Result<(), CipherError> {
+    // An empty file is one empty, final chunk.
+    let n = buf.len().div_ceil(CHUNK).max(1);
+    let mut tags = Vec::with_capacity(n);
+    for i in 0..n {
+        let range = (i * CHUNK).min(buf.len())..((i + 1) * CHUNK).min(buf.len());
+        let tag = key
+            .seal_in_place_separate_tag(
+                nonce(*counter, last_block && i + 1 == n),
+                Aad::empty(),
+                &mut buf[range],
+            )
+            .map_err(|_| CipherError::Malformed("seal"))?;
+        tags.push(tag);
+        *counter += 1;
+    }
+    let mut slices = Vec::with_capacity(2 * n);
+    for (i, tag) in tags.iter().enumerate() {
+        slices.push(IoSlice::new(
+            &buf[(i * CHUNK).min(buf.len())..((i + 1) * CHUNK).min(buf.len())],
+        ));
+        slices.push(IoSlice::new(tag.as_ref()));
+    }
+    write_all_vectored(output, &mut slices)?;
+    Ok(())
+}
+
+fn write_all_vectored<W: Write>(w: &mut W, mut slices: &mut [IoSlice<'_>]) -> std::io::Result<()> {
+    IoSlice::advance_slices(&mut slices, 0);
+    while !slices.is_empty() {
+        match w.write_vectored(slices) {
+            Ok(0) => return Err(std::io::ErrorKind::WriteZero.into()),
+            Ok(n) => IoSlice::advance_slices(&mut slices, n),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
 }
 
 /// Decrypts a native encrypted file, feeding plaintext to `hasher` and writing it to `output`.
 /// Returns the plaintext length. Every chunk is authenticated before its plaintext is written.
 pub fn decrypt<R: Read, W: Write>(
     key: &LessSafeKey,
-    input: R,
+    mut input: R,
     mut output: W,
     hasher: &mut SplitHasher,
+    size_hint: u64,
 ) -> Result<u64, CipherError> {
-    let mut input = BufReader::with_capacity(IO_BUF + TAG * 32, input);
     let mut magic = [0u8; 8];
     input
         .read_exact(&mut magic)
@@ -114,34 +153,45 @@ pub fn decrypt<R: Read, W: Write>(
             "not a native encrypted file (bad magic)",
         ));
     }
+    const SEALED: usize = CHUNK + TAG;
+    let mut blocks = Blocks::new(input, block_size(size_hint, CHUNK, IO_BUF) / CHUNK * SEALED);
     let mut counter = 0u64;
     let mut total = 0u64;
     loop {
-        // Whole chunks are gathered into one buffer so the hasher gets large pieces.
-        let mut batch = Vec::with_capacity(IO_BUF);
-        let mut finished = false;
-        while batch.len() < IO_BUF && !finished {
-            let mut chunk = super::cbc::read_up_to(&mut input, CHUNK + TAG)?;
-            finished = input.fill_buf()?.is_empty();
-            if chunk.is_empty() {
-                return Err(CipherError::Truncated);
+        let (mut buf, last_block) = blocks.next_block()?;
+        if buf.is_empty() {
+            return Err(CipherError::Truncated);
+        }
+        let n_chunks = buf.len().div_ceil(SEALED);
+        let mut plain_len = 0;
+        for i in 0..n_chunks {
+            let start = i * SEALED;
+            let end = (start + SEALED).min(buf.len());
+            if end - start < TAG {
+                return Err(CipherError::Malformed("chunk shorter than its tag"));
             }
-            let plain = key
-                .open_in_place(nonce(counter, finished), Aad::empty(), &mut chunk)
-                .map_err(|_| CipherError::Decrypt)?;
-            if plain.is_empty() && counter != 0 {
+            let last = last_block && i + 1 == n_chunks;
+            let p = key
+                .open_in_place(nonce(counter, last), Aad::empty(), &mut buf[start..end])
+                .map_err(|_| CipherError::Decrypt)?
+                .len();
+            if p == 0 && counter != 0 {
                 return Err(CipherError::Malformed(
                     "empty final chunk in a non-empty file",
                 ));
             }
-            batch.extend_from_slice(plain);
+            // Close the gaps the tags leave, in place.
+            buf.copy_within(start..start + p, plain_len);
+            plain_len += p;
             counter += 1;
         }
-        let batch = Arc::new(batch);
-        hasher.update(&batch);
-        output.write_all(&batch)?;
-        total += batch.len() as u64;
-        if finished {
+        buf.truncate(plain_len);
+        let buf = Arc::new(buf);
+        hasher.update(&buf);
+        output.write_all(&buf)?;
+        total += buf.len() as u64;
+        blocks.pool().lend(&buf);
+        if last_block {
             return Ok(total);
         }
     }
@@ -155,14 +205,27 @@ mod tests {
     fn enc(key: &[u8; 32], role: &str, path: &str, data: &[u8]) -> Vec<u8> {
         let mut out = Vec::new();
         let k = file_key(key, role, path);
-        encrypt(&k, data, &mut out, &mut SplitHasher::new(&SHA256, 0)).unwrap();
+        encrypt(
+            &k,
+            data,
+            &mut out,
+            &mut SplitHasher::new(&SHA256, 0),
+            data.len() as u64,
+        )
+        .unwrap();
         out
     }
 
     fn dec(key: &[u8; 32], role: &str, path: &str, ct: &[u8]) -> Result<Vec<u8>, CipherError> {
         let mut out = Vec::new();
         let k = file_key(key, role, path);
-        decrypt(&k, ct, &mut out, &mut SplitHasher::new(&SHA256, 0))?;
+        decrypt(
+            &k,
+            ct,
+            &mut out,
+            &mut SplitHasher::new(&SHA256, 0),
+            ct.len() as u64,
+        )?;
         Ok(out)
     }
 
@@ -187,6 +250,37 @@ mod tests {
                 data,
                 "len {len}"
             );
+        }
+    }
+
+    #[test]
+    fn size_hints_change_buffers_not_bytes() {
+        let key = [4u8; 32];
+        let data: Vec<u8> = (0..3 * CHUNK + 77).map(|i| (i % 11) as u8).collect();
+        let k = file_key(&key, "results", "f");
+        let mut a = Vec::new();
+        encrypt(&k, &data[..], &mut a, &mut SplitHasher::new(&SHA256, 0), 0).unwrap();
+        let mut b = Vec::new();
+        encrypt(
+            &k,
+            &data[..],
+            &mut b,
+            &mut SplitHasher::new(&SHA256, 1 << 30),
+            1 << 30,
+        )
+        .unwrap();
+        assert_eq!(a, b);
+        for hint in [0, 1, CHUNK as u64, 1 << 30] {
+            let mut out = Vec::new();
+            decrypt(
+                &k,
+                &a[..],
+                &mut out,
+                &mut SplitHasher::new(&SHA256, hint),
+                hint,
+            )
+            .unwrap();
+            assert_eq!(out, data);
         }
     }
 

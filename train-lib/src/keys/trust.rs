@@ -111,7 +111,7 @@ impl TrustStore {
         let fp = key.fingerprint();
         match role {
             KeyRole::Creator => self.file.creators.iter().any(|p| p.id == id && p.key == fp),
-            KeyRole::Builder => self.file.builders.iter().any(|k| *k == fp),
+            KeyRole::Builder => self.file.builders.contains(&fp),
             KeyRole::Station => self.file.stations.iter().any(|p| p.id == id && p.key == fp),
             #[allow(unreachable_patterns)]
             _ => false,

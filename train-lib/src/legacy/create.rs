@@ -22,15 +22,16 @@ pub fn create(spec: &CreateSpec<'_>, out: &Path) -> Result<StepReport> {
     let session: [u8; 64] = random_bytes();
     let key = random_sym_key();
     let creator_id = Id::Str(spec.creator_id.to_string());
-    let mut dir = OutputDir::new(out)?;
+    let dir = OutputDir::new(out)?;
     dir.ensure_dir(RESULTS_DIR)?;
 
     let mut h = SplitHasher::new(&SHA512, total);
     h.update(&Arc::new(creator_id.python_str().into_bytes()));
-    let mut enc = |src: &Path, rel: &str, h: &mut SplitHasher| -> Result<u64> {
+    let enc = |src: &Path, rel: &str, h: &mut SplitHasher| -> Result<u64> {
         let input = open_regular(src)?;
+        let hint = input.metadata().map_or(0, |m| m.len());
         let mut w = BufWriter::new(dir.create(&format!("{TRAIN_DIR}/{rel}"))?);
-        let n = cbc::encrypt(&key, input, &mut w, Some(h)).map_err(|source| {
+        let n = cbc::encrypt(&key, input, &mut w, Some(h), hint).map_err(|source| {
             ProtocolError::Encrypt {
                 path: rel.to_string(),
                 source,

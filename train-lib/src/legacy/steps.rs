@@ -51,26 +51,28 @@ fn decrypt_file(
     key: &SymKey,
     dir: &Path,
     rel: &str,
-    staging: &mut Staging,
+    staging: &Staging,
     hasher: &mut SplitHasher,
 ) -> Result<u64> {
     let src = dir.join(rel);
     let input = open_regular(&src)?;
+    let hint = input.metadata().map_or(0, |m| m.len());
     let out = BufWriter::new(staging.create(rel)?);
-    cbc::decrypt(key, input, out, hasher).map_err(|e| decrypt_error(rel, e))
+    cbc::decrypt(key, input, out, hasher, hint).map_err(|e| decrypt_error(rel, e))
 }
 
 fn encrypt_file(
     key: &SymKey,
     dir: &Path,
     rel: &str,
-    staging: &mut Staging,
+    staging: &Staging,
     hasher: &mut SplitHasher,
 ) -> Result<u64> {
     let src = dir.join(rel);
     let input = open_regular(&src)?;
+    let hint = input.metadata().map_or(0, |m| m.len());
     let mut out = BufWriter::new(staging.create(rel)?);
-    let n = cbc::encrypt(key, input, &mut out, Some(hasher)).map_err(|source| {
+    let n = cbc::encrypt(key, input, &mut out, Some(hasher), hint).map_err(|source| {
         ProtocolError::Encrypt {
             path: rel.to_string(),
             source,
@@ -103,7 +105,7 @@ pub fn pre_run(dir: &Path, st: &Station<'_>) -> Result<StepReport> {
 
     let (files, has_query) = train_listing(&cfg, dir)?;
     let results = walk(&dir.join(RESULTS_DIR))?;
-    let mut staging = Staging::new(dir)?;
+    let staging = Staging::new(dir)?;
     let session = cfg.session_id_bytes();
 
     let train_bytes = common::total_size(&walk(&dir.join(TRAIN_DIR))?);
@@ -113,17 +115,11 @@ pub fn pre_run(dir: &Path, st: &Station<'_>) -> Result<StepReport> {
     ));
     let mut bytes = 0;
     for f in &files {
-        bytes += decrypt_file(&key, dir, &format!("{TRAIN_DIR}/{f}"), &mut staging, &mut h)?;
+        bytes += decrypt_file(&key, dir, &format!("{TRAIN_DIR}/{f}"), &staging, &mut h)?;
     }
     h.update(&std::sync::Arc::new(session.clone()));
     if has_query {
-        bytes += decrypt_file(
-            &key,
-            dir,
-            &format!("{TRAIN_DIR}/{QUERY}"),
-            &mut staging,
-            &mut h,
-        )?;
+        bytes += decrypt_file(&key, dir, &format!("{TRAIN_DIR}/{QUERY}"), &staging, &mut h)?;
     }
     if h.finish().as_ref() != unhex_n("hash", &cfg.hash, 64)?.as_slice() {
         return Err(Rejection::TrainHash.into());
@@ -140,14 +136,12 @@ pub fn pre_run(dir: &Path, st: &Station<'_>) -> Result<StepReport> {
         }
     } else {
         let mut rh = SplitHasher::new(&SHA512, common::total_size(&results));
+        // The staged directory replaces pht_results whole: carry its (possibly empty) directories.
+        for e in results.iter().filter(|e| e.kind == EntryKind::Dir) {
+            staging.ensure_dir(&format!("{RESULTS_DIR}/{}", e.path))?;
+        }
         for f in &result_files {
-            bytes += decrypt_file(
-                &key,
-                dir,
-                &format!("{RESULTS_DIR}/{f}"),
-                &mut staging,
-                &mut rh,
-            )?;
+            bytes += decrypt_file(&key, dir, &format!("{RESULTS_DIR}/{f}"), &staging, &mut rh)?;
         }
         rh.update(&std::sync::Arc::new(session));
         let expect = unhex_n("result_hash", cfg.result_hash.as_deref().unwrap_or(""), 64)?;
@@ -182,7 +176,7 @@ pub fn post_run(dir: &Path, st: &Station<'_>) -> Result<StepReport> {
     let (files, has_query) = train_listing(&cfg, dir)?;
     let results = walk(&dir.join(RESULTS_DIR))?;
     let key = random_sym_key();
-    let mut staging = Staging::new(dir)?;
+    let staging = Staging::new(dir)?;
     let session = cfg.session_id_bytes();
 
     // Re-encrypt the train files and check on the way that the run left them as signed.
@@ -193,17 +187,11 @@ pub fn post_run(dir: &Path, st: &Station<'_>) -> Result<StepReport> {
     ));
     let mut bytes = 0;
     for f in &files {
-        bytes += encrypt_file(&key, dir, &format!("{TRAIN_DIR}/{f}"), &mut staging, &mut h)?;
+        bytes += encrypt_file(&key, dir, &format!("{TRAIN_DIR}/{f}"), &staging, &mut h)?;
     }
     h.update(&std::sync::Arc::new(session.clone()));
     if has_query {
-        bytes += encrypt_file(
-            &key,
-            dir,
-            &format!("{TRAIN_DIR}/{QUERY}"),
-            &mut staging,
-            &mut h,
-        )?;
+        bytes += encrypt_file(&key, dir, &format!("{TRAIN_DIR}/{QUERY}"), &staging, &mut h)?;
     }
     if h.finish().as_ref() != unhex_n("hash", &cfg.hash, 64)?.as_slice() {
         return Err(Rejection::TrainModified("hash over pht_train".into()).into());
@@ -214,9 +202,9 @@ pub fn post_run(dir: &Path, st: &Station<'_>) -> Result<StepReport> {
     for e in &results {
         let rel = format!("{RESULTS_DIR}/{}", e.path);
         match e.kind {
-            EntryKind::Dir => staging.ensure_dir(&rel),
+            EntryKind::Dir => staging.ensure_dir(&rel)?,
             EntryKind::File(_) => {
-                bytes += encrypt_file(&key, dir, &rel, &mut staging, &mut rh)?;
+                bytes += encrypt_file(&key, dir, &rel, &staging, &mut rh)?;
                 n_results += 1;
             }
         }
@@ -290,17 +278,17 @@ pub fn results(dir: &Path, creator: &PrivateKey, out: &Path) -> Result<StepRepor
         .oaep_unwrap(OAEP, &wrapped, None)
         .map_err(|_| Rejection::KeyUnwrap("the creator".into()))?;
     let results = walk(&dir.join(RESULTS_DIR))?;
-    let mut staging = OutputDir::new(out)?;
+    let staging = OutputDir::new(out)?;
     let mut rh = SplitHasher::new(&SHA512, common::total_size(&results));
     let mut n = 0;
     let mut bytes = 0;
     for e in &results {
         match e.kind {
             EntryKind::Dir => staging.ensure_dir(&e.path)?,
-            EntryKind::File(_) => {
+            EntryKind::File(size) => {
                 let input = open_regular(&dir.join(RESULTS_DIR).join(&e.path))?;
                 let w = BufWriter::new(staging.create(&e.path)?);
-                bytes += cbc::decrypt(&key, input, w, &mut rh)
+                bytes += cbc::decrypt(&key, input, w, &mut rh, size)
                     .map_err(|err| decrypt_error(&format!("{RESULTS_DIR}/{}", e.path), err))?;
                 n += 1;
             }

@@ -13,6 +13,7 @@ use crate::error::{decrypt_error, ProtocolError, Rejection, Result};
 use crate::keys::{
     random_bytes, random_sym_key, KeyRole, PrivateKey, PublicKey, SymKey, TrustStore,
 };
+use crate::par;
 use crate::tree::{self, open_regular, walk, Entry, EntryKind, OutputDir, Staging};
 use aws_lc_rs::digest::SHA256;
 use std::collections::BTreeSet;
@@ -222,8 +223,14 @@ fn decrypt_one(
 ) -> Result<(u64, String)> {
     let fkey = stream::file_key(key, role, path);
     let mut h = SplitHasher::new(&SHA256, size_hint);
-    let n = stream::decrypt(&fkey, open_regular(src)?, BufWriter::new(sink), &mut h)
-        .map_err(|e| decrypt_error(shown, e))?;
+    let n = stream::decrypt(
+        &fkey,
+        open_regular(src)?,
+        BufWriter::new(sink),
+        &mut h,
+        size_hint,
+    )
+    .map_err(|e| decrypt_error(shown, e))?;
     Ok((n, hex::encode(h.finish())))
 }
 
@@ -239,12 +246,12 @@ fn encrypt_one(
     let fkey = stream::file_key(key, role, path);
     let mut h = SplitHasher::new(&SHA256, size_hint);
     let mut w = BufWriter::new(sink);
-    let n = stream::encrypt(&fkey, open_regular(src)?, &mut w, &mut h).map_err(|source| {
-        ProtocolError::Encrypt {
+    let n = stream::encrypt(&fkey, open_regular(src)?, &mut w, &mut h, size_hint).map_err(
+        |source| ProtocolError::Encrypt {
             path: shown.to_string(),
             source,
-        }
-    })?;
+        },
+    )?;
     w.flush().map_err(tree::io_err(src))?;
     Ok((n, hex::encode(h.finish())))
 }
@@ -258,11 +265,9 @@ pub fn create(spec: &CreateSpec<'_>, out: &Path) -> Result<StepReport> {
     }
     files.sort();
     let key = random_sym_key();
-    let mut dir = OutputDir::new(out)?;
+    let dir = OutputDir::new(out)?;
     dir.ensure_dir(RESULTS_DIR)?;
-    let mut manifest = Vec::new();
-    let mut total = 0;
-    for (rel, n) in &files {
+    let manifest = par::try_map(&files, |(rel, n)| {
         let src = if rel == common::QUERY {
             query.clone().expect("query")
         } else {
@@ -270,13 +275,13 @@ pub fn create(spec: &CreateSpec<'_>, out: &Path) -> Result<StepReport> {
         };
         let sink = dir.create(&format!("{TRAIN_DIR}/{rel}"))?;
         let (size, sha) = encrypt_one(&key, &src, ROLE_TRAIN, rel, *n, sink, rel)?;
-        total += size;
-        manifest.push(FileEntry {
+        Ok::<_, ProtocolError>(FileEntry {
             path: rel.clone(),
             size,
             sha256: sha,
-        });
-    }
+        })
+    })?;
+    let total = manifest.iter().map(|f| f.size).sum();
     let creator = spec.creator_key.public();
     let train_id = spec
         .train_id
@@ -344,6 +349,7 @@ pub fn create(spec: &CreateSpec<'_>, out: &Path) -> Result<StepReport> {
 /// Verifies and decrypts a native train in place for station `st`. On any failure the
 /// directory is left exactly as it was.
 pub fn pre_run(dir: &Path, st: &Station<'_>) -> Result<StepReport> {
+    let t0 = std::time::Instant::now();
     let v = verify_signatures(load(dir)?, st.trust)?;
     common::check_top_level(dir, TOP_LEVEL)?;
     let idx = check_turn(&v, st)?;
@@ -353,45 +359,47 @@ pub fn pre_run(dir: &Path, st: &Station<'_>) -> Result<StepReport> {
     let expected = expected_results(&v.cfg);
     check_results_listing(&results, expected)?;
 
-    let mut staging = Staging::new(dir)?;
-    let mut bytes = 0;
-    for f in &v.cfg.train.files {
-        let rel = format!("{TRAIN_DIR}/{}", f.path);
-        let sink = staging.create(&rel)?;
-        let (n, sha) = decrypt_one(
-            &key,
-            &dir.join(&rel),
-            ROLE_TRAIN,
-            &f.path,
-            f.size,
-            sink,
-            &rel,
-        )?;
-        if n != f.size || sha != f.sha256 {
-            return Err(Rejection::TrainFile(rel).into());
-        }
-        bytes += n;
+    let staging = Staging::new(dir)?;
+    for e in expected.iter().filter(|e| e.kind == "dir") {
+        staging.ensure_dir(&format!("{RESULTS_DIR}/{}", e.path))?;
     }
-    let mut n_results = 0;
-    for e in expected.iter().filter(|e| e.kind == "file") {
-        let rel = format!("{RESULTS_DIR}/{}", e.path);
+    // (role, path, size, sha256): every file to decrypt and check.
+    let jobs: Vec<(&str, &str, u64, &str)> = v
+        .cfg
+        .train
+        .files
+        .iter()
+        .map(|f| (ROLE_TRAIN, f.path.as_str(), f.size, f.sha256.as_str()))
+        .chain(
+            expected
+                .iter()
+                .filter(|e| e.kind == "file")
+                .map(|e| (ROLE_RESULTS, e.path.as_str(), e.size, e.sha256.as_str())),
+        )
+        .collect();
+    let sizes = par::try_map(&jobs, |(role, path, size, sha256)| {
+        let top = if *role == ROLE_TRAIN {
+            TRAIN_DIR
+        } else {
+            RESULTS_DIR
+        };
+        let rel = format!("{top}/{path}");
         let sink = staging.create(&rel)?;
-        let (n, sha) = decrypt_one(
-            &key,
-            &dir.join(&rel),
-            ROLE_RESULTS,
-            &e.path,
-            e.size,
-            sink,
-            &rel,
-        )?;
-        if n != e.size || sha != e.sha256 {
-            return Err(Rejection::ResultFile(rel).into());
+        let (n, sha) = decrypt_one(&key, &dir.join(&rel), role, path, *size, sink, &rel)?;
+        if n != *size || sha != *sha256 {
+            return Err(ProtocolError::from(if *role == ROLE_TRAIN {
+                Rejection::TrainFile(rel)
+            } else {
+                Rejection::ResultFile(rel)
+            }));
         }
-        bytes += n;
-        n_results += 1;
-    }
+        Ok(n)
+    })?;
+    let bytes = sizes.iter().sum();
+    let n_results = jobs.iter().filter(|j| j.0 == ROLE_RESULTS).count();
+    tracing::debug!(secs = t0.elapsed().as_secs_f64(), "verified and decrypted");
     staging.commit()?;
+    tracing::debug!(secs = t0.elapsed().as_secs_f64(), "committed");
     Ok(StepReport {
         format: "native",
         train_id: v.cfg.train.id.clone(),
@@ -411,9 +419,8 @@ pub fn post_run(dir: &Path, st: &Station<'_>) -> Result<StepReport> {
     train_listing(&v.cfg, dir)?;
     let found = walk(&dir.join(RESULTS_DIR))?;
     let key = random_sym_key();
-    let mut staging = Staging::new(dir)?;
-    let mut bytes = 0;
-    for f in &v.cfg.train.files {
+    let staging = Staging::new(dir)?;
+    let train_sizes = par::try_map(&v.cfg.train.files, |f| {
         let rel = format!("{TRAIN_DIR}/{}", f.path);
         let sink = staging.create(&rel)?;
         let (n, sha) = encrypt_one(
@@ -426,22 +433,21 @@ pub fn post_run(dir: &Path, st: &Station<'_>) -> Result<StepReport> {
             &rel,
         )?;
         if n != f.size || sha != f.sha256 {
-            return Err(Rejection::TrainModified(rel).into());
+            return Err(ProtocolError::from(Rejection::TrainModified(rel)));
         }
-        bytes += n;
-    }
-    let mut results = Vec::with_capacity(found.len());
-    for e in &found {
+        Ok(n)
+    })?;
+    let results = par::try_map(&found, |e| {
         let rel = format!("{RESULTS_DIR}/{}", e.path);
-        match e.kind {
+        Ok::<_, ProtocolError>(match e.kind {
             EntryKind::Dir => {
-                staging.ensure_dir(&rel);
-                results.push(ResultEntry {
+                staging.ensure_dir(&rel)?;
+                ResultEntry {
                     path: e.path.clone(),
                     kind: "dir".into(),
                     size: 0,
                     sha256: String::new(),
-                });
+                }
             }
             EntryKind::File(hint) => {
                 let sink = staging.create(&rel)?;
@@ -454,16 +460,16 @@ pub fn post_run(dir: &Path, st: &Station<'_>) -> Result<StepReport> {
                     sink,
                     &rel,
                 )?;
-                bytes += n;
-                results.push(ResultEntry {
+                ResultEntry {
                     path: e.path.clone(),
                     kind: "file".into(),
                     size: n,
                     sha256: sha,
-                });
+                }
             }
-        }
-    }
+        })
+    })?;
+    let bytes = train_sizes.iter().sum::<u64>() + results.iter().map(|r| r.size).sum::<u64>();
     let n_results = results.iter().filter(|r| r.kind == "file").count();
     let Verified {
         mut cfg,
@@ -516,13 +522,11 @@ pub fn results(
     let key = unwrap_key(&v.cfg, creator, "the creator")?;
     let expected = expected_results(&v.cfg);
     check_results_listing(&walk(&dir.join(RESULTS_DIR))?, expected)?;
-    let mut outdir = OutputDir::new(out)?;
-    let mut bytes = 0;
-    let mut n_files = 0;
-    for e in expected {
+    let outdir = OutputDir::new(out)?;
+    let sizes = par::try_map(expected, |e| {
         if e.kind == "dir" {
             outdir.ensure_dir(&e.path)?;
-            continue;
+            return Ok(None);
         }
         let rel = format!("{RESULTS_DIR}/{}", e.path);
         let sink = outdir.create(&e.path)?;
@@ -536,11 +540,12 @@ pub fn results(
             &rel,
         )?;
         if n != e.size || sha != e.sha256 {
-            return Err(Rejection::ResultFile(rel).into());
+            return Err(ProtocolError::from(Rejection::ResultFile(rel)));
         }
-        bytes += n;
-        n_files += 1;
-    }
+        Ok(Some(n))
+    })?;
+    let bytes = sizes.iter().flatten().sum();
+    let n_files = sizes.iter().flatten().count();
     outdir.commit()?;
     Ok(StepReport {
         format: "native",

@@ -1,23 +1,29 @@
 //! Private staging for every file an operation writes. Nothing in the train directory changes
 //! until [`Staging::commit`]; dropping a `Staging` removes what it holds, so a failed check
 //! leaves neither a half-changed train nor decrypted bytes behind.
+//!
+//! A staged directory replaces the whole directory of the same name (the operations rewrite
+//! every file below it), by two renames: the old one aside, the new one in. That keeps the
+//! commit short and avoids ext4 flushing each file it would replace by name.
 
 use super::{io_err, TreeError};
+use std::collections::BTreeSet;
 use std::fs::{self, File, OpenOptions};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 
 /// Files written aside, to be moved into the train directory at once.
 pub struct Staging {
     dir: tempfile::TempDir,
     root: PathBuf,
-    moves: Vec<(PathBuf, PathBuf)>,
-    dirs: Vec<PathBuf>,
+    // Top-level names staged; behind a mutex so files can be staged from several threads.
+    tops: Mutex<BTreeSet<String>>,
 }
 
 impl Staging {
     /// Stages changes to the directory `root`. The staging directory (mode 0700) is a sibling of
-    /// `root`, on the same file system, so the commit is a series of renames.
+    /// `root`, on the same file system, so the commit is a few renames.
     pub fn new(root: &Path) -> Result<Self, TreeError> {
         let parent = root
             .canonicalize()
@@ -29,50 +35,72 @@ impl Staging {
             .prefix(".pht-staging-")
             .tempdir_in(&parent)
             .map_err(io_err(&parent))?;
+        for sub in ["new", "old"] {
+            let p = dir.path().join(sub);
+            fs::create_dir(&p).map_err(io_err(&p))?;
+        }
         Ok(Self {
             dir,
             root: root.to_path_buf(),
-            moves: Vec::new(),
-            dirs: Vec::new(),
+            tops: Mutex::default(),
         })
     }
 
+    fn note(&self, rel: &str) {
+        let top = rel.split('/').next().unwrap_or(rel).to_string();
+        self.tops.lock().expect("staging lock").insert(top);
+    }
+
     /// Creates a private (0600) file that will become `rel` below the root.
-    pub fn create(&mut self, rel: &str) -> Result<File, TreeError> {
-        let staged = self.dir.path().join(format!("{}", self.moves.len()));
-        let f = OpenOptions::new()
+    pub fn create(&self, rel: &str) -> Result<File, TreeError> {
+        self.note(rel);
+        let p = self.dir.path().join("new").join(rel);
+        if let Some(parent) = p.parent() {
+            fs::create_dir_all(parent).map_err(io_err(parent))?;
+        }
+        OpenOptions::new()
             .write(true)
             .create_new(true)
             .mode(0o600)
-            .open(&staged)
-            .map_err(io_err(&staged))?;
-        self.moves.push((staged, self.root.join(rel)));
-        Ok(f)
+            .open(&p)
+            .map_err(io_err(&p))
     }
 
     /// Stages a small file with the given bytes.
-    pub fn write(&mut self, rel: &str, data: &[u8]) -> Result<(), TreeError> {
+    pub fn write(&self, rel: &str, data: &[u8]) -> Result<(), TreeError> {
         use std::io::Write;
         let path = self.root.join(rel);
         self.create(rel)?.write_all(data).map_err(io_err(&path))
     }
 
-    /// Records a directory that must exist below the root after the commit.
-    pub fn ensure_dir(&mut self, rel: &str) {
-        self.dirs.push(self.root.join(rel));
+    /// Stages a directory (possibly empty) at `rel`.
+    pub fn ensure_dir(&self, rel: &str) -> Result<(), TreeError> {
+        self.note(rel);
+        let p = self.dir.path().join("new").join(rel);
+        fs::create_dir_all(&p).map_err(io_err(&p))
     }
 
-    /// Moves every staged file into place, in the order staged.
+    /// Moves everything staged into place: directories first, the configuration last, so a
+    /// commit cut short leaves an old configuration that no longer matches: visible, not silent.
     pub fn commit(self) -> Result<(), TreeError> {
-        for d in &self.dirs {
-            fs::create_dir_all(d).map_err(io_err(d))?;
-        }
-        for (from, to) in &self.moves {
-            if let Some(p) = to.parent() {
-                fs::create_dir_all(p).map_err(io_err(p))?;
+        let mut tops: Vec<String> = self
+            .tops
+            .lock()
+            .expect("staging lock")
+            .iter()
+            .cloned()
+            .collect();
+        tops.sort_by_key(|t| (t == "train_config.json", t.contains('.'), t.clone()));
+        for top in tops {
+            let new = self.dir.path().join("new").join(&top);
+            let dst = self.root.join(&top);
+            if new.is_dir() && fs::symlink_metadata(&dst).is_ok() {
+                let old = self.dir.path().join("old").join(&top);
+                fs::rename(&dst, &old).map_err(io_err(&dst))?;
             }
-            fs::rename(from, to).map_err(io_err(to))?;
+            fs::rename(&new, &dst).map_err(io_err(&dst))?;
         }
+        // Dropping `dir` removes what was replaced.
         Ok(())
     }
 }
@@ -136,7 +164,7 @@ impl OutputDir {
     }
 
     /// Creates a private (0600) file at `rel`, with its parent directories.
-    pub fn create(&mut self, rel: &str) -> Result<File, TreeError> {
+    pub fn create(&self, rel: &str) -> Result<File, TreeError> {
         let p = self.tmp.path().join(rel);
         if let Some(parent) = p.parent() {
             fs::create_dir_all(parent).map_err(io_err(parent))?;
@@ -150,7 +178,7 @@ impl OutputDir {
     }
 
     /// Creates the directory `rel`.
-    pub fn ensure_dir(&mut self, rel: &str) -> Result<(), TreeError> {
+    pub fn ensure_dir(&self, rel: &str) -> Result<(), TreeError> {
         let p = self.tmp.path().join(rel);
         fs::create_dir_all(&p).map_err(io_err(&p))
     }

@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# The project's test command: formatting, lints, then every test (unit, known-answer vectors,
+# tamper table, properties, CLI scenarios, interop with the Python reference).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PHT_REFERENCE_PYTHON="${PHT_REFERENCE_PYTHON:-$(scripts/reference-venv.sh)}"
+cargo fmt --all -- --check
+cargo clippy --workspace --all-targets --quiet -- -D warnings
+cargo test --workspace --all-targets
