@@ -5,7 +5,7 @@
 //!
 //! Each measured step runs in its own child process (this binary, re-executed) that reports its
 //! wall time and peak RSS (VmHWM), so steps do not share a high-water mark. Files are in the page
-//! cache for every contender alike.
+//! cache for every contender alike, and dirty pages are flushed (`sync`) before every step.
 
 use anyhow::{bail, Context, Result};
 use clap::Parser;
@@ -71,7 +71,13 @@ fn run_phase(p: &[String]) -> Result<()> {
     Ok(())
 }
 
+/// Flushes dirty pages so that a step is not slowed by the previous step's writeback.
+fn settle() {
+    let _ = Command::new("sync").status();
+}
+
 fn child(step: &str, dir: &Path, station: &str, key: &Path) -> Result<Sample> {
+    settle();
     let out = Command::new(std::env::current_exe()?)
         .arg("--phase")
         .args([step, dir.to_str().unwrap(), station, key.to_str().unwrap()])
@@ -105,6 +111,7 @@ print(time.time() - t, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
 
 fn python_phase(py: &Path, step: &str, dir: &Path, station: &str, key: &Path) -> Result<Sample> {
     let driver = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/interop/reference_driver.py");
+    settle();
     let out = Command::new(py)
         .args([
             "-c",

@@ -16,7 +16,7 @@ use std::sync::Arc;
 pub const BLOCK: usize = 16;
 
 /// Encrypts `input` to `output` under `key` and a fresh random IV. When `hasher` is given it is
-/// fed the plaintext. Returns the number of bytes written.
+/// fed the plaintext. Returns the plaintext length.
 pub fn encrypt<R: Read, W: Write>(
     key: &[u8; 32],
     input: R,
@@ -30,7 +30,7 @@ pub fn encrypt<R: Read, W: Write>(
         StreamingEncryptingKey::less_safe_cbc_pkcs7(ukey, EncryptionContext::Iv128(iv.into()))
             .map_err(|_| CipherError::Malformed("cipher init"))?;
     output.write_all(&iv)?;
-    let mut written = BLOCK as u64;
+    let mut plain_len = 0u64;
     let mut out = vec![0u8; IO_BUF + BLOCK];
     let mut blocks = Blocks::new(input, block_size(size_hint, 4096, IO_BUF));
     loop {
@@ -39,11 +39,11 @@ pub fn encrypt<R: Read, W: Write>(
         if let Some(h) = hasher.as_deref_mut() {
             h.update(&buf);
         }
+        plain_len += buf.len() as u64;
         let upd = enc
             .update(&buf, &mut out)
             .map_err(|_| CipherError::Malformed("update"))?;
         output.write_all(upd.written())?;
-        written += upd.written().len() as u64;
         blocks.pool().lend(&buf);
         if last {
             break;
@@ -53,8 +53,7 @@ pub fn encrypt<R: Read, W: Write>(
         .finish(&mut out)
         .map_err(|_| CipherError::Malformed("finish"))?;
     output.write_all(upd.written())?;
-    written += upd.written().len() as u64;
-    Ok(written)
+    Ok(plain_len)
 }
 
 /// Decrypts `IV ‖ ciphertext` from `input` into `output`, feeding plaintext to `hasher`.

@@ -40,12 +40,13 @@ pub fn create(spec: &CreateSpec<'_>, out: &Path) -> Result<StepReport> {
         w.flush().map_err(tree::io_err(src))?;
         Ok(n)
     };
+    let mut bytes = 0;
     for (rel, _) in &files {
-        enc(&spec.files.join(rel), rel, &mut h)?;
+        bytes += enc(&spec.files.join(rel), rel, &mut h)?;
     }
     h.update(&Arc::new(session.to_vec()));
     if let Some(q) = &query {
-        enc(q, QUERY, &mut h)?;
+        bytes += enc(q, QUERY, &mut h)?;
     }
     let hash = h.finish().as_ref().to_vec();
     let signature = spec.creator_key.sign_pkcs1_sha512(&hash)?;
@@ -117,6 +118,6 @@ pub fn create(spec: &CreateSpec<'_>, out: &Path) -> Result<StepReport> {
         index: 0,
         train_files: files.len() + usize::from(query.is_some()),
         result_files: 0,
-        bytes: total,
+        bytes,
     })
 }
