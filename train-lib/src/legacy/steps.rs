@@ -12,6 +12,7 @@ use aws_lc_rs::digest::SHA512;
 use std::collections::BTreeSet;
 use std::io::{BufWriter, Write};
 use std::path::Path;
+use std::sync::Arc;
 
 const TOP_LEVEL: &[&str] = &[CONFIG, TRAIN_DIR, RESULTS_DIR, USER_KEY];
 
@@ -82,9 +83,35 @@ fn encrypt_file(
     Ok(n)
 }
 
-/// Verifies and decrypts a legacy train in place for station `st`. On any failure the directory
-/// is left exactly as it was.
-pub fn pre_run(dir: &Path, st: &Station<'_>) -> Result<StepReport> {
+/// Runs `each` over the train files in the reference's hash order (creator id, `file_list`,
+/// session id, `query.json`), feeding one SHA-512. Returns the plaintext bytes processed, or
+/// `None` when the hash is not the signed one.
+fn train_pass(
+    cfg: &LegacyConfig,
+    dir: &Path,
+    files: &[String],
+    has_query: bool,
+    mut each: impl FnMut(&str, &mut SplitHasher) -> Result<u64>,
+) -> Result<Option<u64>> {
+    let train_bytes = common::total_size(&walk(&dir.join(TRAIN_DIR))?);
+    let mut h = SplitHasher::new(&SHA512, train_bytes);
+    h.update(&Arc::new(cfg.creator.id.python_str().into_bytes()));
+    let mut bytes = 0;
+    for f in files {
+        bytes += each(&format!("{TRAIN_DIR}/{f}"), &mut h)?;
+    }
+    h.update(&Arc::new(cfg.session_id_bytes()));
+    if has_query {
+        bytes += each(&format!("{TRAIN_DIR}/{QUERY}"), &mut h)?;
+    }
+    let ok = h.finish().as_ref() == unhex_n("hash", &cfg.hash, 64)?.as_slice();
+    Ok(ok.then_some(bytes))
+}
+
+/// The checks both steps start with: the configuration, the directory's top level, this
+/// station's place and turn on the route, its key, the pins and the creator's and builder's
+/// signatures. Returns the configuration and the station's stop index.
+fn admit(dir: &Path, st: &Station<'_>) -> Result<(LegacyConfig, usize)> {
     let cfg = LegacyConfig::parse(&common::read_config(dir)?)?;
     common::check_top_level(dir, TOP_LEVEL)?;
     let (route, idx) = locate(&cfg, st.id)?;
@@ -92,6 +119,14 @@ pub fn pre_run(dir: &Path, st: &Station<'_>) -> Result<StepReport> {
     check_own_key(&route, idx, st)?;
     check_trust(&cfg, &route, st.trust)?;
     verify_creator_and_builder(&cfg, st.trust)?;
+    Ok((cfg, idx))
+}
+
+/// Verifies and decrypts a legacy train in place for station `st`. On any failure the directory
+/// is left exactly as it was.
+pub fn pre_run(dir: &Path, st: &Station<'_>) -> Result<StepReport> {
+    let (cfg, idx) = admit(dir, st)?;
+    let route = cfg.ordered_route()?;
     verify_chain(&cfg, &route, idx)?;
 
     let wrapped = route[idx]
@@ -108,22 +143,10 @@ pub fn pre_run(dir: &Path, st: &Station<'_>) -> Result<StepReport> {
     let staging = Staging::new(dir)?;
     let session = cfg.session_id_bytes();
 
-    let train_bytes = common::total_size(&walk(&dir.join(TRAIN_DIR))?);
-    let mut h = SplitHasher::new(&SHA512, train_bytes);
-    h.update(&std::sync::Arc::new(
-        cfg.creator.id.python_str().into_bytes(),
-    ));
-    let mut bytes = 0;
-    for f in &files {
-        bytes += decrypt_file(&key, dir, &format!("{TRAIN_DIR}/{f}"), &staging, &mut h)?;
-    }
-    h.update(&std::sync::Arc::new(session.clone()));
-    if has_query {
-        bytes += decrypt_file(&key, dir, &format!("{TRAIN_DIR}/{QUERY}"), &staging, &mut h)?;
-    }
-    if h.finish().as_ref() != unhex_n("hash", &cfg.hash, 64)?.as_slice() {
-        return Err(Rejection::TrainHash.into());
-    }
+    let mut bytes = train_pass(&cfg, dir, &files, has_query, |rel, h| {
+        decrypt_file(&key, dir, rel, &staging, h)
+    })?
+    .ok_or(Rejection::TrainHash)?;
 
     let result_files: Vec<&str> = results
         .iter()
@@ -143,7 +166,7 @@ pub fn pre_run(dir: &Path, st: &Station<'_>) -> Result<StepReport> {
         for f in &result_files {
             bytes += decrypt_file(&key, dir, &format!("{RESULTS_DIR}/{f}"), &staging, &mut rh)?;
         }
-        rh.update(&std::sync::Arc::new(session));
+        rh.update(&Arc::new(session));
         let expect = unhex_n("result_hash", cfg.result_hash.as_deref().unwrap_or(""), 64)?;
         if rh.finish().as_ref() != expect.as_slice() {
             return Err(Rejection::ResultHash.into());
@@ -163,13 +186,8 @@ pub fn pre_run(dir: &Path, st: &Station<'_>) -> Result<StepReport> {
 
 /// Hashes, signs, re-encrypts and rewraps a legacy train after its run at station `st`.
 pub fn post_run(dir: &Path, st: &Station<'_>) -> Result<StepReport> {
-    let mut cfg = LegacyConfig::parse(&common::read_config(dir)?)?;
-    common::check_top_level(dir, TOP_LEVEL)?;
-    let (route, idx) = locate(&cfg, st.id)?;
-    check_turn(&cfg, &route, idx)?;
-    check_own_key(&route, idx, st)?;
-    check_trust(&cfg, &route, st.trust)?;
-    verify_creator_and_builder(&cfg, st.trust)?;
+    let (mut cfg, idx) = admit(dir, st)?;
+    let route = cfg.ordered_route()?;
     let earlier = chain::earlier_digests(&route, idx)?;
     let route_len = route.len();
 
@@ -180,22 +198,10 @@ pub fn post_run(dir: &Path, st: &Station<'_>) -> Result<StepReport> {
     let session = cfg.session_id_bytes();
 
     // Re-encrypt the train files and check on the way that the run left them as signed.
-    let train_bytes = common::total_size(&walk(&dir.join(TRAIN_DIR))?);
-    let mut h = SplitHasher::new(&SHA512, train_bytes);
-    h.update(&std::sync::Arc::new(
-        cfg.creator.id.python_str().into_bytes(),
-    ));
-    let mut bytes = 0;
-    for f in &files {
-        bytes += encrypt_file(&key, dir, &format!("{TRAIN_DIR}/{f}"), &staging, &mut h)?;
-    }
-    h.update(&std::sync::Arc::new(session.clone()));
-    if has_query {
-        bytes += encrypt_file(&key, dir, &format!("{TRAIN_DIR}/{QUERY}"), &staging, &mut h)?;
-    }
-    if h.finish().as_ref() != unhex_n("hash", &cfg.hash, 64)?.as_slice() {
-        return Err(Rejection::TrainModified("hash over pht_train".into()).into());
-    }
+    let mut bytes = train_pass(&cfg, dir, &files, has_query, |rel, h| {
+        encrypt_file(&key, dir, rel, &staging, h)
+    })?
+    .ok_or_else(|| Rejection::TrainModified("hash over pht_train".into()))?;
 
     let mut rh = SplitHasher::new(&SHA512, common::total_size(&results));
     let mut n_results = 0;
@@ -209,7 +215,7 @@ pub fn post_run(dir: &Path, st: &Station<'_>) -> Result<StepReport> {
             }
         }
     }
-    rh.update(&std::sync::Arc::new(session));
+    rh.update(&Arc::new(session));
     let result_hash = rh.finish().as_ref().to_vec();
 
     let result_sig = st.key.sign_pss_prehashed_sha512(&result_hash)?;
@@ -294,7 +300,7 @@ pub fn results(dir: &Path, creator: &PrivateKey, out: &Path) -> Result<StepRepor
             }
         }
     }
-    rh.update(&std::sync::Arc::new(cfg.session_id_bytes()));
+    rh.update(&Arc::new(cfg.session_id_bytes()));
     let expect = unhex_n("result_hash", cfg.result_hash.as_deref().unwrap_or(""), 64)?;
     if rh.finish().as_ref() != expect.as_slice() {
         return Err(Rejection::ResultHash.into());

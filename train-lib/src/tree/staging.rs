@@ -54,16 +54,7 @@ impl Staging {
     /// Creates a private (0600) file that will become `rel` below the root.
     pub fn create(&self, rel: &str) -> Result<File, TreeError> {
         self.note(rel);
-        let p = self.dir.path().join("new").join(rel);
-        if let Some(parent) = p.parent() {
-            fs::create_dir_all(parent).map_err(io_err(parent))?;
-        }
-        OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&p)
-            .map_err(io_err(&p))
+        create_private(&self.dir.path().join("new").join(rel))
     }
 
     /// Stages a small file with the given bytes.
@@ -113,6 +104,19 @@ impl Staging {
         }
         Ok(())
     }
+}
+
+/// Creates a new file readable only by its owner (0600), with its parent directories.
+fn create_private(p: &Path) -> Result<File, TreeError> {
+    if let Some(parent) = p.parent() {
+        fs::create_dir_all(parent).map_err(io_err(parent))?;
+    }
+    OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(p)
+        .map_err(io_err(p))
 }
 
 /// Opens a file below a root for reading, refusing to follow a symlink at the last component.
@@ -175,16 +179,7 @@ impl OutputDir {
 
     /// Creates a private (0600) file at `rel`, with its parent directories.
     pub fn create(&self, rel: &str) -> Result<File, TreeError> {
-        let p = self.tmp.path().join(rel);
-        if let Some(parent) = p.parent() {
-            fs::create_dir_all(parent).map_err(io_err(parent))?;
-        }
-        OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&p)
-            .map_err(io_err(&p))
+        create_private(&self.tmp.path().join(rel))
     }
 
     /// Creates the directory `rel`.
