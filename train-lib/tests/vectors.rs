@@ -194,3 +194,35 @@ fn key_encodings_all_load_to_the_same_key() {
     assert!(format!("{k1:?}").contains("redacted"));
     assert!(!format!("{k1:?}").contains("PRIVATE"));
 }
+
+#[test]
+fn station_ids_compare_by_string_form() {
+    // The reference turns numeric-looking ids into numbers; `2` in the config is station "2".
+    let v = vectors().join("phtmedic-g3");
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("t");
+    copy_tree(&v.join("01-after-station_1"), &dir);
+    let p = dir.join("train_config.json");
+    let mut cfg: serde_json::Value = serde_json::from_slice(&fs::read(&p).unwrap()).unwrap();
+    cfg["route"][1]["station"] = 2.into();
+    fs::write(&p, serde_json::to_vec_pretty(&cfg).unwrap()).unwrap();
+    let key = g3_key("station_2");
+    let trust = TrustStore::default();
+    TrainDir::open(&dir)
+        .unwrap()
+        .pre_run(&station("2", &key, &trust))
+        .unwrap();
+    // And the string form of a number written as a string, with the reference's int() rules.
+    cfg["route"][1]["station"] = "002".into();
+    let dir2 = tmp.path().join("t2");
+    copy_tree(&v.join("01-after-station_1"), &dir2);
+    fs::write(
+        dir2.join("train_config.json"),
+        serde_json::to_vec_pretty(&cfg).unwrap(),
+    )
+    .unwrap();
+    TrainDir::open(&dir2)
+        .unwrap()
+        .pre_run(&station("2", &key, &trust))
+        .unwrap();
+}
