@@ -34,6 +34,18 @@ fn ok(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
 
+/// Asserts the exit code and that stderr mentions `needle`.
+fn fails(o: &Output, code: i32, needle: &str) {
+    assert_eq!(
+        o.status.code(),
+        Some(code),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains(needle), "stderr lacks `{needle}`: {err}");
+}
+
 fn setup(format: &str) -> tempfile::TempDir {
     let tmp = tempfile::tempdir().unwrap();
     let d = tmp.path();
@@ -193,8 +205,7 @@ fn a_route_through_the_cli_with_every_key_source() {
             ],
             &[],
         );
-        assert_eq!(o.status.code(), Some(3));
-        assert!(String::from_utf8_lossy(&o.stderr).contains("finished its route"));
+        fails(&o, 3, "finished its route");
         assert_eq!(before, snapshot(&d.join("t")));
     }
 }
@@ -212,12 +223,10 @@ fn exit_codes_say_what_kind_of_failure() {
         &["pre-run", "t", "--station", "s1", "--key", "keys/nope.pem"],
         &[],
     );
-    assert_eq!(o.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&o.stderr).contains("keys/nope.pem"));
+    fails(&o, 1, "keys/nope.pem");
     // No key at all: 1, saying where keys come from.
     let o = train(d, &["pre-run", "t", "--station", "s1"], &[]);
-    assert_eq!(o.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&o.stderr).contains("RSA_STATION_PRIVATE_KEY"));
+    fails(&o, 1, "RSA_STATION_PRIVATE_KEY");
     // A rejected train: 3, naming the check and the file.
     fs::write(d.join("t/pht_train/evil.py"), b"x").unwrap();
     let o = train(
@@ -232,8 +241,7 @@ fn exit_codes_say_what_kind_of_failure() {
         ],
         &[],
     );
-    assert_eq!(o.status.code(), Some(3));
-    assert!(String::from_utf8_lossy(&o.stderr).contains("pht_train/evil.py"));
+    fails(&o, 3, "pht_train/evil.py");
     let o = train(d, &["verify", "t", "--json"], &[]);
     assert_eq!(o.status.code(), Some(3));
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
@@ -260,8 +268,7 @@ fn exit_codes_say_what_kind_of_failure() {
         ],
         &[],
     );
-    assert_eq!(o.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&o.stderr).contains("--builder-key"));
+    fails(&o, 1, "--builder-key");
 }
 
 #[test]
@@ -308,8 +315,7 @@ fn encrypted_keys_take_their_password_from_the_named_variable() {
         ],
         &[],
     );
-    assert_eq!(o.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&o.stderr).contains("--key-password-env"));
+    fails(&o, 1, "--key-password-env");
 }
 
 #[test]
