@@ -112,7 +112,7 @@ impl TrainDir {
         out: &Path,
     ) -> Result<StepReport> {
         match self.format {
-            Format::Legacy => legacy::results(&self.path, creator, out),
+            Format::Legacy => legacy::results(&self.path, creator, trust, out),
             Format::Native => native::results(&self.path, creator, trust, out),
         }
     }

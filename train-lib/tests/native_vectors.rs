@@ -117,6 +117,15 @@ fn every_fail_case_is_rejected_with_its_named_check() {
     assert!(n >= 8, "only {n} fail cases found");
 }
 
+/// STREAM encryption of `plain` under the file key's per-file key for (role, path).
+fn seal(file_key: &[u8; 32], role: &str, path: &str, plain: &[u8]) -> Vec<u8> {
+    let fk = stream::file_key(file_key, role, path);
+    let mut ct = Vec::new();
+    let mut h = SplitHasher::new(&aws_lc_rs::digest::SHA256, 0);
+    stream::encrypt(&fk, plain, &mut ct, &mut h, 0).unwrap();
+    ct
+}
+
 #[test]
 fn stream_known_answers() {
     let kat: serde_json::Value =
@@ -128,17 +137,13 @@ fn stream_known_answers() {
             .unwrap()
             .try_into()
             .unwrap();
-        let fk = stream::file_key(&k, c["role"].as_str().unwrap(), c["path"].as_str().unwrap());
         let plain = hex::decode(c["plaintext"].as_str().unwrap()).unwrap();
-        let mut ct = Vec::new();
-        stream::encrypt(
-            &fk,
-            &plain[..],
-            &mut ct,
-            &mut SplitHasher::new(&aws_lc_rs::digest::SHA256, 0),
-            0,
-        )
-        .unwrap();
+        let ct = seal(
+            &k,
+            c["role"].as_str().unwrap(),
+            c["path"].as_str().unwrap(),
+            &plain,
+        );
         let want = c["ciphertext_sha256"].as_str().unwrap();
         assert_eq!(
             hex::encode(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &ct)),
@@ -329,16 +334,7 @@ fn regenerate() {
         ("results", "big.bin", 65_537),
     ] {
         let plain = bytes(len, 7);
-        let fk = stream::file_key(&file_key, role, path);
-        let mut ct = Vec::new();
-        stream::encrypt(
-            &fk,
-            &plain[..],
-            &mut ct,
-            &mut SplitHasher::new(&aws_lc_rs::digest::SHA256, 0),
-            0,
-        )
-        .unwrap();
+        let ct = seal(&file_key, role, path, &plain);
         kat.push(serde_json::json!({
             "file_key": hex::encode(file_key), "role": role, "path": path,
             "plaintext": hex::encode(&plain),

@@ -98,24 +98,24 @@ fn seal_and_write<W: Write>(
 ) -> Result<(), CipherError> {
     // An empty file is one empty, final chunk.
     let n = buf.len().div_ceil(CHUNK).max(1);
+    let ranges: Vec<_> = (0..n)
+        .map(|i| (i * CHUNK).min(buf.len())..((i + 1) * CHUNK).min(buf.len()))
+        .collect();
     let mut tags = Vec::with_capacity(n);
-    for i in 0..n {
-        let range = (i * CHUNK).min(buf.len())..((i + 1) * CHUNK).min(buf.len());
+    for (i, range) in ranges.iter().enumerate() {
         let tag = key
             .seal_in_place_separate_tag(
                 nonce(*counter, last_block && i + 1 == n),
                 Aad::empty(),
-                &mut buf[range],
+                &mut buf[range.clone()],
             )
             .map_err(|_| CipherError::Malformed("seal"))?;
         tags.push(tag);
         *counter += 1;
     }
     let mut slices = Vec::with_capacity(2 * n);
-    for (i, tag) in tags.iter().enumerate() {
-        slices.push(IoSlice::new(
-            &buf[(i * CHUNK).min(buf.len())..((i + 1) * CHUNK).min(buf.len())],
-        ));
+    for (range, tag) in ranges.into_iter().zip(&tags) {
+        slices.push(IoSlice::new(&buf[range]));
         slices.push(IoSlice::new(tag.as_ref()));
     }
     write_all_vectored(output, &mut slices)?;

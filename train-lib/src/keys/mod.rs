@@ -5,7 +5,9 @@
 mod pem;
 mod trust;
 
-pub use pem::{decode_public_key_text, encode_private_pkcs8_pem, encode_public_pem};
+pub use pem::{
+    decode_public_key_text as public_key_from_text, encode_private_pkcs8_pem, encode_public_pem,
+};
 pub use trust::{KeyRole, TrustError, TrustStore};
 
 use aws_lc_rs::digest;
@@ -336,16 +338,11 @@ impl PrivateKey {
     }
 }
 
-/// Loads a public key from PEM text or hex of PEM text: SPKI or PKCS#1.
-pub fn public_key_from_text(text: &[u8], what: &str) -> Result<PublicKey, KeyError> {
-    decode_public_key_text(text, what)
-}
-
 /// Loads a public key from a file (SPKI or PKCS#1 PEM, or hex of either).
 pub fn public_key_from_file(path: &Path) -> Result<PublicKey, KeyError> {
     let text = Zeroizing::new(std::fs::read(path).map_err(|source| KeyError::Read {
         path: path.display().to_string(),
         source,
     })?);
-    decode_public_key_text(&text, &path.display().to_string())
+    public_key_from_text(&text, &path.display().to_string())
 }

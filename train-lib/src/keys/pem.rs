@@ -74,7 +74,8 @@ pub(super) fn decrypt_pkcs8(
     Ok(Zeroizing::new(doc.as_bytes().to_vec()))
 }
 
-/// Decodes a public key given as PEM or hex of PEM: SPKI (`PUBLIC KEY`) or PKCS#1 (`RSA PUBLIC KEY`).
+/// Loads a public key from PEM text or hex of PEM text (configs carry keys that way): SPKI
+/// (`PUBLIC KEY`) or PKCS#1 (`RSA PUBLIC KEY`). Exported as `keys::public_key_from_text`.
 pub fn decode_public_key_text(text: &[u8], what: &str) -> Result<PublicKey, KeyError> {
     let (label, der) = decode_pem_or_hex(text, what)?;
     let spki = match label.as_str() {

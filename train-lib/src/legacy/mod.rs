@@ -14,7 +14,11 @@ pub use create::create;
 pub use steps::{post_run, pre_run, results};
 pub use verify::verify;
 
+use crate::common::{CONFIG, RESULTS_DIR, TRAIN_DIR, USER_KEY};
 use aws_lc_rs::rsa::{OaepAlgorithm, OAEP_SHA512_MGF1SHA512};
+
+/// What a legacy train directory may hold at its top level.
+pub(crate) const TOP_LEVEL: &[&str] = &[CONFIG, TRAIN_DIR, RESULTS_DIR, USER_KEY];
 
 /// Key wrap of the reference: RSA-OAEP with SHA-512 and MGF1-SHA-512, empty label.
 pub const OAEP: &OaepAlgorithm = &OAEP_SHA512_MGF1SHA512;

@@ -2,19 +2,17 @@
 
 use super::chain::{self, check_trust, check_turn, verify_chain, verify_creator_and_builder};
 use super::config::{parse_key, unhex, unhex_n, LegacyConfig, RouteEntry, StopSignature};
-use super::OAEP;
+use super::{OAEP, TOP_LEVEL};
 use crate::common::{self, Station, StepReport, CONFIG, QUERY, RESULTS_DIR, TRAIN_DIR, USER_KEY};
 use crate::crypto::{cbc, hasher::SplitHasher};
 use crate::error::{decrypt_error, ProtocolError, Rejection, Result};
-use crate::keys::{random_sym_key, PrivateKey, SymKey};
+use crate::keys::{random_sym_key, PrivateKey, SymKey, TrustStore};
 use crate::tree::{self, open_regular, walk, EntryKind, OutputDir, Staging};
 use aws_lc_rs::digest::SHA512;
 use std::collections::BTreeSet;
 use std::io::{BufWriter, Write};
 use std::path::Path;
 use std::sync::Arc;
-
-const TOP_LEVEL: &[&str] = &[CONFIG, TRAIN_DIR, RESULTS_DIR, USER_KEY];
 
 fn locate<'c>(cfg: &'c LegacyConfig, station: &str) -> Result<(Vec<&'c RouteEntry>, usize)> {
     let route = cfg.ordered_route()?;
@@ -254,7 +252,12 @@ pub fn post_run(dir: &Path, st: &Station<'_>) -> Result<StepReport> {
 
 /// The creator's last step: checks the chain and decrypts `pht_results` into `out` (which must not
 /// exist). Returns the number of files written.
-pub fn results(dir: &Path, creator: &PrivateKey, out: &Path) -> Result<StepReport> {
+pub fn results(
+    dir: &Path,
+    creator: &PrivateKey,
+    trust: &TrustStore,
+    out: &Path,
+) -> Result<StepReport> {
     let cfg = LegacyConfig::parse(&common::read_config(dir)?)?;
     let route = cfg.ordered_route()?;
     if &cfg.creator_key()? != creator.public() {
@@ -267,14 +270,8 @@ pub fn results(dir: &Path, creator: &PrivateKey, out: &Path) -> Result<StepRepor
         )
         .into());
     }
-    if cfg.hash.is_empty()
-        || !creator.public().verify_pkcs1_sha512(
-            &unhex_n("hash", &cfg.hash, 64)?,
-            &unhex("signature", &cfg.signature)?,
-        )
-    {
-        return Err(Rejection::CreatorSignature.into());
-    }
+    check_trust(&cfg, &route, trust)?;
+    verify_creator_and_builder(&cfg, trust)?;
     verify_chain(&cfg, &route, done)?;
     let wrapped = match &cfg.creator.encrypted_key {
         Some(h) => unhex("creator.encrypted_key", h)?,

@@ -31,13 +31,7 @@ pub fn verify(dir: &Path, trust: &TrustStore) -> Result<VerifyReport> {
     rep.route = route.iter().map(|s| s.station.python_str()).collect();
     rep.check(
         "top-level entries",
-        s(
-            common::check_top_level(
-                dir,
-                &[common::CONFIG, TRAIN_DIR, RESULTS_DIR, common::USER_KEY],
-            ),
-            "ok",
-        ),
+        s(common::check_top_level(dir, super::TOP_LEVEL), "ok"),
     );
     rep.check("trusted keys", s(check_trust(&cfg, &route, trust), "ok"));
     rep.check(
