@@ -7,7 +7,8 @@
 //! - [`legacy`]: PHT-meDIC (`pht-train-container-library` 2.0.5), run byte-compatibly;
 //! - [`native`]: this project's authenticated format (see `docs/protocol.md`).
 //!
-//! [`TrainDir`] detects the format and dispatches. Nothing here touches Docker or async I/O.
+//! [`TrainDir`] detects the format and dispatches. The protocol touches neither Docker nor async
+//! I/O; [`image`] moves train directories in and out of registry images.
 
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
@@ -15,6 +16,7 @@
 pub mod common;
 pub mod crypto;
 pub mod error;
+pub mod image;
 pub mod keys;
 pub mod legacy;
 pub mod native;

@@ -1,0 +1,272 @@
+//! Packing a train directory into a deterministic layer: tar → diff_id hasher → gzip → blob
+//! hasher → temporary file → rename. The same directory gives the same bytes on every machine:
+//! entries sorted, mtime 0, owner root, modes 0755/0644, gzip without a timestamp.
+
+use super::error::io_err;
+use super::ImageError;
+use aws_lc_rs::digest::{Context, SHA256};
+use flate2::write::GzEncoder;
+use flate2::Compression;
+use std::fs::{self, File};
+use std::io::{self, BufWriter, Write};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+/// A layer written to disk.
+#[derive(Debug, Clone)]
+pub struct LayerBlob {
+    /// The gzip file.
+    pub path: PathBuf,
+    /// `sha256:` of the gzip bytes (the blob digest).
+    pub digest: String,
+    /// `sha256:` of the tar bytes (the config's `rootfs.diff_ids` entry).
+    pub diff_id: String,
+    /// Size of the gzip file.
+    pub size: u64,
+}
+
+struct Hashing<W> {
+    inner: W,
+    ctx: Context,
+    n: u64,
+}
+
+impl<W: Write> Write for Hashing<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.ctx.update(&buf[..n]);
+        self.n += n as u64;
+        Ok(n)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+fn hashing<W>(inner: W) -> Hashing<W> {
+    Hashing {
+        inner,
+        ctx: Context::new(&SHA256),
+        n: 0,
+    }
+}
+
+fn hex_digest(ctx: Context) -> String {
+    format!("sha256:{}", hex::encode(ctx.finish().as_ref()))
+}
+
+/// Owner applied to the entries of a tree appended with [`append_tree`].
+#[derive(Debug, Clone, Copy)]
+pub struct Owner {
+    /// uid
+    pub uid: u64,
+    /// gid
+    pub gid: u64,
+}
+
+/// Appends `dir`'s content under `prefix` (e.g. `opt`) in sorted order, normalised as described
+/// in the module documentation; `owned` lists top-level names (below `prefix`) whose entries get
+/// `owner` instead of root, so a non-root container user can write them.
+pub fn append_tree<W: Write>(
+    b: &mut tar::Builder<W>,
+    dir: &Path,
+    prefix: &str,
+    owned: &[&str],
+    owner: Owner,
+) -> Result<(), ImageError> {
+    let mut h = dir_header(Owner { uid: 0, gid: 0 });
+    b.append_data(&mut h, format!("{prefix}/"), io::empty())
+        .map_err(io_err(dir))?;
+    append_dir(b, dir, prefix, "", owned, owner)
+}
+
+fn dir_header(o: Owner) -> tar::Header {
+    let mut h = tar::Header::new_gnu();
+    h.set_entry_type(tar::EntryType::Directory);
+    h.set_mode(0o755);
+    h.set_uid(o.uid);
+    h.set_gid(o.gid);
+    h.set_mtime(0);
+    h.set_size(0);
+    h
+}
+
+fn append_dir<W: Write>(
+    b: &mut tar::Builder<W>,
+    root: &Path,
+    prefix: &str,
+    rel: &str,
+    owned: &[&str],
+    owner: Owner,
+) -> Result<(), ImageError> {
+    let here = if rel.is_empty() {
+        root.to_path_buf()
+    } else {
+        root.join(rel)
+    };
+    let mut names: Vec<_> = fs::read_dir(&here)
+        .map_err(io_err(&here))?
+        .map(|e| e.map(|e| e.file_name()))
+        .collect::<Result<_, _>>()
+        .map_err(io_err(&here))?;
+    names.sort();
+    for name in names {
+        let name = name.to_str().ok_or_else(|| ImageError::Io {
+            path: here.join(&name),
+            source: io::Error::new(io::ErrorKind::InvalidData, "file name is not UTF-8"),
+        })?;
+        let child_rel = if rel.is_empty() {
+            name.to_string()
+        } else {
+            format!("{rel}/{name}")
+        };
+        let top = child_rel.split('/').next().unwrap_or_default();
+        let o = if owned.contains(&top) {
+            owner
+        } else {
+            Owner { uid: 0, gid: 0 }
+        };
+        let path = root.join(&child_rel);
+        let meta = fs::symlink_metadata(&path).map_err(io_err(&path))?;
+        if meta.is_dir() {
+            let mut h = dir_header(o);
+            b.append_data(&mut h, format!("{prefix}/{child_rel}/"), io::empty())
+                .map_err(io_err(&path))?;
+            append_dir(b, root, prefix, &child_rel, owned, owner)?;
+        } else if meta.is_file() {
+            let mut h = tar::Header::new_gnu();
+            h.set_entry_type(tar::EntryType::Regular);
+            h.set_mode(if meta.permissions().mode() & 0o111 != 0 {
+                0o755
+            } else {
+                0o644
+            });
+            h.set_uid(o.uid);
+            h.set_gid(o.gid);
+            h.set_mtime(0);
+            h.set_size(meta.len());
+            let f = crate::tree::open_regular(&path).map_err(|e| ImageError::Io {
+                path: path.clone(),
+                source: io::Error::other(e.to_string()),
+            })?;
+            b.append_data(&mut h, format!("{prefix}/{child_rel}"), f)
+                .map_err(io_err(&path))?;
+        } else {
+            return Err(ImageError::Io {
+                path,
+                source: io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    "not a regular file or directory; a train directory holds only those",
+                ),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Writes `train_dir` as the layer `opt/…` into a new file in `out_dir`.
+pub fn write_layer(train_dir: &Path, out_dir: &Path) -> Result<LayerBlob, ImageError> {
+    let tmp = tempfile::Builder::new()
+        .prefix(".layer-")
+        .tempfile_in(out_dir)
+        .map_err(io_err(out_dir))?;
+    let file = tmp.reopen().map_err(io_err(tmp.path()))?;
+    let blob = hashing(BufWriter::with_capacity(1 << 20, file));
+    // Train content is ciphertext and does not compress; stored deflate blocks keep gzip (which
+    // every engine expects) at copy speed.
+    let gz = GzEncoder::new(blob, Compression::none());
+    let mut b = tar::Builder::new(hashing(gz));
+    b.mode(tar::HeaderMode::Deterministic);
+    append_tree(&mut b, train_dir, "opt", &[], Owner { uid: 0, gid: 0 })?;
+    let tar_w = b.into_inner().map_err(io_err(train_dir))?;
+    let diff_id = hex_digest(tar_w.ctx);
+    let mut blob = tar_w.inner.finish().map_err(io_err(tmp.path()))?;
+    blob.flush().map_err(io_err(tmp.path()))?;
+    let size = blob.n;
+    let digest = hex_digest(blob.ctx);
+    let final_path = out_dir.join(digest.replace(':', "-"));
+    blob.inner
+        .into_inner()
+        .map_err(|e| io_err(tmp.path())(e.into_error()))?
+        .sync_all()
+        .map_err(io_err(tmp.path()))?;
+    tmp.persist(&final_path)
+        .map_err(|e| io_err(&final_path)(e.error))?;
+    Ok(LayerBlob {
+        path: final_path,
+        digest,
+        diff_id,
+        size,
+    })
+}
+
+/// Reads a layer file back as an uncompressed tar stream (gzip detected by its magic).
+pub fn open_layer(path: &Path) -> Result<Box<dyn io::Read + Send>, ImageError> {
+    use std::io::{BufRead, BufReader};
+    let mut r = BufReader::with_capacity(1 << 20, File::open(path).map_err(io_err(path))?);
+    let gz = r
+        .fill_buf()
+        .map_err(io_err(path))?
+        .starts_with(&[0x1f, 0x8b]);
+    Ok(if gz {
+        Box::new(flate2::bufread::MultiGzDecoder::new(r))
+    } else {
+        Box::new(r)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::{read_layer, LayerRole, OptTree};
+    use super::*;
+
+    #[test]
+    fn same_tree_same_bytes_and_it_reads_back() {
+        let src = tempfile::tempdir().unwrap();
+        fs::create_dir_all(src.path().join("pht_train/sub")).unwrap();
+        fs::create_dir_all(src.path().join("pht_results")).unwrap();
+        fs::write(src.path().join("pht_train/sub/b.bin"), vec![7u8; 100_000]).unwrap();
+        fs::write(src.path().join("pht_train/a.py"), b"x").unwrap();
+        fs::write(src.path().join("train_config.json"), b"{}").unwrap();
+        let o1 = tempfile::tempdir().unwrap();
+        let o2 = tempfile::tempdir().unwrap();
+        let a = write_layer(src.path(), o1.path()).unwrap();
+        // A different mtime must not change the layer.
+        let f = File::options()
+            .write(true)
+            .open(src.path().join("pht_train/a.py"))
+            .unwrap();
+        f.set_modified(std::time::SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(99))
+            .unwrap();
+        let b = write_layer(src.path(), o2.path()).unwrap();
+        assert_eq!(a.digest, b.digest);
+        assert_eq!(a.diff_id, b.diff_id);
+        assert_eq!(fs::read(&a.path).unwrap(), fs::read(&b.path).unwrap());
+        let back = tempfile::tempdir().unwrap();
+        let mut t = OptTree::new(back.path());
+        read_layer(
+            open_layer(&a.path).unwrap(),
+            &a.digest,
+            LayerRole::Train,
+            Some(&mut t),
+        )
+        .unwrap();
+        assert_eq!(
+            fs::read(back.path().join("pht_train/sub/b.bin")).unwrap(),
+            vec![7u8; 100_000]
+        );
+        assert_eq!(t.files(), 3);
+    }
+
+    #[test]
+    fn refuses_symlinks_in_the_source() {
+        let src = tempfile::tempdir().unwrap();
+        fs::create_dir_all(src.path().join("pht_train")).unwrap();
+        std::os::unix::fs::symlink("/etc/passwd", src.path().join("pht_train/x")).unwrap();
+        let o = tempfile::tempdir().unwrap();
+        assert!(matches!(
+            write_layer(src.path(), o.path()),
+            Err(ImageError::Io { .. })
+        ));
+    }
+}

@@ -1,0 +1,46 @@
+//! Progress bars on stderr for pulls and pushes (hidden when stderr is not a terminal).
+
+use super::transfer::{Progress, Reporter};
+use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
+
+/// Bars drawn with `indicatif`.
+#[derive(Clone)]
+pub struct Bars {
+    multi: MultiProgress,
+}
+
+impl Default for Bars {
+    fn default() -> Self {
+        Self {
+            multi: MultiProgress::new(),
+        }
+    }
+}
+
+struct Bar(ProgressBar);
+
+impl Progress for Bar {
+    fn advance(&self, n: u64) {
+        self.0.inc(n);
+    }
+    fn finish(&self) {
+        self.0.finish();
+    }
+    fn clone_box(&self) -> Box<dyn Progress> {
+        Box::new(Bar(self.0.clone()))
+    }
+}
+
+impl Reporter for Bars {
+    fn task(&self, what: &str, total: u64) -> Box<dyn Progress> {
+        let pb = self.multi.add(ProgressBar::new(total));
+        pb.set_style(
+            ProgressStyle::with_template(
+                "{msg:28} {bar:30} {bytes:>10}/{total_bytes:<10} {binary_bytes_per_sec:>12} {eta}",
+            )
+            .expect("valid template"),
+        );
+        pb.set_message(what.to_string());
+        Box::new(Bar(pb))
+    }
+}

@@ -1,0 +1,312 @@
+//! A thin layer over `oci-client`: one client per registry, plain HTTP only for loopback or
+//! explicitly insecure registries, credentials from Docker's configuration, every manifest and
+//! blob checked against the digest it was asked for.
+
+use super::assemble::Manifest;
+use super::error::io_err;
+use super::transfer::Progress;
+use super::{Credentials, ImageError, ImageRef};
+use aws_lc_rs::digest::{digest, SHA256};
+use futures_util::{StreamExt, TryStreamExt};
+use oci_client::client::{ClientConfig, ClientProtocol};
+use oci_client::manifest::{
+    IMAGE_MANIFEST_LIST_MEDIA_TYPE, IMAGE_MANIFEST_MEDIA_TYPE, OCI_IMAGE_INDEX_MEDIA_TYPE,
+    OCI_IMAGE_MEDIA_TYPE,
+};
+use oci_client::Client;
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use tokio::io::AsyncWriteExt;
+
+/// How to reach registries.
+#[derive(Debug, Clone, Default)]
+pub struct RegistryOptions {
+    /// Registries (`host:port`) spoken to over plain HTTP although not on loopback.
+    pub insecure: Vec<String>,
+}
+
+/// An image resolved to its manifest digest; every later read uses the digest.
+#[derive(Debug, Clone)]
+pub struct Pinned {
+    /// The reference as given.
+    pub given: ImageRef,
+    /// The same repository `@digest`.
+    pub reference: ImageRef,
+    /// `sha256:…` of the manifest bytes.
+    pub digest: String,
+    /// The manifest.
+    pub manifest: Manifest,
+}
+
+/// Registry access shared by the operations of one run.
+#[derive(Clone)]
+pub struct Registry {
+    opts: RegistryOptions,
+    clients: Arc<Mutex<HashMap<String, Client>>>,
+}
+
+const ACCEPT: &[&str] = &[
+    IMAGE_MANIFEST_MEDIA_TYPE,
+    OCI_IMAGE_MEDIA_TYPE,
+    IMAGE_MANIFEST_LIST_MEDIA_TYPE,
+    OCI_IMAGE_INDEX_MEDIA_TYPE,
+];
+
+const BLOB_CHUNK: usize = 1 << 20;
+
+fn sha256(bytes: &[u8]) -> String {
+    format!("sha256:{}", hex::encode(digest(&SHA256, bytes).as_ref()))
+}
+
+impl Registry {
+    /// Registry access with `opts`.
+    pub fn new(opts: RegistryOptions) -> Self {
+        Self {
+            opts,
+            clients: Arc::default(),
+        }
+    }
+
+    fn err(r: &ImageRef, what: &str, e: impl std::fmt::Display) -> ImageError {
+        ImageError::Registry {
+            registry: r.registry().to_string(),
+            what: format!("{what} ({})", r),
+            reason: e.to_string(),
+        }
+    }
+
+    async fn client(&self, r: &ImageRef) -> Result<Client, ImageError> {
+        let reg = r.registry().to_string();
+        if let Some(c) = self.clients.lock().expect("not poisoned").get(&reg) {
+            return Ok(c.clone());
+        }
+        let plain = r.is_loopback() || self.opts.insecure.iter().any(|i| *i == reg);
+        let config = ClientConfig {
+            protocol: if plain {
+                ClientProtocol::HttpsExcept(vec![reg.clone()])
+            } else {
+                ClientProtocol::Https
+            },
+            // One PUT per blob: distribution answers chunked PATCHes slowly (measured 25×).
+            use_monolithic_push: true,
+            ..Default::default()
+        };
+        let client = Client::try_from(config).map_err(|e| Self::err(r, "client setup", e))?;
+        let creds = Credentials::for_registry(&reg)?;
+        client.store_auth_if_needed(&reg, &creds.to_auth()).await;
+        self.clients
+            .lock()
+            .expect("not poisoned")
+            .insert(reg, client.clone());
+        Ok(client)
+    }
+
+    /// Resolves `r` to its manifest digest (checked against the bytes when `r` names a digest).
+    pub async fn resolve(&self, r: &ImageRef) -> Result<Pinned, ImageError> {
+        let c = self.client(r).await?;
+        let creds = Credentials::for_registry(r.registry())?;
+        let (raw, _) = c
+            .pull_manifest_raw(r.inner(), &creds.to_auth(), ACCEPT)
+            .await
+            .map_err(|e| Self::err(r, "manifest pull", e))?;
+        let actual = sha256(&raw);
+        if let Some(want) = r.digest() {
+            if want != actual {
+                return Err(ImageError::Digest {
+                    what: format!("manifest of {r}"),
+                    expected: want.to_string(),
+                    actual,
+                });
+            }
+        }
+        let manifest = Manifest::parse(&raw, &r.to_string())?;
+        Ok(Pinned {
+            given: r.clone(),
+            reference: r.with_digest(&actual),
+            digest: actual,
+            manifest,
+        })
+    }
+
+    /// Resolves `r` when it exists; `None` when the registry answers that it does not.
+    pub async fn try_resolve(&self, r: &ImageRef) -> Result<Option<Pinned>, ImageError> {
+        match self.resolve(r).await {
+            Ok(p) => Ok(Some(p)),
+            Err(ImageError::Registry { reason, .. })
+                if reason.contains("MANIFEST_UNKNOWN")
+                    || reason.contains("NAME_UNKNOWN")
+                    || reason.contains("404") =>
+            {
+                Ok(None)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// A small blob (an image configuration) in memory, checked against `digest`.
+    pub async fn blob_bytes(&self, r: &ImageRef, digest: &str) -> Result<Vec<u8>, ImageError> {
+        let c = self.client(r).await?;
+        let mut out = Vec::new();
+        c.pull_blob(r.inner(), digest, &mut out)
+            .await
+            .map_err(|e| Self::err(r, &format!("blob {digest} pull"), e))?;
+        let actual = sha256(&out);
+        if actual != digest {
+            return Err(ImageError::Digest {
+                what: format!("blob of {r}"),
+                expected: digest.to_string(),
+                actual,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Streams a blob into `path`; the stream is checked against `digest` before this returns.
+    pub async fn blob_to_file(
+        &self,
+        r: &ImageRef,
+        digest: &str,
+        path: &Path,
+        progress: &dyn Progress,
+    ) -> Result<(), ImageError> {
+        let c = self.client(r).await?;
+        let mut stream = c
+            .pull_blob_stream(r.inner(), digest)
+            .await
+            .map_err(|e| Self::err(r, &format!("blob {digest} pull"), e))?;
+        let mut f = tokio::fs::File::create(path).await.map_err(io_err(path))?;
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.map_err(|e| Self::err(r, &format!("blob {digest} pull"), e))?;
+            f.write_all(&chunk).await.map_err(io_err(path))?;
+            progress.advance(chunk.len() as u64);
+        }
+        f.flush().await.map_err(io_err(path))?;
+        Ok(())
+    }
+
+    /// Whether `r`'s repository holds `digest`.
+    pub async fn has_blob(&self, r: &ImageRef, digest: &str) -> Result<bool, ImageError> {
+        let c = self.client(r).await?;
+        c.blob_exists(r.inner(), digest)
+            .await
+            .map_err(|e| Self::err(r, &format!("blob {digest} check"), e))
+    }
+
+    /// Cross-repository mount within one registry; `false` when the registry declines (it then
+    /// answers 202 and the blob must be sent).
+    pub async fn mount(&self, to: &ImageRef, from: &ImageRef, digest: &str) -> bool {
+        if to.registry() != from.registry() {
+            return false;
+        }
+        match self.client(to).await {
+            Ok(c) => c.mount_blob(to.inner(), from.inner(), digest).await.is_ok(),
+            Err(_) => false,
+        }
+    }
+
+    /// Pushes the file at `path` as blob `digest` in one streamed PUT.
+    pub async fn push_file(
+        &self,
+        to: &ImageRef,
+        path: &Path,
+        digest: &str,
+        size: u64,
+        progress: &dyn Progress,
+    ) -> Result<(), ImageError> {
+        let c = self.client(to).await?;
+        let f = tokio::fs::File::open(path).await.map_err(io_err(path))?;
+        let stream = tokio_util_like::reader_stream(f, BLOB_CHUNK, progress.clone_box());
+        c.push_blob_stream(to.inner(), stream, digest, Some(size))
+            .await
+            .map_err(|e| Self::err(to, &format!("blob {digest} push"), e))?;
+        Ok(())
+    }
+
+    /// Pushes a small blob from memory.
+    pub async fn push_bytes(&self, to: &ImageRef, bytes: Vec<u8>) -> Result<String, ImageError> {
+        let c = self.client(to).await?;
+        let d = sha256(&bytes);
+        if !self.has_blob(to, &d).await? {
+            c.push_blob(to.inner(), bytes, &d)
+                .await
+                .map_err(|e| Self::err(to, &format!("blob {d} push"), e))?;
+        }
+        Ok(d)
+    }
+
+    /// Copies blob `digest` of `size` bytes from `from` to `to`, streamed (never held whole).
+    pub async fn copy_blob(
+        &self,
+        from: &ImageRef,
+        to: &ImageRef,
+        digest: &str,
+        size: u64,
+        progress: &dyn Progress,
+    ) -> Result<(), ImageError> {
+        let src = self.client(from).await?;
+        let dst = self.client(to).await?;
+        let p = progress.clone_box();
+        let stream = src
+            .pull_blob_stream(from.inner(), digest)
+            .await
+            .map_err(|e| Self::err(from, &format!("blob {digest} pull"), e))?
+            .map_err(oci_client::errors::OciDistributionError::from)
+            .inspect_ok(move |b| p.advance(b.len() as u64));
+        dst.push_blob_stream(to.inner(), stream, digest, Some(size))
+            .await
+            .map_err(|e| Self::err(to, &format!("blob {digest} copy from {from}"), e))?;
+        Ok(())
+    }
+
+    /// Pushes a manifest under `to` (a tag); returns its digest.
+    pub async fn push_manifest(
+        &self,
+        to: &ImageRef,
+        raw: Vec<u8>,
+        media_type: &str,
+    ) -> Result<String, ImageError> {
+        let c = self.client(to).await?;
+        let d = sha256(&raw);
+        let ct = media_type
+            .parse()
+            .map_err(|e| Self::err(to, "manifest push", e))?;
+        c.push_manifest_raw(to.inner(), raw, ct)
+            .await
+            .map_err(|e| Self::err(to, "manifest push", e))?;
+        Ok(d)
+    }
+}
+
+mod tokio_util_like {
+    use super::super::transfer::Progress;
+    use futures_util::Stream;
+    use tokio::io::AsyncReadExt;
+
+    /// A file as a stream of `chunk`-sized `Bytes`, reporting progress.
+    pub fn reader_stream(
+        f: tokio::fs::File,
+        chunk: usize,
+        progress: Box<dyn Progress>,
+    ) -> impl Stream<Item = Result<bytes::Bytes, oci_client::errors::OciDistributionError>>
+           + Send
+           + 'static {
+        futures_util::stream::try_unfold((f, progress), move |(mut f, p)| async move {
+            let mut buf = bytes::BytesMut::zeroed(chunk);
+            let mut filled = 0;
+            while filled < chunk {
+                let n = f.read(&mut buf[filled..]).await?;
+                if n == 0 {
+                    break;
+                }
+                filled += n;
+            }
+            if filled == 0 {
+                return Ok(None);
+            }
+            buf.truncate(filled);
+            p.advance(filled as u64);
+            Ok(Some((buf.freeze(), (f, p))))
+        })
+    }
+}
