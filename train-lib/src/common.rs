@@ -81,7 +81,8 @@ impl VerifyReport {
         self.checks.iter().all(|c| c.ok)
     }
 
-    pub(crate) fn check(&mut self, name: &str, r: std::result::Result<String, String>) {
+    /// Appends a check: `Ok(detail)` passed, `Err(reason)` failed.
+    pub fn check(&mut self, name: &str, r: std::result::Result<String, String>) {
         let (ok, detail) = match r {
             Ok(d) => (true, d),
             Err(d) => (false, d),

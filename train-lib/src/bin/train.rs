@@ -4,6 +4,7 @@ use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use train_lib::image::{self, ImageRef};
 use train_lib::keys::{public_key_from_file, PrivateKey, PublicKey, TrustStore};
 use train_lib::{CreateSpec, Format, ProtocolError, Station, StepReport, TrainDir};
 use zeroize::Zeroizing;
@@ -13,7 +14,8 @@ Exit codes:
   0  success
   1  error: a file, key or argument could not be used (nothing was changed)
   2  usage error
-  3  rejected: the train failed a check (the message names it; the directory is unchanged)";
+  3  rejected: the train failed a check (the message names it; the directory is unchanged),
+     or an image failed a layer, digest or lineage check";
 
 /// Personal Health Train: trains are encrypted algorithm directories that visit stations.
 ///
@@ -93,12 +95,26 @@ enum Cmd {
     },
     /// Verify and decrypt DIR in place for this station. DIR is unchanged on any failure.
     PreRun(StepArgs),
+    /// Train images: build one on a master image.
+    #[command(subcommand)]
+    Image(ImageCmd),
     /// Hash, sign, re-encrypt and rewrap DIR in place after the run.
     PostRun(StepArgs),
     /// Run every check that needs no private key; non-zero exit if any fails.
+    ///
+    /// TRAIN is a train directory or an image reference (registry/repo:tag or @sha256:…). For an
+    /// image, its /opt is read from the registry's layers (links, devices, duplicates, paths
+    /// outside the train paths are refused) and, with --master, its lineage is checked by layer
+    /// digests: the train's base layers are exactly the master's.
     Verify {
-        /// The train directory.
+        /// The train directory or image reference.
+        #[arg(value_name = "TRAIN")]
         dir: PathBuf,
+        /// The master image the train must be built on (image references only).
+        #[arg(long, value_name = "REF")]
+        master: Option<String>,
+        #[command(flatten)]
+        reg: RegistryArgs,
         /// Print a JSON report (for CI).
         #[arg(long)]
         json: bool,
@@ -107,9 +123,14 @@ enum Cmd {
         trust: Option<PathBuf>,
     },
     /// Decrypt the results for the creator into OUT (a new directory), after checking the chain.
+    ///
+    /// TRAIN is a train directory or an image reference (the final image of the route).
     Results {
-        /// The train directory.
+        /// The train directory or image reference.
+        #[arg(value_name = "TRAIN")]
         dir: PathBuf,
+        #[command(flatten)]
+        reg: RegistryArgs,
         /// The creator's private key.
         #[arg(long)]
         key: PathBuf,
@@ -123,6 +144,62 @@ enum Cmd {
         #[arg(long)]
         json: bool,
     },
+}
+
+/// Train images in registries.
+#[derive(Subcommand)]
+enum ImageCmd {
+    /// Build a train image from a train directory on a master image, and push it.
+    ///
+    /// The image is the master's layers plus one deterministic layer holding /opt; its CMD is
+    /// the entrypoint file under /opt/pht_train (the master's ENTRYPOINT is the interpreter); its
+    /// labels record the master digest and the train id. For native trains the master digest is
+    /// also in the creator-signed configuration: either the train was created with
+    /// --master-image DIGEST, or pass --creator-key here to record and re-sign it.
+    ///
+    /// Example: train image build ./train --master 127.0.0.1:5001/master/python:3.11
+    ///   --tag 127.0.0.1:5001/trains/t1:hospital-a
+    Build {
+        /// The train directory (as written by `train create`).
+        dir: PathBuf,
+        /// The master image.
+        #[arg(long, value_name = "REF")]
+        master: String,
+        /// Where to push the train image.
+        #[arg(long, value_name = "REF")]
+        tag: String,
+        /// The entrypoint file under pht_train (native trains name it in their configuration).
+        #[arg(long, value_name = "REL")]
+        entrypoint: Option<String>,
+        /// The creator's key, to record the master digest in a native train's signed configuration.
+        #[arg(long, value_name = "KEY")]
+        creator_key: Option<PathBuf>,
+        /// The builder's key, when the native train carries a builder countersignature.
+        #[arg(long, value_name = "KEY")]
+        builder_key: Option<PathBuf>,
+        #[command(flatten)]
+        reg: RegistryArgs,
+        /// Print a JSON summary.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// How registries are reached. Credentials come from ~/.docker/config.json (and its credential
+/// helpers) or PHT_REGISTRY_USERNAME/PHT_REGISTRY_PASSWORD; they are never printed.
+#[derive(Args, Clone, Default)]
+struct RegistryArgs {
+    /// A registry (host:port) to speak plain HTTP to although it is not on loopback. Repeatable.
+    #[arg(long = "insecure-registry", value_name = "HOST:PORT")]
+    insecure: Vec<String>,
+}
+
+impl RegistryArgs {
+    fn registry(&self) -> image::Registry {
+        image::Registry::new(image::RegistryOptions {
+            insecure: self.insecure.clone(),
+        })
+    }
 }
 
 #[derive(Args)]
@@ -265,6 +342,66 @@ fn run(cli: &Cli) -> Result<()> {
             let r = train_lib::create(&spec, format, out)?;
             print_step("created", &r, false);
         }
+        Cmd::Image(ImageCmd::Build {
+            dir,
+            master,
+            tag,
+            entrypoint,
+            creator_key,
+            builder_key,
+            reg,
+            json,
+        }) => {
+            let master: ImageRef = master.parse()?;
+            let tag: ImageRef = tag.parse()?;
+            let registry = reg.registry();
+            let rt = runtime()?;
+            let pinned = rt.block_on(registry.resolve(&master))?;
+            let train = TrainDir::open(dir)?;
+            let entry = match (train.format(), entrypoint) {
+                (Format::Native, given) => {
+                    let signed = train_lib::native::steps::entrypoint(dir)?;
+                    if given.as_ref().is_some_and(|g| *g != signed) {
+                        anyhow::bail!("--entrypoint {} differs from the signed entrypoint {signed}", given.as_ref().unwrap());
+                    }
+                    match train_lib::native::steps::master_image(dir)? {
+                        Some(d) if d == pinned.digest => {}
+                        Some(d) => anyhow::bail!(
+                            "the train's creator signed master image {d}, but {master} is {}; build on that master, or recreate the train",
+                            pinned.digest
+                        ),
+                        None => {
+                            let ck = creator_key.as_ref().with_context(|| {
+                                "this native train has no signed master image: pass --creator-key to record it, or create the train with --master-image DIGEST"
+                            })?;
+                            let ck = load_key(ck, cli)?;
+                            let bk = builder_key.as_ref().map(|p| load_key(p, cli)).transpose()?;
+                            train_lib::native::steps::record_master_image(dir, &pinned.digest, &ck, bk.as_ref())?;
+                        }
+                    }
+                    signed
+                }
+                (_, Some(e)) => e.clone(),
+                (_, None) => anyhow::bail!("legacy trains do not name their entrypoint: pass --entrypoint REL"),
+            };
+            train_lib::tree::check_rel_path(&entry).map_err(ProtocolError::from)?;
+            let train_id = TrainDir::open(dir)?.verify(&TrustStore::default())?.train_id;
+            let cmd = vec![format!("/opt/pht_train/{entry}")];
+            let rep = rt.block_on(image::build_train_image(
+                &registry,
+                dir,
+                &pinned,
+                &tag,
+                cmd,
+                &[(image::LABEL_TRAIN_ID, &train_id)],
+                &image::Bars::default(),
+            ))?;
+            if *json {
+                println!("{}", serde_json::to_string_pretty(&rep)?);
+            } else {
+                println!("pushed {}@{} (on master {}, {} blobs sent, {} bytes)", tag, rep.digest, pinned.digest, rep.sent, rep.bytes_sent);
+            }
+        }
         Cmd::PreRun(a) | Cmd::PostRun(a) => {
             let key = station_key(a, cli)?;
             let trust = trust(&a.trust)?;
@@ -283,11 +420,32 @@ fn run(cli: &Cli) -> Result<()> {
         }
         Cmd::Verify {
             dir,
+            master,
+            reg,
             json,
             trust: t,
         } => {
             let trust = trust(t)?;
-            let rep = TrainDir::open(dir)?.verify(&trust)?;
+            let mut image_checks = None;
+            let (_work, dir) = match as_image(dir)? {
+                None => {
+                    if master.is_some() {
+                        anyhow::bail!("--master applies to image references, not directories");
+                    }
+                    (None, dir.clone())
+                }
+                Some(r) => {
+                    let (work, pulled, checks) = verify_image(&r, master.as_deref(), reg)?;
+                    image_checks = Some(checks);
+                    (Some(work), pulled)
+                }
+            };
+            let mut rep = TrainDir::open(&dir)?.verify(&trust)?;
+            if let Some(checks) = image_checks {
+                let proto = std::mem::take(&mut rep.checks);
+                rep.checks = checks;
+                rep.checks.extend(proto);
+            }
             if *json {
                 let mut v = serde_json::to_value(&rep)?;
                 v["ok"] = rep.ok().into();
@@ -327,6 +485,7 @@ fn run(cli: &Cli) -> Result<()> {
         }
         Cmd::Results {
             dir,
+            reg,
             key,
             out,
             trust: t,
@@ -334,11 +493,101 @@ fn run(cli: &Cli) -> Result<()> {
         } => {
             let key = load_key(key, cli)?;
             let trust = trust(t)?;
-            let r = TrainDir::open(dir)?.results(&key, &trust, out)?;
+            let (_work, dir) = match as_image(dir)? {
+                None => (None, dir.clone()),
+                Some(r) => {
+                    let (work, d) = pull_image(&r, reg)?;
+                    (Some(work), d)
+                }
+            };
+            let r = TrainDir::open(&dir)?.results(&key, &trust, out)?;
             print_step(&format!("results written to {}", out.display()), &r, *json);
         }
     }
     Ok(())
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?)
+}
+
+/// An existing path is a directory; anything else must be an image reference.
+fn as_image(arg: &Path) -> Result<Option<ImageRef>> {
+    if arg.exists() {
+        return Ok(None);
+    }
+    let s = arg.to_str().context("the argument is neither a directory nor an image reference")?;
+    Ok(Some(s.parse().with_context(|| format!("{s}: no such directory, and not an image reference"))?))
+}
+
+/// Pulls an image's /opt into a private temporary directory (removed when the guard drops).
+fn pull_image(r: &ImageRef, reg: &RegistryArgs) -> Result<(tempfile::TempDir, PathBuf)> {
+    let work = tempfile::Builder::new().prefix("pht-train-").tempdir()?;
+    let pulled = runtime()?.block_on(image::pull_train(
+        &reg.registry(),
+        r,
+        work.path(),
+        &image::Bars::default(),
+    ))?;
+    let dir = pulled.dir.clone();
+    Ok((work, dir))
+}
+
+fn verify_image(
+    r: &ImageRef,
+    master: Option<&str>,
+    reg: &RegistryArgs,
+) -> Result<(tempfile::TempDir, PathBuf, Vec<train_lib::common::Check>)> {
+    use train_lib::common::Check;
+    let registry = reg.registry();
+    let rt = runtime()?;
+    let work = tempfile::Builder::new().prefix("pht-train-").tempdir()?;
+    let pulled = rt.block_on(image::pull_train(&registry, r, work.path(), &image::Bars::default()))?;
+    let mut checks = vec![Check {
+        name: "image layers".into(),
+        ok: true,
+        detail: format!(
+            "{}: {} base layers, {} train layer(s) touching only the train paths",
+            pulled.pinned.digest,
+            pulled.base_count,
+            pulled.pinned.manifest.layers.len() - pulled.base_count
+        ),
+    }];
+    let labelled = pulled.config.label(image::LABEL_MASTER).map(String::from);
+    if let Ok(Some(signed)) = train_lib::native::steps::master_image(&pulled.dir) {
+        let ok = labelled.as_deref() == Some(signed.as_str());
+        checks.push(Check {
+            name: "signed master image".into(),
+            ok,
+            detail: if ok {
+                signed
+            } else {
+                format!("the creator signed {signed} but the image is labelled {labelled:?}")
+            },
+        });
+    }
+    match master {
+        None => checks.push(Check {
+            name: "lineage".into(),
+            ok: true,
+            detail: "not checked (pass --master REF)".into(),
+        }),
+        Some(m) => {
+            let m: ImageRef = m.parse()?;
+            let pinned = rt.block_on(registry.resolve(&m))?;
+            let cfg = rt.block_on(registry.blob_bytes(&pinned.reference, &pinned.manifest.config.digest))?;
+            let cfg = image::ImageConfig::parse(&cfg, &m.to_string())?;
+            let (ok, detail) = match image::lineage(&pulled, &pinned, &cfg) {
+                Ok(l) => (true, format!("the train's base layers are exactly the {} layers of {} ({})", l.master_layers, m, pinned.digest)),
+                Err(e) => (false, e.to_string()),
+            };
+            checks.push(Check { name: "lineage".into(), ok, detail });
+        }
+    }
+    let dir = pulled.dir.clone();
+    Ok((work, dir, checks))
 }
 
 fn main() -> ExitCode {
@@ -360,7 +609,15 @@ fn main() -> ExitCode {
             let rejected = e
                 .downcast_ref::<ProtocolError>()
                 .and_then(ProtocolError::rejection)
-                .is_some();
+                .is_some()
+                || matches!(
+                    e.downcast_ref::<image::ImageError>(),
+                    Some(
+                        image::ImageError::Smuggling { .. }
+                            | image::ImageError::Lineage(_)
+                            | image::ImageError::Digest { .. }
+                    )
+                );
             eprintln!("error: {e:#}");
             if rejected {
                 eprintln!("the train directory was left unchanged");

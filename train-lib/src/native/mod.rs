@@ -1,7 +1,7 @@
 //! The native format: authenticated, path-bound, turn-enforcing. See `docs/protocol.md`.
 
 pub mod config;
-mod steps;
+pub mod steps;
 
 pub use config::NativeConfig;
 pub use steps::{create, post_run, pre_run, results, verify};

@@ -633,3 +633,56 @@ pub fn verify(dir: &Path, trust: &TrustStore) -> Result<VerifyReport> {
     rep.check("files", shape.map_err(|e| e.to_string()));
     Ok(rep)
 }
+
+/// Records `digest` as the master image of a native train that has not left its creator: the
+/// creator re-signs the body and the dispatch (and the builder re-countersigns, when the train
+/// has a builder). Refused once any station has run it, or when `creator_key` is not the
+/// train's creator key. The existing signatures are checked first.
+pub fn record_master_image(
+    dir: &Path,
+    digest: &str,
+    creator_key: &PrivateKey,
+    builder_key: Option<&PrivateKey>,
+) -> Result<()> {
+    let cfg = load(dir)?;
+    if !cfg.stops.is_empty() {
+        return Err(Rejection::WrongState(
+            "the train has left its creator; its master image can no longer change".into(),
+        )
+        .into());
+    }
+    let Verified { mut cfg, .. } = verify_signatures(cfg, &TrustStore::default())?;
+    if creator_key.public().to_pem() != cfg.train.creator.public_key {
+        return Err(ProtocolError::Input(
+            "the given key is not this train's creator key".into(),
+        ));
+    }
+    if cfg.build.is_some() && builder_key.is_none() {
+        return Err(ProtocolError::Input(
+            "the train has a builder countersignature: pass the builder key too".into(),
+        ));
+    }
+    cfg.train.master_image = Some(digest.to_string());
+    cfg.creator_signature = hex::encode(creator_key.sign_pss_sha256(&cfg.body_digest())?);
+    if let Some(b) = builder_key {
+        cfg.build = Some(BuildSig {
+            public_key: b.public().to_pem(),
+            signature: hex::encode(b.sign_pss_sha256(&cfg.build_digest()?)?),
+        });
+    }
+    cfg.dispatch.signature = hex::encode(creator_key.sign_pss_sha256(&cfg.dispatch_digest()?)?);
+    let staging = Staging::new(dir)?;
+    staging.write(CONFIG, &cfg.to_json())?;
+    staging.commit()?;
+    Ok(())
+}
+
+/// The master image digest a native train's creator signed, if any.
+pub fn master_image(dir: &Path) -> Result<Option<String>> {
+    Ok(load(dir)?.train.master_image)
+}
+
+/// The entrypoint file (relative to `pht_train`) a native train's creator signed.
+pub fn entrypoint(dir: &Path) -> Result<String> {
+    Ok(load(dir)?.train.entrypoint)
+}
