@@ -362,7 +362,10 @@ fn run(cli: &Cli) -> Result<()> {
                 (Format::Native, given) => {
                     let signed = train_lib::native::steps::entrypoint(dir)?;
                     if given.as_ref().is_some_and(|g| *g != signed) {
-                        anyhow::bail!("--entrypoint {} differs from the signed entrypoint {signed}", given.as_ref().unwrap());
+                        anyhow::bail!(
+                            "--entrypoint {} differs from the signed entrypoint {signed}",
+                            given.as_ref().unwrap()
+                        );
                     }
                     match train_lib::native::steps::master_image(dir)? {
                         Some(d) if d == pinned.digest => {}
@@ -382,10 +385,14 @@ fn run(cli: &Cli) -> Result<()> {
                     signed
                 }
                 (_, Some(e)) => e.clone(),
-                (_, None) => anyhow::bail!("legacy trains do not name their entrypoint: pass --entrypoint REL"),
+                (_, None) => anyhow::bail!(
+                    "legacy trains do not name their entrypoint: pass --entrypoint REL"
+                ),
             };
             train_lib::tree::check_rel_path(&entry).map_err(ProtocolError::from)?;
-            let train_id = TrainDir::open(dir)?.verify(&TrustStore::default())?.train_id;
+            let train_id = TrainDir::open(dir)?
+                .verify(&TrustStore::default())?
+                .train_id;
             let cmd = vec![format!("/opt/pht_train/{entry}")];
             let rep = rt.block_on(image::build_train_image(
                 &registry,
@@ -399,7 +406,10 @@ fn run(cli: &Cli) -> Result<()> {
             if *json {
                 println!("{}", serde_json::to_string_pretty(&rep)?);
             } else {
-                println!("pushed {}@{} (on master {}, {} blobs sent, {} bytes)", tag, rep.digest, pinned.digest, rep.sent, rep.bytes_sent);
+                println!(
+                    "pushed {}@{} (on master {}, {} blobs sent, {} bytes)",
+                    tag, rep.digest, pinned.digest, rep.sent, rep.bytes_sent
+                );
             }
         }
         Cmd::PreRun(a) | Cmd::PostRun(a) => {
@@ -518,8 +528,12 @@ fn as_image(arg: &Path) -> Result<Option<ImageRef>> {
     if arg.exists() {
         return Ok(None);
     }
-    let s = arg.to_str().context("the argument is neither a directory nor an image reference")?;
-    Ok(Some(s.parse().with_context(|| format!("{s}: no such directory, and not an image reference"))?))
+    let s = arg
+        .to_str()
+        .context("the argument is neither a directory nor an image reference")?;
+    Ok(Some(s.parse().with_context(|| {
+        format!("{s}: no such directory, and not an image reference")
+    })?))
 }
 
 /// Pulls an image's /opt into a private temporary directory (removed when the guard drops).
@@ -544,7 +558,12 @@ fn verify_image(
     let registry = reg.registry();
     let rt = runtime()?;
     let work = tempfile::Builder::new().prefix("pht-train-").tempdir()?;
-    let pulled = rt.block_on(image::pull_train(&registry, r, work.path(), &image::Bars::default()))?;
+    let pulled = rt.block_on(image::pull_train(
+        &registry,
+        r,
+        work.path(),
+        &image::Bars::default(),
+    ))?;
     let mut checks = vec![Check {
         name: "image layers".into(),
         ok: true,
@@ -577,13 +596,24 @@ fn verify_image(
         Some(m) => {
             let m: ImageRef = m.parse()?;
             let pinned = rt.block_on(registry.resolve(&m))?;
-            let cfg = rt.block_on(registry.blob_bytes(&pinned.reference, &pinned.manifest.config.digest))?;
+            let cfg = rt
+                .block_on(registry.blob_bytes(&pinned.reference, &pinned.manifest.config.digest))?;
             let cfg = image::ImageConfig::parse(&cfg, &m.to_string())?;
             let (ok, detail) = match image::lineage(&pulled, &pinned, &cfg) {
-                Ok(l) => (true, format!("the train's base layers are exactly the {} layers of {} ({})", l.master_layers, m, pinned.digest)),
+                Ok(l) => (
+                    true,
+                    format!(
+                        "the train's base layers are exactly the {} layers of {} ({})",
+                        l.master_layers, m, pinned.digest
+                    ),
+                ),
                 Err(e) => (false, e.to_string()),
             };
-            checks.push(Check { name: "lineage".into(), ok, detail });
+            checks.push(Check {
+                name: "lineage".into(),
+                ok,
+                detail,
+            });
         }
     }
     let dir = pulled.dir.clone();

@@ -11,6 +11,8 @@ use serde_json::{json, Value};
 
 /// Label: digest of the master image manifest the train is built on.
 pub const LABEL_MASTER: &str = "org.pht.master.digest";
+/// Label: `registry/repository` of the master image (where to find it by its digest).
+pub const LABEL_MASTER_REPO: &str = "org.pht.master.repository";
 /// Label: the train id.
 pub const LABEL_TRAIN_ID: &str = "org.pht.train.id";
 

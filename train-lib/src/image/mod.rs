@@ -17,7 +17,10 @@ mod reference;
 mod registry;
 mod transfer;
 
-pub use assemble::{next_image, Descriptor, ImageConfig, Manifest, NextImage, LABEL_MASTER, LABEL_TRAIN_ID};
+pub use assemble::{
+    next_image, Descriptor, ImageConfig, Manifest, NextImage, LABEL_MASTER, LABEL_MASTER_REPO,
+    LABEL_TRAIN_ID,
+};
 pub use credentials::Credentials;
 pub use error::ImageError;
 pub use layer_read::{read_layer, LayerRole, OptTree};

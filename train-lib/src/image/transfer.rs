@@ -1,7 +1,7 @@
 //! Moving trains between registries and train directories: pull a train's `/opt`, push its next
 //! image, build a train image on a master, check a train's lineage.
 
-use super::assemble::{next_image, ImageConfig, LABEL_MASTER};
+use super::assemble::{next_image, ImageConfig, LABEL_MASTER, LABEL_MASTER_REPO};
 use super::error::io_err;
 use super::layer_read::{read_layer, LayerRole, OptTree};
 use super::layer_write::{open_layer, write_layer};
@@ -287,7 +287,11 @@ pub async fn build_train_image(
         .prefix("pht-build-")
         .tempdir()
         .map_err(io_err(Path::new("/tmp")))?;
-    let mut all: Vec<(&str, &str)> = vec![(LABEL_MASTER, master.digest.as_str())];
+    let repo = format!("{}/{}", master.given.registry(), master.given.repository());
+    let mut all: Vec<(&str, &str)> = vec![
+        (LABEL_MASTER, master.digest.as_str()),
+        (LABEL_MASTER_REPO, repo.as_str()),
+    ];
     all.extend_from_slice(labels);
     push_image(
         reg,

@@ -1,0 +1,272 @@
+//! The station's audit log: append-only JSON lines, each carrying the hash of the one before, and
+//! a head file holding the last line's number and hash, signed with the station key. An edited
+//! line breaks the chain; a truncated or deleted tail no longer matches the signed head.
+
+use anyhow::{bail, Context, Result};
+use aws_lc_rs::digest::{digest, SHA256};
+use serde::{Deserialize, Serialize};
+use std::fs::{self, OpenOptions};
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use train_lib::keys::{PrivateKey, PublicKey};
+
+/// One decision of the station.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Record {
+    pub seq: u64,
+    pub time: String,
+    pub train_id: Option<String>,
+    pub station: String,
+    pub digest_in: Option<String>,
+    pub digest_out: Option<String>,
+    pub pushed_to: Option<String>,
+    /// `pushed`, `rejected`, `train-failed`, `error`.
+    pub decision: String,
+    pub exit_code: Option<i64>,
+    pub result_digest: Option<String>,
+    pub reason: Option<String>,
+    pub prev: String,
+    pub hash: String,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct Head {
+    seq: u64,
+    hash: String,
+    signature: String,
+}
+
+const GENESIS: &str = "sha256:0000000000000000000000000000000000000000000000000000000000000000";
+
+fn line_hash(r: &Record) -> String {
+    let mut r = r.clone();
+    r.hash = String::new();
+    let body = serde_json::to_vec(&r).expect("record serialises");
+    format!("sha256:{}", hex::encode(digest(&SHA256, &body).as_ref()))
+}
+
+fn head_path(log: &Path) -> PathBuf {
+    let mut p = log.as_os_str().to_owned();
+    p.push(".head");
+    PathBuf::from(p)
+}
+
+fn head_message(seq: u64, hash: &str) -> Vec<u8> {
+    digest(
+        &SHA256,
+        format!("pht-station audit head\n{seq}\n{hash}").as_bytes(),
+    )
+    .as_ref()
+    .to_vec()
+}
+
+/// Reads every record and checks the chain; returns them.
+pub fn read_chain(log: &Path) -> Result<Vec<Record>> {
+    let f = match fs::File::open(log) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(e).with_context(|| format!("reading {}", log.display())),
+    };
+    let mut prev = GENESIS.to_string();
+    let mut out = Vec::new();
+    for (i, line) in BufReader::new(f).lines().enumerate() {
+        let line = line.with_context(|| format!("reading {}", log.display()))?;
+        let r: Record = serde_json::from_str(&line)
+            .with_context(|| format!("{}: line {} is not an audit record", log.display(), i + 1))?;
+        if r.seq != i as u64 + 1 {
+            bail!(
+                "{}: line {}: sequence number {} (lines were removed or reordered)",
+                log.display(),
+                i + 1,
+                r.seq
+            );
+        }
+        if r.prev != prev {
+            bail!("{}: line {}: does not chain to the line before (a line was edited, removed or inserted)", log.display(), i + 1);
+        }
+        if line_hash(&r) != r.hash {
+            bail!(
+                "{}: line {}: its hash does not match its content (the line was edited)",
+                log.display(),
+                i + 1
+            );
+        }
+        prev = r.hash.clone();
+        out.push(r);
+    }
+    Ok(out)
+}
+
+/// Checks the chain and the signed head; returns the number of records.
+pub fn verify(log: &Path, key: &PublicKey) -> Result<usize> {
+    let records = read_chain(log)?;
+    let hp = head_path(log);
+    let head: Head = match fs::read(&hp) {
+        Ok(b) => serde_json::from_slice(&b)
+            .with_context(|| format!("{}: not an audit head", hp.display()))?,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && records.is_empty() => return Ok(0),
+        Err(e) => {
+            return Err(e)
+                .with_context(|| format!("reading {} (the signed head of the log)", hp.display()))
+        }
+    };
+    let sig = hex::decode(&head.signature).context("audit head: signature is not hex")?;
+    if !key.verify_pss_sha256(&head_message(head.seq, &head.hash), &sig) {
+        bail!(
+            "{}: the head's signature does not verify with the station key",
+            hp.display()
+        );
+    }
+    let (seq, hash) = records
+        .last()
+        .map_or((0, GENESIS.to_string()), |r| (r.seq, r.hash.clone()));
+    if seq != head.seq || hash != head.hash {
+        bail!(
+            "{}: the log ends at record {seq} but the signed head says {} (the log was truncated or its tail replaced)",
+            log.display(),
+            head.seq
+        );
+    }
+    Ok(records.len())
+}
+
+/// Appends `r` (its seq, prev and hash are filled in) and re-signs the head.
+pub fn append(log: &Path, key: &PrivateKey, mut r: Record) -> Result<Record> {
+    if let Some(dir) = log.parent() {
+        fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    let records =
+        read_chain(log).context("the audit log fails its own check; refusing to append")?;
+    if !records.is_empty() {
+        verify(log, &key.public())
+            .context("the audit log fails its own check; refusing to append")?;
+    }
+    r.seq = records.last().map_or(1, |l| l.seq + 1);
+    r.prev = records
+        .last()
+        .map_or(GENESIS.to_string(), |l| l.hash.clone());
+    r.hash = line_hash(&r);
+    let mut f = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log)
+        .with_context(|| format!("opening {}", log.display()))?;
+    let mut line = serde_json::to_vec(&r)?;
+    line.push(b'\n');
+    f.write_all(&line)?;
+    f.sync_all()?;
+    let head = Head {
+        seq: r.seq,
+        hash: r.hash.clone(),
+        signature: hex::encode(key.sign_pss_sha256(&head_message(r.seq, &r.hash))?),
+    };
+    let hp = head_path(log);
+    let tmp = hp.with_extension("head.tmp");
+    fs::write(&tmp, serde_json::to_vec(&head)?)?;
+    fs::rename(&tmp, &hp)?;
+    Ok(r)
+}
+
+/// A record with the chain fields left for [`append`].
+pub fn record(station: &str) -> Record {
+    Record {
+        seq: 0,
+        time: now_rfc3339(),
+        train_id: None,
+        station: station.to_string(),
+        digest_in: None,
+        digest_out: None,
+        pushed_to: None,
+        decision: String::new(),
+        exit_code: None,
+        result_digest: None,
+        reason: None,
+        prev: String::new(),
+        hash: String::new(),
+    }
+}
+
+fn now_rfc3339() -> String {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let (days, rem) = (secs / 86400, secs % 86400);
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key() -> PrivateKey {
+        PrivateKey::generate(2048).unwrap()
+    }
+
+    fn filled(log: &Path, k: &PrivateKey, n: usize) {
+        for i in 0..n {
+            let mut r = record("s1");
+            r.decision = "pushed".into();
+            r.digest_in = Some(format!("sha256:{i}"));
+            append(log, k, r).unwrap();
+        }
+    }
+
+    #[test]
+    fn detects_edits_truncation_and_a_forged_head() {
+        let d = tempfile::tempdir().unwrap();
+        let log = d.path().join("audit.jsonl");
+        let k = key();
+        filled(&log, &k, 3);
+        assert_eq!(verify(&log, &k.public()).unwrap(), 3);
+
+        // Edit a decision.
+        let text = fs::read_to_string(&log).unwrap();
+        fs::write(&log, text.replacen("\"pushed\"", "\"rejected\"", 1)).unwrap();
+        let e = verify(&log, &k.public()).unwrap_err().to_string();
+        assert!(e.contains("line 1") && e.contains("edited"), "{e}");
+
+        // Truncate the tail.
+        let lines: Vec<&str> = text.lines().collect();
+        fs::write(&log, format!("{}\n{}\n", lines[0], lines[1])).unwrap();
+        let e = verify(&log, &k.public()).unwrap_err().to_string();
+        assert!(e.contains("truncated"), "{e}");
+
+        // Remove a middle line.
+        fs::write(&log, format!("{}\n{}\n", lines[0], lines[2])).unwrap();
+        let e = verify(&log, &k.public()).unwrap_err().to_string();
+        assert!(e.contains("line 2"), "{e}");
+
+        // A head signed by another key.
+        fs::write(&log, &text).unwrap();
+        let other = key();
+        assert!(verify(&log, &other.public())
+            .unwrap_err()
+            .to_string()
+            .contains("signature"));
+        // And appending to a broken log is refused.
+        fs::write(&log, format!("{}\n", lines[0])).unwrap();
+        assert!(append(&log, &k, record("s1")).is_err());
+    }
+
+    #[test]
+    fn dates_are_rfc3339() {
+        let t = now_rfc3339();
+        assert_eq!(t.len(), 20);
+        assert!(t.starts_with("20") && t.ends_with('Z'));
+    }
+}

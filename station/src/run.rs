@@ -1,0 +1,494 @@
+//! `station run`: pull → policy → pre-run → isolated run → results out → post-run → push.
+//! On any failure nothing is pushed, the pulled train is left as it was in its registry, the
+//! container and its volume are removed and the private working directory (the only place
+//! decrypted bytes ever are, outside the container) is deleted.
+
+use crate::audit;
+use crate::config::StationConfig;
+use crate::engine::{ContainerSpec, Engine, Exit};
+use crate::results;
+use anyhow::{anyhow, Context, Result};
+use bytes::Bytes;
+use serde::Serialize;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+use train_lib::image::{self, ImageRef, Registry, RegistryOptions};
+use train_lib::keys::{PrivateKey, TrustStore};
+use train_lib::{Station, TrainDir};
+
+/// The train was refused: a policy, protocol or image check failed (exit code 3).
+#[derive(Debug, thiserror::Error)]
+#[error("rejected: {0}")]
+pub struct Rejected(pub String);
+
+/// The train ran and failed: non-zero exit, timeout, or unusable results (exit code 4).
+#[derive(Debug, thiserror::Error)]
+#[error("the train failed: {0}")]
+pub struct TrainFailed(pub String);
+
+/// What `station run` needs.
+pub struct RunRequest {
+    pub reference: ImageRef,
+    pub station: String,
+    pub key: std::sync::Arc<PrivateKey>,
+    pub push: Option<ImageRef>,
+    pub data: Vec<PathBuf>,
+    pub config: StationConfig,
+    pub quiet: bool,
+}
+
+/// The `--json` summary.
+#[derive(Debug, Default, Serialize)]
+pub struct Summary {
+    pub station: String,
+    pub train_id: Option<String>,
+    pub format: Option<String>,
+    pub digest_in: Option<String>,
+    pub digest_out: Option<String>,
+    pub pushed_to: Option<String>,
+    pub exit_code: Option<i64>,
+    pub decision: String,
+    pub reason: Option<String>,
+    pub seconds: Timings,
+    pub push: Option<image::PushReport>,
+}
+
+#[derive(Debug, Default, Serialize)]
+pub struct Timings {
+    pub pull: f64,
+    pub pre_run: f64,
+    pub run: f64,
+    pub post_run: f64,
+    pub push: f64,
+    pub total: f64,
+}
+
+fn rejected(e: impl std::fmt::Display) -> anyhow::Error {
+    Rejected(e.to_string()).into()
+}
+
+fn protocol(e: train_lib::ProtocolError) -> anyhow::Error {
+    if e.rejection().is_some() {
+        rejected(e)
+    } else {
+        e.into()
+    }
+}
+
+fn image_err(e: image::ImageError) -> anyhow::Error {
+    match e {
+        image::ImageError::Smuggling { .. }
+        | image::ImageError::Lineage(_)
+        | image::ImageError::Digest { .. } => rejected(e),
+        e => e.into(),
+    }
+}
+
+fn say(quiet: bool, msg: std::fmt::Arguments<'_>) {
+    if !quiet {
+        let _ = writeln!(std::io::stderr(), "{msg}");
+    }
+}
+
+/// Runs the whole station step; the summary is filled in as far as it got, also on failure.
+pub async fn run(req: RunRequest, summary: &mut Summary) -> Result<()> {
+    let t0 = Instant::now();
+    summary.station = req.station.clone();
+    let out = run_inner(&req, summary).await;
+    summary.seconds.total = t0.elapsed().as_secs_f64();
+    let (decision, reason) = match &out {
+        Ok(()) => ("pushed", None),
+        Err(e) if e.downcast_ref::<Rejected>().is_some() => ("rejected", Some(format!("{e:#}"))),
+        Err(e) if e.downcast_ref::<TrainFailed>().is_some() => {
+            ("train-failed", Some(format!("{e:#}")))
+        }
+        Err(e) => ("error", Some(format!("{e:#}"))),
+    };
+    summary.decision = decision.into();
+    summary.reason = reason.clone();
+    if let Some(log) = &req.config.audit.log {
+        let mut r = audit::record(&req.station);
+        r.train_id = summary.train_id.clone();
+        r.digest_in = summary.digest_in.clone();
+        r.digest_out = summary.digest_out.clone();
+        r.pushed_to = summary.pushed_to.clone();
+        r.decision = decision.into();
+        r.exit_code = summary.exit_code;
+        r.result_digest = summary.push.as_ref().map(|p| p.digest.clone());
+        r.reason = reason;
+        audit::append(log, &req.key, r)
+            .with_context(|| format!("appending to the audit log {}", log.display()))?;
+    }
+    out
+}
+
+async fn run_inner(req: &RunRequest, summary: &mut Summary) -> Result<()> {
+    let q = req.quiet;
+    let cfg = &req.config;
+    let trust = match &cfg.policy.trust {
+        Some(p) => TrustStore::from_file(p)?,
+        None => TrustStore::default(),
+    };
+    let reg = Registry::new(RegistryOptions {
+        insecure: cfg.registry.insecure.clone(),
+    });
+    // Private working directory (0700): the decrypted train exists only here and in the
+    // container's volume; dropping it deletes everything.
+    let work = tempfile::Builder::new()
+        .prefix("pht-station-")
+        .tempdir()
+        .context("creating the private working directory")?;
+    let bars: Box<dyn image::Reporter> = if q {
+        Box::new(image::Silent)
+    } else {
+        Box::new(image::Bars::default())
+    };
+
+    let t = Instant::now();
+    say(q, format_args!("pulling {}", req.reference));
+    let pulled = image::pull_train(&reg, &req.reference, work.path(), bars.as_ref())
+        .await
+        .map_err(image_err)?;
+    summary.seconds.pull = t.elapsed().as_secs_f64();
+    summary.digest_in = Some(pulled.pinned.digest.clone());
+    say(q, format_args!("pinned {}", pulled.pinned.reference));
+
+    if let Some(log) = &cfg.audit.log {
+        if let Some(prev) = audit::read_chain(log)?.into_iter().find(|r| {
+            r.decision == "pushed" && r.digest_in.as_deref() == Some(pulled.pinned.digest.as_str())
+        }) {
+            return Err(rejected(format!(
+                "this station already ran this exact train state ({}) at {} (audit record {}); a replayed state is not run twice",
+                pulled.pinned.digest, prev.time, prev.seq
+            )));
+        }
+    }
+
+    let train = TrainDir::open(&pulled.dir).map_err(protocol)?;
+    summary.format = Some(train.format().to_string());
+    let before = train.verify(&TrustStore::default()).map_err(protocol)?;
+    summary.train_id = Some(before.train_id.clone());
+    check_policy(&reg, cfg, &pulled, &train).await?;
+
+    let t = Instant::now();
+    let (dir, station, key) = (pulled.dir.clone(), req.station.clone(), req.key.clone());
+    let pre = tokio::task::spawn_blocking(move || {
+        let st = Station {
+            id: &station,
+            key: &key,
+            trust: &trust,
+        };
+        let pre = TrainDir::open(&dir)?.pre_run(&st)?;
+        Ok::<_, train_lib::ProtocolError>((pre, trust))
+    });
+    let (pre, trust) = join(pre).await.map_err(protocol)?;
+    summary.seconds.pre_run = t.elapsed().as_secs_f64();
+    say(
+        q,
+        format_args!(
+            "pre-run: {} train {} verified and decrypted for stop {} ({} files)",
+            pre.format,
+            pre.train_id,
+            pre.index,
+            pre.train_files + pre.result_files
+        ),
+    );
+
+    let t = Instant::now();
+    let engine = Engine::connect()?;
+    let exit = run_container(&engine, req, &pulled, work.path()).await;
+    summary.seconds.run = t.elapsed().as_secs_f64();
+    let exit = exit?;
+    summary.exit_code = Some(exit);
+
+    let t = Instant::now();
+    let (dir, station, key) = (pulled.dir.clone(), req.station.clone(), req.key.clone());
+    let post = tokio::task::spawn_blocking(move || {
+        let st = Station {
+            id: &station,
+            key: &key,
+            trust: &trust,
+        };
+        TrainDir::open(&dir)?.post_run(&st)
+    });
+    let post = join(post).await.map_err(protocol)?;
+    summary.seconds.post_run = t.elapsed().as_secs_f64();
+    say(
+        q,
+        format_args!("post-run: results hashed, signed and re-encrypted for every participant"),
+    );
+
+    let target = match &req.push {
+        Some(p) => p.clone(),
+        None => {
+            let tag = before
+                .route
+                .get(post.index + 1)
+                .map_or_else(|| "done".to_string(), |s| tag_for(s));
+            req.reference.with_tag(&tag)
+        }
+    };
+    let t = Instant::now();
+    say(q, format_args!("pushing {target}"));
+    let rep = image::push_next(
+        &reg,
+        &pulled,
+        &pulled.dir,
+        &target,
+        work.path(),
+        &[(image::LABEL_TRAIN_ID, &before.train_id)],
+        bars.as_ref(),
+    )
+    .await?;
+    summary.seconds.push = t.elapsed().as_secs_f64();
+    summary.digest_out = Some(rep.digest.clone());
+    summary.pushed_to = Some(format!("{target}@{}", rep.digest));
+    summary.push = Some(rep);
+    Ok(())
+}
+
+async fn join<T: Send + 'static>(h: tokio::task::JoinHandle<T>) -> T {
+    h.await.expect("protocol step does not panic")
+}
+
+/// A tag from a station id: Docker tags allow `[A-Za-z0-9_.-]`, at most 128 characters.
+fn tag_for(station: &str) -> String {
+    let t: String = station
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' || c == '.' || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .take(128)
+        .collect();
+    if t.starts_with(['.', '-']) {
+        format!("s{t}")
+    } else {
+        t
+    }
+}
+
+async fn check_policy(
+    reg: &Registry,
+    cfg: &StationConfig,
+    pulled: &image::PulledTrain,
+    train: &TrainDir,
+) -> Result<()> {
+    let label = pulled.config.label(image::LABEL_MASTER).map(String::from);
+    let repo = pulled
+        .config
+        .label(image::LABEL_MASTER_REPO)
+        .map(String::from);
+    if train.format() == train_lib::Format::Native {
+        let signed = train_lib::native::steps::master_image(train.path()).map_err(protocol)?;
+        if signed.is_some() && signed != label {
+            return Err(rejected(format!(
+                "the image is labelled as built on {label:?} but its creator signed master image {signed:?}"
+            )));
+        }
+    }
+    match (label, repo) {
+        (Some(digest), Some(repo)) => {
+            if !cfg.master_allowed(&repo, &digest) {
+                return Err(rejected(format!(
+                    "master image {repo}@{digest} is not allowed by this station's policy (policy.allowed_masters)"
+                )));
+            }
+            let master: ImageRef = format!("{repo}@{digest}").parse().map_err(image_err)?;
+            let pinned = reg.resolve(&master).await.map_err(image_err)?;
+            let raw = reg
+                .blob_bytes(&pinned.reference, &pinned.manifest.config.digest)
+                .await
+                .map_err(image_err)?;
+            let mcfg = image::ImageConfig::parse(&raw, &master.to_string()).map_err(image_err)?;
+            image::lineage(pulled, &pinned, &mcfg).map_err(image_err)?;
+        }
+        _ if !cfg.policy.allowed_masters.is_empty() => {
+            return Err(rejected(
+                "the image does not say which master image it is built on (labels org.pht.master.digest and org.pht.master.repository), and this station allows only listed masters",
+            ));
+        }
+        _ => {}
+    }
+    if !cfg.policy.allowed_creators.is_empty() {
+        let creator = creator_id(train.path())?;
+        if !cfg.policy.allowed_creators.contains(&creator) {
+            return Err(rejected(format!(
+                "creator `{creator}` is not allowed by this station's policy (policy.allowed_creators)"
+            )));
+        }
+    }
+    Ok(())
+}
+
+fn creator_id(dir: &Path) -> Result<String> {
+    let raw = std::fs::read(dir.join("train_config.json"))?;
+    let v: serde_json::Value = serde_json::from_slice(&raw)?;
+    let id = v
+        .pointer("/train/creator/id")
+        .or_else(|| v.pointer("/creator/id"))
+        .ok_or_else(|| anyhow!("the configuration names no creator"))?;
+    Ok(match id {
+        serde_json::Value::String(s) => s.clone(),
+        other => other.to_string(),
+    })
+}
+
+async fn run_container(
+    engine: &Engine,
+    req: &RunRequest,
+    pulled: &image::PulledTrain,
+    work: &Path,
+) -> Result<i64> {
+    let limits = &req.config.limits;
+    let (uid, gid) = limits
+        .user
+        .split_once(':')
+        .map(|(u, g)| {
+            (
+                u.parse::<u64>().unwrap_or(65534),
+                g.parse::<u64>().unwrap_or(65534),
+            )
+        })
+        .unwrap_or((65534, 65534));
+    let mut data = Vec::new();
+    for p in &req.data {
+        let abs = p
+            .canonicalize()
+            .with_context(|| format!("--data {}: no such file or directory", p.display()))?;
+        let name = abs
+            .file_name()
+            .and_then(|n| n.to_str())
+            .ok_or_else(|| anyhow!("--data {}: needs a UTF-8 file name", p.display()))?
+            .to_string();
+        if data.iter().any(|(n, _)| *n == name) {
+            anyhow::bail!(
+                "--data: two paths named `{name}`; each is mounted at /opt/train_data/<name>"
+            );
+        }
+        data.push((name, abs));
+    }
+    let image_ref = pulled.pinned.reference.to_string();
+    engine.ensure_image(&image_ref).await?;
+    let spec = ContainerSpec {
+        image: image_ref,
+        user: limits.user.clone(),
+        memory_bytes: (limits.memory_mib * 1024 * 1024) as i64,
+        nano_cpus: (limits.cpus * 1e9) as i64,
+        pids: limits.pids,
+        env: vec![
+            "TRAIN_DATA_PATH=/opt/train_data".into(),
+            format!("STATION_ID={}", req.station),
+        ],
+        data,
+    };
+    let id = engine.create(&spec).await?;
+    let outcome = async {
+        let results_dir = pulled.dir.join("pht_results");
+        std::fs::create_dir_all(&results_dir)?;
+        let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(8);
+        let dir = pulled.dir.clone();
+        let producer = tokio::task::spawn_blocking(move || -> Result<()> {
+            let mut b = tar::Builder::new(ChannelWriter {
+                tx,
+                buf: Vec::new(),
+            });
+            image::append_tree(
+                &mut b,
+                &dir,
+                ".",
+                &["pht_results"],
+                image::Owner { uid, gid },
+            )?;
+            b.into_inner()?.flush()?;
+            Ok(())
+        });
+        let up = engine.upload(&id, "/opt", rx).await;
+        producer.await.expect("tar producer does not panic")?;
+        up?;
+        engine.start(&id).await?;
+        say(
+            req.quiet,
+            format_args!(
+                "running (network none, read-only root, user {}, limit {} s)",
+                limits.user, limits.timeout_secs
+            ),
+        );
+        let exit = engine
+            .wait(
+                &id,
+                Duration::from_secs(limits.timeout_secs),
+                limits.log_bytes,
+            )
+            .await?;
+        let code = match exit {
+            Exit::TimedOut => return Err(TrainFailed(format!(
+                "no exit within the wall-clock limit of {} s (limits.timeout_secs); it was killed",
+                limits.timeout_secs
+            ))
+            .into()),
+            Exit::Code(0) => 0,
+            Exit::Code(c) => return Err(TrainFailed(format!("it exited with code {c}")).into()),
+        };
+        let tar_path = work.join("results.tar");
+        engine
+            .download(&id, "/opt/pht_results", &tar_path, limits.results_bytes)
+            .await
+            .map_err(|e| TrainFailed(format!("{e:#}")))?;
+        let fresh = work.join("results.new");
+        let f = std::fs::File::open(&tar_path)?;
+        results::extract(std::io::BufReader::new(f), &fresh)
+            .map_err(|e| TrainFailed(format!("{e:#}")))?;
+        std::fs::remove_file(&tar_path)?;
+        std::fs::remove_dir_all(&results_dir)?;
+        std::fs::rename(&fresh, &results_dir)?;
+        Ok::<i64, anyhow::Error>(code)
+    }
+    .await;
+    if let Err(e) = engine.remove(&id).await {
+        say(req.quiet, format_args!("warning: {e:#}"));
+    }
+    outcome
+}
+
+/// Feeds a tar written on a blocking thread to the upload stream, 1 MiB at a time.
+struct ChannelWriter {
+    tx: tokio::sync::mpsc::Sender<Bytes>,
+    buf: Vec<u8>,
+}
+
+impl Write for ChannelWriter {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        self.buf.extend_from_slice(b);
+        if self.buf.len() >= 1 << 20 {
+            self.flush()?;
+        }
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        if !self.buf.is_empty() {
+            let chunk = Bytes::from(std::mem::take(&mut self.buf));
+            self.tx
+                .blocking_send(chunk)
+                .map_err(|_| std::io::Error::other("the engine stopped reading the upload"))?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tags_are_docker_safe() {
+        assert_eq!(tag_for("hospital-a"), "hospital-a");
+        assert_eq!(tag_for("2"), "2");
+        assert_eq!(tag_for("a/b:c"), "a_b_c");
+        assert_eq!(tag_for("-x"), "s-x");
+    }
+}
