@@ -1,15 +1,23 @@
 #!/usr/bin/env bash
-# The main job, on a fresh machine: build `train`, make keys for a creator, a builder and three
-# stations, create a train, send it along the three-station route (pre-run, run, post-run at
-# each), and print the results the creator decrypts at the end. Both formats.
+# The main job, on a fresh machine: start a Docker engine and two registries (installed from
+# Debian's packages if missing), build the offline master image, then for each format create a
+# train, build its image, send it along a three-station route with `station run` (the second
+# station pushes across to the other registry), and print the results the creator decrypts
+# from the final image.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
-cargo build --release --quiet --bin train
+eval "$(scripts/services.sh)"
+cargo build --release --quiet --bin train --bin station
 train="$root/target/release/train"
+station="$root/target/release/station"
 work="$root/.demo"
 rm -rf "$work" && mkdir -p "$work/keys" "$work/algo"
 cd "$work"
+
+master="$PHT_REGISTRY_A/master/busybox:1"
+echo "=== master image $master (offline: FROM scratch + Debian's busybox-static) ==="
+"$root/master-images/busybox-test/build.sh" "$master"
 
 for who in creator builder hospital-a hospital-b hospital-c; do
   "$train" keygen "$who" --out-dir keys --bits 2048 >/dev/null
@@ -17,11 +25,15 @@ done
 # The algorithm: counts the rows of the station's data and appends a line to the shared results.
 cat > algo/count.sh <<'ALGO'
 #!/bin/sh
-rows=$(wc -l < "$1")
-echo "$STATION,$rows" >> "$2/pht_results/counts.csv"
+set -e
+rows=$(cat /opt/train_data/*/rows.csv | wc -l)
+echo "$STATION_ID,$rows" >> /opt/pht_results/counts.csv
 ALGO
-echo '{"resourceType": "Patient"}' > algo/query.json
+for s in hospital-a hospital-b hospital-c; do
+  mkdir -p "data-$s" && seq 1 $((RANDOM % 50 + 10)) > "data-$s/rows.csv"
+done
 
+run=$(date +%s)
 for format in native legacy; do
   echo "=== $format train ==="
   builder=()
@@ -30,15 +42,19 @@ for format in native legacy; do
     --creator-id creator --creator-key keys/creator.key.pem "${builder[@]}" \
     --station hospital-a=keys/hospital-a.pub.pem --station hospital-b=keys/hospital-b.pub.pem \
     --station hospital-c=keys/hospital-c.pub.pem --out "train-$format"
-  for station in hospital-a hospital-b hospital-c; do
-    # The station's local data (never leaves the station).
-    seq 1 $((RANDOM % 50 + 10)) > "data-$station.csv"
-    "$train" pre-run "train-$format" --station "$station" --key "keys/$station.key.pem"
-    STATION="$station" sh "train-$format/pht_train/count.sh" "data-$station.csv" "train-$format"
-    "$train" post-run "train-$format" --station "$station" --key "keys/$station.key.pem"
-  done
-  "$train" verify "train-$format"
-  "$train" results "train-$format" --key keys/creator.key.pem --out "results-$format"
+  repo="demo/$format-$run"
+  "$train" image build "train-$format" --master "$master" --entrypoint count.sh \
+    --creator-key keys/creator.key.pem --tag "$PHT_REGISTRY_A/$repo:hospital-a"
+  "$station" run "$PHT_REGISTRY_A/$repo:hospital-a" --station hospital-a \
+    --key keys/hospital-a.key.pem --data data-hospital-a
+  # hospital-b sends the train on to the other registry.
+  "$station" run "$PHT_REGISTRY_A/$repo:hospital-b" --station hospital-b \
+    --key keys/hospital-b.key.pem --data data-hospital-b \
+    --push "$PHT_REGISTRY_B/$repo:hospital-c"
+  "$station" run "$PHT_REGISTRY_B/$repo:hospital-c" --station hospital-c \
+    --key keys/hospital-c.key.pem --data data-hospital-c
+  "$train" verify "$PHT_REGISTRY_B/$repo:done" --master "$master"
+  "$train" results "$PHT_REGISTRY_B/$repo:done" --key keys/creator.key.pem --out "results-$format"
   echo "--- results for the creator ($format) ---"
   cat "results-$format/counts.csv"
 done

@@ -31,6 +31,14 @@ case "${1:-start}" in
   *) echo "usage: $0 [start|env|stop]" >&2; exit 2 ;;
 esac
 
+up() {
+  docker -H "unix://$sock" version >/dev/null 2>&1 &&
+    curl -fsS "http://127.0.0.1:$reg_a_port/v2/" >/dev/null 2>&1 &&
+    curl -fsS "http://127.0.0.1:$reg_b_port/v2/" >/dev/null 2>&1 &&
+    command -v skopeo >/dev/null && [ -x /bin/busybox ]
+}
+if up; then print_env; exit 0; fi
+
 if [ "$(id -u)" != 0 ]; then
   echo "services.sh: must run as root (it installs packages and starts dockerd)" >&2
   exit 1
@@ -39,7 +47,7 @@ fi
 need=()
 command -v dockerd >/dev/null || need+=(docker.io)
 [ -x /usr/bin/docker-registry ] || need+=(docker-registry)
-[ -x /bin/busybox ] && /bin/busybox --help 2>&1 | grep -q static || dpkg -s busybox-static >/dev/null 2>&1 || need+=(busybox-static)
+dpkg -s busybox-static >/dev/null 2>&1 || need+=(busybox-static)
 command -v skopeo >/dev/null || need+=(skopeo)
 if [ "${#need[@]}" -gt 0 ]; then
   echo "services.sh: installing ${need[*]}" >&2

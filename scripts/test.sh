@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # The project's test command: formatting, lints, then every test (unit, known-answer vectors,
-# tamper table, properties, CLI scenarios, interop with the Python reference).
+# tamper table, properties, CLI scenarios, interop with the Python reference, and end to end
+# against a real Docker engine and two real registries).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PHT_REFERENCE_PYTHON="${PHT_REFERENCE_PYTHON:-$(scripts/reference-venv.sh)}"
+# The Docker engine and the two registries the end-to-end tests use (installed if missing).
+eval "$(scripts/services.sh)"
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --quiet -- -D warnings
 cargo test --workspace --all-targets

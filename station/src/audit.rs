@@ -138,7 +138,7 @@ pub fn append(log: &Path, key: &PrivateKey, mut r: Record) -> Result<Record> {
     let records =
         read_chain(log).context("the audit log fails its own check; refusing to append")?;
     if !records.is_empty() {
-        verify(log, &key.public())
+        verify(log, key.public())
             .context("the audit log fails its own check; refusing to append")?;
     }
     r.seq = records.last().map_or(1, |l| l.seq + 1);
@@ -232,29 +232,29 @@ mod tests {
         let log = d.path().join("audit.jsonl");
         let k = key();
         filled(&log, &k, 3);
-        assert_eq!(verify(&log, &k.public()).unwrap(), 3);
+        assert_eq!(verify(&log, k.public()).unwrap(), 3);
 
         // Edit a decision.
         let text = fs::read_to_string(&log).unwrap();
         fs::write(&log, text.replacen("\"pushed\"", "\"rejected\"", 1)).unwrap();
-        let e = verify(&log, &k.public()).unwrap_err().to_string();
+        let e = verify(&log, k.public()).unwrap_err().to_string();
         assert!(e.contains("line 1") && e.contains("edited"), "{e}");
 
         // Truncate the tail.
         let lines: Vec<&str> = text.lines().collect();
         fs::write(&log, format!("{}\n{}\n", lines[0], lines[1])).unwrap();
-        let e = verify(&log, &k.public()).unwrap_err().to_string();
+        let e = verify(&log, k.public()).unwrap_err().to_string();
         assert!(e.contains("truncated"), "{e}");
 
         // Remove a middle line.
         fs::write(&log, format!("{}\n{}\n", lines[0], lines[2])).unwrap();
-        let e = verify(&log, &k.public()).unwrap_err().to_string();
+        let e = verify(&log, k.public()).unwrap_err().to_string();
         assert!(e.contains("line 2"), "{e}");
 
         // A head signed by another key.
         fs::write(&log, &text).unwrap();
         let other = key();
-        assert!(verify(&log, &other.public())
+        assert!(verify(&log, other.public())
             .unwrap_err()
             .to_string()
             .contains("signature"));

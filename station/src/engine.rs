@@ -18,6 +18,9 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 use tokio::io::AsyncWriteExt;
 
+/// Label on every train container, so leftovers can be found (`docker ps -a --filter label=…`).
+pub const LABEL_RUN: &str = "org.pht.station.run";
+
 /// What the train container gets.
 #[derive(Debug, Clone)]
 pub struct ContainerSpec {
@@ -121,6 +124,7 @@ impl Engine {
             env: Some(spec.env.clone()),
             network_disabled: Some(true),
             working_dir: Some("/opt".into()),
+            labels: Some(HashMap::from([(LABEL_RUN.to_string(), "1".to_string())])),
             host_config: Some(host),
             ..Default::default()
         };

@@ -426,11 +426,13 @@ async fn run_container(
             )
             .await?;
         let code = match exit {
-            Exit::TimedOut => return Err(TrainFailed(format!(
+            Exit::TimedOut => {
+                return Err(TrainFailed(format!(
                 "no exit within the wall-clock limit of {} s (limits.timeout_secs); it was killed",
                 limits.timeout_secs
             ))
-            .into()),
+                .into())
+            }
             Exit::Code(0) => 0,
             Exit::Code(c) => return Err(TrainFailed(format!("it exited with code {c}")).into()),
         };

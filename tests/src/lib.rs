@@ -1,1 +1,219 @@
-//! Helpers for the end-to-end tests.
+//! Helpers for the end-to-end tests: the project's binaries, the services started by
+//! `scripts/services.sh`, keys, trains and the offline test master image.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::OnceLock;
+
+/// The workspace root.
+pub fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
+/// A binary of the workspace, built by the same `cargo test` (`--all-targets` builds them).
+pub fn bin(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    // target/<profile>/deps/<test> → target/<profile>/<name>
+    let p = exe.parent().unwrap().parent().unwrap().join(name);
+    assert!(
+        p.exists(),
+        "{} is missing: build the workspace first (cargo build --workspace)",
+        p.display()
+    );
+    p
+}
+
+/// `host:port` of registry A or B (from `scripts/services.sh`).
+pub fn registry(which: char) -> String {
+    let var = format!("PHT_REGISTRY_{which}");
+    std::env::var(&var).unwrap_or_else(|_| {
+        panic!("{var} is not set: start the services with `eval \"$(scripts/services.sh)\"` (scripts/test.sh does)")
+    })
+}
+
+/// Runs a command, returning its output; panics with the command line if it cannot start.
+pub fn run(cmd: &mut Command) -> Output {
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+    out
+}
+
+/// Runs a command that must succeed.
+pub fn ok(cmd: &mut Command) -> String {
+    let out = run(cmd);
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed ({}):\nstdout:\n{}\nstderr:\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// A unique repository name for one test.
+pub fn repo(test: &str) -> String {
+    format!(
+        "trains/{test}-{}-{:x}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .subsec_nanos()
+    )
+}
+
+/// The offline test master image in registry A, built once per test process.
+pub fn master() -> &'static str {
+    static M: OnceLock<String> = OnceLock::new();
+    M.get_or_init(|| {
+        let tag = format!("{}/master/busybox:1", registry('A'));
+        ok(Command::new(root().join("master-images/busybox-test/build.sh")).arg(&tag));
+        tag
+    })
+}
+
+/// Whether registry `host:port` has `repo:tag`.
+pub fn exists(reg: &str, repo: &str, tag: &str) -> bool {
+    let url = format!("http://{reg}/v2/{repo}/manifests/{tag}");
+    let out = run(Command::new("curl").args([
+        "-s",
+        "-o",
+        "/dev/null",
+        "-w",
+        "%{http_code}",
+        "-H",
+        "Accept: application/vnd.docker.distribution.manifest.v2+json",
+        "-H",
+        "Accept: application/vnd.oci.image.manifest.v1+json",
+        &url,
+    ]));
+    String::from_utf8_lossy(&out.stdout).trim() == "200"
+}
+
+/// Containers left behind by `station run` (it labels every train container).
+pub fn leftover_containers() -> usize {
+    let out =
+        ok(Command::new("docker").args(["ps", "-aq", "--filter", "label=org.pht.station.run"]));
+    out.lines().count()
+}
+
+/// A scratch directory with keys for a creator, a builder and `stations`.
+pub struct Scene {
+    /// The scratch directory (keys, algorithm, train, data, results).
+    pub dir: tempfile::TempDir,
+    /// Route stations, in order.
+    pub stations: Vec<String>,
+}
+
+impl Scene {
+    /// Keys for the creator, the builder and each of `stations`.
+    pub fn new(stations: &[&str]) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        for who in ["creator", "builder"].iter().chain(stations) {
+            ok(Command::new(bin("train"))
+                .args(["keygen", who, "--bits", "2048", "--out-dir"])
+                .arg(dir.path().join("keys")));
+        }
+        Self {
+            dir,
+            stations: stations.iter().map(|s| s.to_string()).collect(),
+        }
+    }
+
+    /// A path in the scratch directory.
+    pub fn path(&self, rel: &str) -> PathBuf {
+        self.dir.path().join(rel)
+    }
+
+    /// The private key file of `who`.
+    pub fn key(&self, who: &str) -> PathBuf {
+        self.path(&format!("keys/{who}.key.pem"))
+    }
+
+    /// Writes the algorithm `script` as `algo/run.sh` and creates the train directory `train`.
+    pub fn create(&self, format: &str, script: &str) -> PathBuf {
+        let algo = self.path("algo");
+        std::fs::create_dir_all(&algo).unwrap();
+        std::fs::write(algo.join("run.sh"), script).unwrap();
+        let out = self.path("train");
+        let mut c = Command::new(bin("train"));
+        c.args(["create", "--format", format, "--entrypoint", "run.sh"])
+            .args(["--creator-id", "creator", "--creator-key"])
+            .arg(self.key("creator"))
+            .arg("--files")
+            .arg(&algo)
+            .arg("--out")
+            .arg(&out);
+        if format == "legacy" {
+            c.arg("--builder-key").arg(self.key("builder"));
+        }
+        for s in &self.stations {
+            c.arg("--station").arg(format!(
+                "{s}={}",
+                self.path(&format!("keys/{s}.pub.pem")).display()
+            ));
+        }
+        ok(&mut c);
+        out
+    }
+
+    /// Builds and pushes the train image for `train` on the test master to `tag`.
+    pub fn build(&self, train: &Path, tag: &str) {
+        ok(Command::new(bin("train"))
+            .args(["image", "build"])
+            .arg(train)
+            .args(["--master", master(), "--tag", tag, "--entrypoint", "run.sh"])
+            .arg("--creator-key")
+            .arg(self.key("creator")));
+    }
+
+    /// `station run` at `station` with this scene's key; returns the raw output.
+    pub fn station(&self, station: &str, reference: &str, extra: &[&str]) -> Output {
+        let data = self.path(&format!("data-{station}"));
+        std::fs::create_dir_all(&data).unwrap();
+        let rows: String = (0..station.len() + 3).map(|i| format!("{i}\n")).collect();
+        std::fs::write(data.join("rows.csv"), rows).unwrap();
+        run(Command::new(bin("station"))
+            .args(["run", reference, "--station", station, "--quiet", "--key"])
+            .arg(self.key(station))
+            .arg("--data")
+            .arg(&data)
+            .args(extra))
+    }
+
+    /// The creator's results of the image `reference`, as (file name, content) pairs.
+    pub fn results(&self, reference: &str) -> Vec<(String, String)> {
+        let out = self.path("results");
+        let _ = std::fs::remove_dir_all(&out);
+        ok(Command::new(bin("train"))
+            .args(["results", reference, "--key"])
+            .arg(self.key("creator"))
+            .arg("--out")
+            .arg(&out));
+        let mut v: Vec<_> = std::fs::read_dir(&out)
+            .unwrap()
+            .map(|e| {
+                let e = e.unwrap();
+                (
+                    e.file_name().to_string_lossy().into_owned(),
+                    std::fs::read_to_string(e.path()).unwrap(),
+                )
+            })
+            .collect();
+        v.sort();
+        v
+    }
+}
+
+/// The exit code and stderr of an output.
+pub fn code_and_err(o: &Output) -> (i32, String) {
+    (
+        o.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
+}

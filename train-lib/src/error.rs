@@ -195,7 +195,7 @@ pub(crate) fn decrypt_error(path: &str, e: CipherError) -> ProtocolError {
     match e {
         CipherError::Io(io) => ProtocolError::Tree(TreeError::Io {
             path: path.to_string(),
-            source: io,
+            cause: io,
         }),
         other => Rejection::Decrypt {
             path: path.to_string(),

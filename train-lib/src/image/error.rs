@@ -62,19 +62,18 @@ pub enum ImageError {
         reason: String,
     },
     /// A local file could not be read or written.
-    #[error("{path}: {source}")]
+    #[error("{}: {cause}", path.display())]
     Io {
         /// The file.
         path: PathBuf,
-        /// The error.
-        #[source]
-        source: std::io::Error,
+        /// The cause (in the message, so not also a `source`: chains would print it twice).
+        cause: std::io::Error,
     },
 }
 
 pub(crate) fn io_err(path: &std::path::Path) -> impl FnOnce(std::io::Error) -> ImageError + '_ {
-    move |source| ImageError::Io {
+    move |cause| ImageError::Io {
         path: path.to_path_buf(),
-        source,
+        cause,
     }
 }

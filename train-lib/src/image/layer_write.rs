@@ -113,7 +113,7 @@ fn append_dir<W: Write>(
     for name in names {
         let name = name.to_str().ok_or_else(|| ImageError::Io {
             path: here.join(&name),
-            source: io::Error::new(io::ErrorKind::InvalidData, "file name is not UTF-8"),
+            cause: io::Error::new(io::ErrorKind::InvalidData, "file name is not UTF-8"),
         })?;
         let child_rel = if rel.is_empty() {
             name.to_string()
@@ -147,14 +147,14 @@ fn append_dir<W: Write>(
             h.set_size(meta.len());
             let f = crate::tree::open_regular(&path).map_err(|e| ImageError::Io {
                 path: path.clone(),
-                source: io::Error::other(e.to_string()),
+                cause: io::Error::other(e.to_string()),
             })?;
             b.append_data(&mut h, format!("{prefix}/{child_rel}"), f)
                 .map_err(io_err(&path))?;
         } else {
             return Err(ImageError::Io {
                 path,
-                source: io::Error::new(
+                cause: io::Error::new(
                     io::ErrorKind::InvalidData,
                     "not a regular file or directory; a train directory holds only those",
                 ),

@@ -81,7 +81,7 @@ impl Registry {
         if let Some(c) = self.clients.lock().expect("not poisoned").get(&reg) {
             return Ok(c.clone());
         }
-        let plain = r.is_loopback() || self.opts.insecure.iter().any(|i| *i == reg);
+        let plain = r.is_loopback() || self.opts.insecure.contains(&reg);
         let config = ClientConfig {
             protocol: if plain {
                 ClientProtocol::HttpsExcept(vec![reg.clone()])

@@ -13,12 +13,12 @@ pub use walk::{check_rel_path, walk, Entry, EntryKind};
 #[non_exhaustive]
 pub enum TreeError {
     /// An I/O operation on `path` failed.
-    #[error("{path}: {source}")]
+    #[error("{path}: {cause}")]
     Io {
         /// The file or directory.
         path: String,
-        /// The cause.
-        source: std::io::Error,
+        /// The cause (in the message, so not also a `source`: chains would print it twice).
+        cause: std::io::Error,
     },
     /// An entry is a symlink, device, FIFO or socket: it could smuggle content past the hashes.
     #[error("{path} is a {kind}; only regular files and directories are allowed")]
@@ -35,8 +35,8 @@ pub enum TreeError {
 
 /// Maps an I/O error to a [`TreeError`] naming `path`.
 pub fn io_err(path: &std::path::Path) -> impl FnOnce(std::io::Error) -> TreeError + '_ {
-    move |source| TreeError::Io {
+    move |cause| TreeError::Io {
         path: path.display().to_string(),
-        source,
+        cause,
     }
 }

@@ -142,7 +142,7 @@ impl OutputDir {
             if rd.next().is_some() {
                 return Err(TreeError::Io {
                     path: target.display().to_string(),
-                    source: std::io::Error::new(
+                    cause: std::io::Error::new(
                         std::io::ErrorKind::AlreadyExists,
                         "output directory exists and is not empty; choose a new path",
                     ),
@@ -151,7 +151,7 @@ impl OutputDir {
         } else if target.exists() {
             return Err(TreeError::Io {
                 path: target.display().to_string(),
-                source: std::io::Error::new(
+                cause: std::io::Error::new(
                     std::io::ErrorKind::AlreadyExists,
                     "exists and is not a directory",
                 ),
