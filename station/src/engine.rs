@@ -18,7 +18,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 use tokio::io::AsyncWriteExt;
 
-/// Label on every train container, so leftovers can be found (`docker ps -a --filter label=…`).
+/// Label on every train container (its value: the station's pid), so an interrupted run can
+/// remove its container and leftovers can be found (`docker ps -a --filter label=…`).
 pub const LABEL_RUN: &str = "org.pht.station.run";
 
 /// What the train container gets.
@@ -124,7 +125,10 @@ impl Engine {
             env: Some(spec.env.clone()),
             network_disabled: Some(true),
             working_dir: Some("/opt".into()),
-            labels: Some(HashMap::from([(LABEL_RUN.to_string(), "1".to_string())])),
+            labels: Some(HashMap::from([(
+                LABEL_RUN.to_string(),
+                std::process::id().to_string(),
+            )])),
             host_config: Some(host),
             ..Default::default()
         };
@@ -237,6 +241,28 @@ impl Engine {
             f.write_all(&chunk).await?;
         }
         f.flush().await?;
+        Ok(n)
+    }
+
+    /// Removes the containers this process created (after an interrupt).
+    pub async fn remove_own(&self) -> Result<usize> {
+        use bollard::query_parameters::ListContainersOptions;
+        let filter = format!("{LABEL_RUN}={}", std::process::id());
+        let list = self
+            .docker
+            .list_containers(Some(ListContainersOptions {
+                all: true,
+                filters: Some(HashMap::from([("label".to_string(), vec![filter])])),
+                ..Default::default()
+            }))
+            .await?;
+        let mut n = 0;
+        for c in list {
+            if let Some(id) = c.id {
+                self.remove(&id).await?;
+                n += 1;
+            }
+        }
         Ok(n)
     }
 

@@ -153,7 +153,17 @@ async fn main_run(cmd: Cmd) -> Result<()> {
                 quiet: quiet || json,
             };
             let mut summary = run::Summary::default();
-            let out = run::run(req, &mut summary).await;
+            // On Ctrl-C or SIGTERM the run is dropped (its private directory with it) and its
+            // container removed; nothing is pushed.
+            let out = tokio::select! {
+                out = run::run(req, &mut summary) => out,
+                sig = interrupted() => {
+                    if let Ok(engine) = engine::Engine::connect() {
+                        let _ = engine.remove_own().await;
+                    }
+                    Err(anyhow::anyhow!("interrupted by {sig}; the container and the decrypted train were removed, nothing was pushed"))
+                }
+            };
             if json {
                 println!("{}", serde_json::to_string_pretty(&summary)?);
             } else if out.is_ok() {
@@ -203,6 +213,18 @@ async fn main_run(cmd: Cmd) -> Result<()> {
                 Err(e) => Err(run::Rejected(format!("{e:#}")).into()),
             }
         }
+    }
+}
+
+async fn interrupted() -> &'static str {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = match signal(SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(_) => return std::future::pending().await,
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => "SIGINT",
+        _ = term.recv() => "SIGTERM",
     }
 }
 

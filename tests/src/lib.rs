@@ -95,11 +95,18 @@ pub fn exists(reg: &str, repo: &str, tag: &str) -> bool {
     String::from_utf8_lossy(&out.stdout).trim() == "200"
 }
 
-/// Containers left behind by `station run` (it labels every train container).
-pub fn leftover_containers() -> usize {
-    let out =
-        ok(Command::new("docker").args(["ps", "-aq", "--filter", "label=org.pht.station.run"]));
-    out.lines().count()
+/// Containers of images in `repo` left behind by `station run` (it labels every train
+/// container). Per repository, because tests run in parallel.
+pub fn leftover_containers(repo: &str) -> usize {
+    let out = ok(Command::new("docker").args([
+        "ps",
+        "-a",
+        "--filter",
+        "label=org.pht.station.run",
+        "--format",
+        "{{.Image}}",
+    ]));
+    out.lines().filter(|l| l.contains(repo)).count()
 }
 
 /// A scratch directory with keys for a creator, a builder and `stations`.
@@ -174,16 +181,33 @@ impl Scene {
 
     /// `station run` at `station` with this scene's key; returns the raw output.
     pub fn station(&self, station: &str, reference: &str, extra: &[&str]) -> Output {
+        run(self
+            .station_cmd(station, reference)
+            .args(extra))
+    }
+
+    /// The `station run` command (not started); its TMPDIR is this scene's `tmp/`.
+    pub fn station_cmd(&self, station: &str, reference: &str) -> Command {
         let data = self.path(&format!("data-{station}"));
         std::fs::create_dir_all(&data).unwrap();
         let rows: String = (0..station.len() + 3).map(|i| format!("{i}\n")).collect();
         std::fs::write(data.join("rows.csv"), rows).unwrap();
-        run(Command::new(bin("station"))
+        let tmp = self.path("tmp");
+        std::fs::create_dir_all(&tmp).unwrap();
+        let mut c = Command::new(bin("station"));
+        c.env("TMPDIR", &tmp)
             .args(["run", reference, "--station", station, "--quiet", "--key"])
             .arg(self.key(station))
             .arg("--data")
-            .arg(&data)
-            .args(extra))
+            .arg(&data);
+        c
+    }
+
+    /// Whether anything is left in the station's TMPDIR (decrypted trains live only there).
+    pub fn tmp_leftovers(&self) -> Vec<String> {
+        std::fs::read_dir(self.path("tmp"))
+            .map(|rd| rd.map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect())
+            .unwrap_or_default()
     }
 
     /// The creator's results of the image `reference`, as (file name, content) pairs.

@@ -55,7 +55,7 @@ fn travel(format: &str) {
     ]));
     let v: serde_json::Value = serde_json::from_str(&v).unwrap();
     assert_eq!(v["ok"], true, "{v:#}");
-    assert_eq!(leftover_containers(), 0);
+    assert_eq!(leftover_containers(&repo), 0);
 }
 
 #[test]
@@ -91,7 +91,8 @@ fn failing(script: &str, config: Option<&str>, expect_code: i32, expect: &str) {
     assert_eq!(code, expect_code, "{err}");
     assert!(err.contains(expect), "stderr lacks `{expect}`:\n{err}");
     assert!(!exists(&a, &repo, "st-2"), "a failed run pushed an image");
-    assert_eq!(leftover_containers(), 0);
+    assert_eq!(leftover_containers(&repo), 0);
+    assert_eq!(s.tmp_leftovers(), Vec::<String>::new(), "decrypted bytes left behind");
     // The decision is in the audit log, which verifies.
     let log = std::fs::read_to_string(&audit).unwrap();
     assert!(
@@ -213,7 +214,7 @@ fn an_image_altered_after_signing_is_rejected() {
         "{err}"
     );
     assert!(!exists(&a, &repo, "st-2"));
-    assert_eq!(leftover_containers(), 0);
+    assert_eq!(leftover_containers(&repo), 0);
 }
 
 #[test]
@@ -336,4 +337,27 @@ fn a_reference_style_legacy_image_rebases_onto_its_base_tag() {
         s.results(&format!("{a}/{repo}:done")),
         vec![("counts.csv".to_string(), "st-1,7\nst-2,7\n".to_string())]
     );
+}
+
+#[test]
+fn an_interrupted_station_removes_its_container_and_decrypted_train() {
+    let s = Scene::new(&["st-1", "st-2"]);
+    let train = s.create("native", "#!/bin/sh\nsleep 120\n");
+    let a = registry('A');
+    let repo = repo("interrupt");
+    let first = format!("{a}/{repo}:st-1");
+    s.build(&train, &first);
+    let mut child = s.station_cmd("st-1", &first).spawn().unwrap();
+    // Wait until the container runs.
+    let t0 = std::time::Instant::now();
+    while leftover_containers(&repo) == 0 {
+        assert!(t0.elapsed().as_secs() < 60, "the container never started");
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    ok(Command::new("kill").args(["-TERM", &child.id().to_string()]));
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(1));
+    assert_eq!(leftover_containers(&repo), 0);
+    assert_eq!(s.tmp_leftovers(), Vec::<String>::new(), "decrypted bytes left behind");
+    assert!(!exists(&a, &repo, "st-2"));
 }
