@@ -16,8 +16,13 @@ pub fn root() -> PathBuf {
 /// A binary of the workspace, built by the same `cargo test` (`--all-targets` builds them).
 pub fn bin(name: &str) -> PathBuf {
     let exe = std::env::current_exe().unwrap();
-    // target/<profile>/deps/<test> → target/<profile>/<name>
-    let p = exe.parent().unwrap().parent().unwrap().join(name);
+    // Beside a binary (target/<profile>/<bin>), or above a test (target/<profile>/deps/<test>).
+    let here = exe.parent().unwrap();
+    let p = if here.join(name).exists() {
+        here.join(name)
+    } else {
+        here.parent().unwrap().join(name)
+    };
     assert!(
         p.exists(),
         "{} is missing: build the workspace first (cargo build --workspace)",
@@ -181,9 +186,7 @@ impl Scene {
 
     /// `station run` at `station` with this scene's key; returns the raw output.
     pub fn station(&self, station: &str, reference: &str, extra: &[&str]) -> Output {
-        run(self
-            .station_cmd(station, reference)
-            .args(extra))
+        run(self.station_cmd(station, reference).args(extra))
     }
 
     /// The `station run` command (not started); its TMPDIR is this scene's `tmp/`.
@@ -206,7 +209,10 @@ impl Scene {
     /// Whether anything is left in the station's TMPDIR (decrypted trains live only there).
     pub fn tmp_leftovers(&self) -> Vec<String> {
         std::fs::read_dir(self.path("tmp"))
-            .map(|rd| rd.map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect())
+            .map(|rd| {
+                rd.map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                    .collect()
+            })
             .unwrap_or_default()
     }
 

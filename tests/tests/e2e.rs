@@ -92,7 +92,11 @@ fn failing(script: &str, config: Option<&str>, expect_code: i32, expect: &str) {
     assert!(err.contains(expect), "stderr lacks `{expect}`:\n{err}");
     assert!(!exists(&a, &repo, "st-2"), "a failed run pushed an image");
     assert_eq!(leftover_containers(&repo), 0);
-    assert_eq!(s.tmp_leftovers(), Vec::<String>::new(), "decrypted bytes left behind");
+    assert_eq!(
+        s.tmp_leftovers(),
+        Vec::<String>::new(),
+        "decrypted bytes left behind"
+    );
     // The decision is in the audit log, which verifies.
     let log = std::fs::read_to_string(&audit).unwrap();
     assert!(
@@ -358,6 +362,81 @@ fn an_interrupted_station_removes_its_container_and_decrypted_train() {
     let status = child.wait().unwrap();
     assert_eq!(status.code(), Some(1));
     assert_eq!(leftover_containers(&repo), 0);
-    assert_eq!(s.tmp_leftovers(), Vec::<String>::new(), "decrypted bytes left behind");
+    assert_eq!(
+        s.tmp_leftovers(),
+        Vec::<String>::new(),
+        "decrypted bytes left behind"
+    );
     assert!(!exists(&a, &repo, "st-2"));
+}
+
+#[test]
+fn image_copy_skips_mounts_or_streams_and_keeps_the_digest() {
+    let s = Scene::new(&["st-1"]);
+    let train = s.create("native", COUNT);
+    let (a, b) = (registry('A'), registry('B'));
+    let repo = repo("copy");
+    let src = format!("{a}/{repo}:st-1");
+    s.build(&train, &src);
+    let copy = |to: &str| -> serde_json::Value {
+        let out = ok(Command::new(bin("train")).args(["image", "copy", &src, to, "--json"]));
+        serde_json::from_str(&out).unwrap()
+    };
+    // Across registries every blob is streamed.
+    let across = copy(&format!("{b}/{repo}:copy"));
+    assert_eq!(across["mounted"], 0);
+    assert_eq!(across["skipped"], 0);
+    assert!(across["sent"].as_u64().unwrap() >= 2, "{across}");
+    // Within one registry, into another repository: mounted, nothing sent.
+    let within = copy(&format!("{a}/{repo}-mirror:copy"));
+    assert_eq!(within["sent"], 0, "{within}");
+    assert!(within["mounted"].as_u64().unwrap() >= 2);
+    // Again: everything is already there.
+    let again = copy(&format!("{a}/{repo}-mirror:copy2"));
+    assert_eq!(again["sent"], 0);
+    assert_eq!(again["mounted"], 0);
+    assert_eq!(across["digest"], within["digest"]);
+    assert_eq!(within["digest"], again["digest"]);
+}
+
+#[test]
+fn verify_of_an_image_on_another_master_fails_with_exit_3() {
+    let s = Scene::new(&["st-1"]);
+    let train = s.create("native", COUNT);
+    let a = registry('A');
+    let repo = repo("other-master");
+    let img = format!("{a}/{repo}:st-1");
+    s.build(&train, &img);
+    // Another master: the test master with one more layer.
+    let ctx = s.path("ctx");
+    std::fs::create_dir_all(&ctx).unwrap();
+    std::fs::write(
+        ctx.join("Dockerfile"),
+        format!("FROM {}\nRUN echo x > /x\n", master()),
+    )
+    .unwrap();
+    let other = format!("{a}/{repo}-master:1");
+    ok(Command::new("docker")
+        .env("DOCKER_BUILDKIT", "0")
+        .args(["build", "-q", "--network", "none", "-t", &other])
+        .arg(&ctx));
+    ok(Command::new("docker").args(["push", "-q", &other]));
+    let o = run(Command::new(bin("train")).args(["verify", &img, "--master", &other, "--json"]));
+    assert_eq!(o.status.code(), Some(3));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["ok"], false);
+    let lineage = v["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "lineage")
+        .unwrap();
+    assert_eq!(lineage["ok"], false);
+    assert!(
+        lineage["detail"]
+            .as_str()
+            .unwrap()
+            .contains("labelled as built on"),
+        "{lineage}"
+    );
 }

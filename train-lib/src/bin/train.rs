@@ -95,7 +95,7 @@ enum Cmd {
     },
     /// Verify and decrypt DIR in place for this station. DIR is unchanged on any failure.
     PreRun(StepArgs),
-    /// Train images: build one on a master image.
+    /// Train images: build one on a master image, copy one between registries.
     #[command(subcommand)]
     Image(ImageCmd),
     /// Hash, sign, re-encrypt and rewrap DIR in place after the run.
@@ -177,6 +177,23 @@ enum ImageCmd {
         /// The builder's key, when the native train carries a builder countersignature.
         #[arg(long, value_name = "KEY")]
         builder_key: Option<PathBuf>,
+        #[command(flatten)]
+        reg: RegistryArgs,
+        /// Print a JSON summary.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Copy an image to another repository or registry, unchanged (same manifest digest).
+    ///
+    /// Blobs the target has are skipped, blobs in another repository of the same registry are
+    /// mounted, the rest are streamed across (never held whole in memory).
+    Copy {
+        /// Source image.
+        #[arg(value_name = "SRC")]
+        from: String,
+        /// Target (a tag).
+        #[arg(value_name = "DST")]
+        to: String,
         #[command(flatten)]
         reg: RegistryArgs,
         /// Print a JSON summary.
@@ -409,6 +426,32 @@ fn run(cli: &Cli) -> Result<()> {
                 println!(
                     "pushed {}@{} (on master {}, {} blobs sent, {} bytes)",
                     tag, rep.digest, pinned.digest, rep.sent, rep.bytes_sent
+                );
+            }
+        }
+        Cmd::Image(ImageCmd::Copy {
+            from,
+            to,
+            reg,
+            json,
+        }) => {
+            let from: ImageRef = from.parse()?;
+            let to: ImageRef = to.parse()?;
+            let registry = reg.registry();
+            let rt = runtime()?;
+            let pinned = rt.block_on(registry.resolve(&from))?;
+            let rep = rt.block_on(image::copy_image(
+                &registry,
+                &pinned,
+                &to,
+                &image::Bars::default(),
+            ))?;
+            if *json {
+                println!("{}", serde_json::to_string_pretty(&rep)?);
+            } else {
+                println!(
+                    "copied {from} to {to}@{} ({} blobs sent, {} mounted, {} already there; {} bytes)",
+                    rep.digest, rep.sent, rep.mounted, rep.skipped, rep.bytes_sent
                 );
             }
         }

@@ -54,6 +54,8 @@ const ACCEPT: &[&str] = &[
 ];
 
 const BLOB_CHUNK: usize = 1 << 20;
+/// Chunks a blob copy's download may run ahead of its upload.
+const COPY_AHEAD: usize = 64;
 
 fn sha256(bytes: &[u8]) -> String {
     format!("sha256:{}", hex::encode(digest(&SHA256, bytes).as_ref()))
@@ -247,12 +249,26 @@ impl Registry {
         let src = self.client(from).await?;
         let dst = self.client(to).await?;
         let p = progress.clone_box();
-        let stream = src
+        let mut pulled = src
             .pull_blob_stream(from.inner(), digest)
             .await
-            .map_err(|e| Self::err(from, &format!("blob {digest} pull"), e))?
-            .map_err(oci_client::errors::OciDistributionError::from)
-            .inspect_ok(move |b| p.advance(b.len() as u64));
+            .map_err(|e| Self::err(from, &format!("blob {digest} pull"), e))?;
+        // Download and upload overlap: the pull runs in its own task, a few MiB ahead of the
+        // push (bounded, so memory stays flat whatever the blob size).
+        let (tx, rx) = tokio::sync::mpsc::channel::<std::io::Result<bytes::Bytes>>(COPY_AHEAD);
+        tokio::spawn(async move {
+            while let Some(item) = pulled.next().await {
+                let stop = item.is_err();
+                if tx.send(item).await.is_err() || stop {
+                    break;
+                }
+            }
+        });
+        let stream = futures_util::stream::unfold(rx, |mut rx| async move {
+            rx.recv().await.map(|item| (item, rx))
+        })
+        .map_err(oci_client::errors::OciDistributionError::from)
+        .inspect_ok(move |b| p.advance(b.len() as u64));
         dst.push_blob_stream(to.inner(), stream, digest, Some(size))
             .await
             .map_err(|e| Self::err(to, &format!("blob {digest} copy from {from}"), e))?;

@@ -210,18 +210,18 @@ async fn push_image(
         sent: 0,
         bytes_sent: 0,
     };
-    for d in &next.base_layers {
-        if reg.has_blob(to, &d.digest).await? {
-            rep.skipped += 1;
-        } else if reg.mount(to, &base.reference, &d.digest).await {
-            rep.mounted += 1;
-        } else {
-            let p = reporter.task(&format!("copy {}", short(&d.digest)), d.size);
-            reg.copy_blob(&base.reference, to, &d.digest, d.size, p.as_ref())
-                .await?;
-            p.finish();
-            rep.sent += 1;
-            rep.bytes_sent += d.size;
+    let moves = next
+        .base_layers
+        .iter()
+        .map(|d| blob_to(reg, &base.reference, to, d, reporter));
+    for how in futures_util::future::try_join_all(moves).await? {
+        match how {
+            Moved::Skipped => rep.skipped += 1,
+            Moved::Mounted => rep.mounted += 1,
+            Moved::Sent(n) => {
+                rep.sent += 1;
+                rep.bytes_sent += n;
+            }
         }
     }
     if reg.has_blob(to, &layer.digest).await? {
@@ -372,4 +372,73 @@ pub fn lineage(
         train_layers: t.len(),
         labelled_master: labelled,
     })
+}
+
+enum Moved {
+    Skipped,
+    Mounted,
+    Sent(u64),
+}
+
+/// Makes `to` hold blob `d` of `from`: skip, mount, or stream it across.
+async fn blob_to(
+    reg: &Registry,
+    from: &ImageRef,
+    to: &ImageRef,
+    d: &super::Descriptor,
+    reporter: &dyn Reporter,
+) -> Result<Moved, ImageError> {
+    if reg.has_blob(to, &d.digest).await? {
+        return Ok(Moved::Skipped);
+    }
+    if reg.mount(to, from, &d.digest).await {
+        return Ok(Moved::Mounted);
+    }
+    let p = reporter.task(&format!("copy {}", short(&d.digest)), d.size);
+    reg.copy_blob(from, to, &d.digest, d.size, p.as_ref())
+        .await?;
+    p.finish();
+    Ok(Moved::Sent(d.size))
+}
+
+/// Copies the image `from` to `to` blob by blob, all blobs at once: blobs the target has are skipped, blobs in
+/// another repository of the same registry are mounted, the rest are streamed across.
+pub async fn copy_image(
+    reg: &Registry,
+    from: &Pinned,
+    to: &ImageRef,
+    reporter: &dyn Reporter,
+) -> Result<PushReport, ImageError> {
+    let mut rep = PushReport {
+        reference: to.to_string(),
+        digest: String::new(),
+        skipped: 0,
+        mounted: 0,
+        sent: 0,
+        bytes_sent: 0,
+    };
+    let m = &from.manifest;
+    let blobs: Vec<_> = m.layers.iter().chain(std::iter::once(&m.config)).collect();
+    let moves = blobs
+        .iter()
+        .map(|d| blob_to(reg, &from.reference, to, d, reporter));
+    for how in futures_util::future::try_join_all(moves).await? {
+        match how {
+            Moved::Skipped => rep.skipped += 1,
+            Moved::Mounted => rep.mounted += 1,
+            Moved::Sent(n) => {
+                rep.sent += 1;
+                rep.bytes_sent += n;
+            }
+        }
+    }
+    rep.digest = reg.push_manifest(to, m.raw.clone(), &m.media_type).await?;
+    if rep.digest != from.digest {
+        return Err(ImageError::Digest {
+            what: format!("copied manifest at {to}"),
+            expected: from.digest.clone(),
+            actual: rep.digest,
+        });
+    }
+    Ok(rep)
 }
