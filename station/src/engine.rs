@@ -22,13 +22,22 @@ use tokio::io::AsyncWriteExt;
 /// remove its container and leftovers can be found (`docker ps -a --filter label=…`).
 pub const LABEL_RUN: &str = "org.pht.station.run";
 
+/// Label on every train container: the train image it runs (pinned).
+pub const LABEL_TRAIN: &str = "org.pht.station.train";
+
 /// What the train container gets.
 #[derive(Debug, Clone)]
 pub struct ContainerSpec {
-    /// `registry/repo@sha256:…`
+    /// `registry/repo@sha256:…` of the image to run (the master's when known).
     pub image: String,
+    /// The train image (for the container's label).
+    pub train: String,
     /// `uid:gid`, never root.
     pub user: String,
+    /// Replaces the image's entrypoint when set.
+    pub entrypoint: Option<Vec<String>>,
+    /// The command (the train's entrypoint file).
+    pub cmd: Vec<String>,
     pub memory_bytes: i64,
     pub nano_cpus: i64,
     pub pids: i64,
@@ -122,13 +131,15 @@ impl Engine {
         let body = ContainerCreateBody {
             image: Some(spec.image.clone()),
             user: Some(spec.user.clone()),
+            entrypoint: spec.entrypoint.clone(),
+            cmd: Some(spec.cmd.clone()),
             env: Some(spec.env.clone()),
             network_disabled: Some(true),
             working_dir: Some("/opt".into()),
-            labels: Some(HashMap::from([(
-                LABEL_RUN.to_string(),
-                std::process::id().to_string(),
-            )])),
+            labels: Some(HashMap::from([
+                (LABEL_RUN.to_string(), std::process::id().to_string()),
+                (LABEL_TRAIN.to_string(), spec.train.clone()),
+            ])),
             host_config: Some(host),
             ..Default::default()
         };

@@ -169,7 +169,7 @@ async fn run_inner(req: &RunRequest, summary: &mut Summary) -> Result<()> {
     summary.format = Some(train.format().to_string());
     let before = train.verify(&TrustStore::default()).map_err(protocol)?;
     summary.train_id = Some(before.train_id.clone());
-    check_policy(&reg, cfg, &pulled, &train).await?;
+    let master = check_policy(&reg, cfg, &pulled, &train).await?;
 
     let t = Instant::now();
     let (dir, station, key) = (pulled.dir.clone(), req.station.clone(), req.key.clone());
@@ -195,9 +195,10 @@ async fn run_inner(req: &RunRequest, summary: &mut Summary) -> Result<()> {
         ),
     );
 
+    let launch = launch(&pulled, &train, master)?;
     let t = Instant::now();
     let engine = Engine::connect()?;
-    let exit = run_container(&engine, req, &pulled, work.path()).await;
+    let exit = run_container(&engine, req, &pulled, &launch, work.path()).await;
     summary.seconds.run = t.elapsed().as_secs_f64();
     let exit = exit?;
     summary.exit_code = Some(exit);
@@ -272,12 +273,69 @@ fn tag_for(station: &str) -> String {
     }
 }
 
+/// What the container runs.
+struct Launch {
+    image: String,
+    entrypoint: Option<Vec<String>>,
+    cmd: Vec<String>,
+}
+
+/// The image's configuration (entrypoint, command, environment, user) is outside every
+/// signature, so when the master is known the container runs the master image itself, with its
+/// interpreter and the train's entrypoint file: the one the creator signed (native), or the
+/// image's CMD checked to name one of the train's files (legacy).
+fn launch(
+    pulled: &image::PulledTrain,
+    train: &TrainDir,
+    master: Option<(image::Pinned, image::ImageConfig)>,
+) -> Result<Launch> {
+    let file = if train.format() == train_lib::Format::Native {
+        train_lib::native::steps::entrypoint(train.path()).map_err(protocol)?
+    } else {
+        let cmd = pulled.config.cmd();
+        match cmd.as_slice() {
+            [one] => one
+                .strip_prefix("/opt/pht_train/")
+                .map(String::from)
+                .ok_or_else(|| {
+                    rejected(format!(
+                        "the image's CMD `{one}` is not a file under /opt/pht_train"
+                    ))
+                })?,
+            _ => {
+                return Err(rejected(format!(
+                    "the image's CMD {cmd:?} must be exactly one train file under /opt/pht_train"
+                )))
+            }
+        }
+    };
+    train_lib::tree::check_rel_path(&file).map_err(|e| rejected(format!("entrypoint: {e}")))?;
+    if !train.path().join("pht_train").join(&file).is_file() {
+        return Err(rejected(format!(
+            "the entrypoint pht_train/{file} is not one of the train's files"
+        )));
+    }
+    let cmd = vec![format!("/opt/pht_train/{file}")];
+    Ok(match master {
+        Some((pinned, mcfg)) => Launch {
+            image: pinned.reference.to_string(),
+            entrypoint: Some(mcfg.entrypoint()),
+            cmd,
+        },
+        None => Launch {
+            image: pulled.pinned.reference.to_string(),
+            entrypoint: None,
+            cmd,
+        },
+    })
+}
+
 async fn check_policy(
     reg: &Registry,
     cfg: &StationConfig,
     pulled: &image::PulledTrain,
     train: &TrainDir,
-) -> Result<()> {
+) -> Result<Option<(image::Pinned, image::ImageConfig)>> {
     let label = pulled.config.label(image::LABEL_MASTER).map(String::from);
     let repo = pulled
         .config
@@ -291,7 +349,7 @@ async fn check_policy(
             )));
         }
     }
-    match (label, repo) {
+    let master = match (label, repo) {
         (Some(digest), Some(repo)) => {
             if !cfg.master_allowed(&repo, &digest) {
                 return Err(rejected(format!(
@@ -306,14 +364,15 @@ async fn check_policy(
                 .map_err(image_err)?;
             let mcfg = image::ImageConfig::parse(&raw, &master.to_string()).map_err(image_err)?;
             image::lineage(pulled, &pinned, &mcfg).map_err(image_err)?;
+            Some((pinned, mcfg))
         }
         _ if !cfg.policy.allowed_masters.is_empty() => {
             return Err(rejected(
                 "the image does not say which master image it is built on (labels org.pht.master.digest and org.pht.master.repository), and this station allows only listed masters",
             ));
         }
-        _ => {}
-    }
+        _ => None,
+    };
     if !cfg.policy.allowed_creators.is_empty() {
         let creator = creator_id(train.path())?;
         if !cfg.policy.allowed_creators.contains(&creator) {
@@ -322,7 +381,7 @@ async fn check_policy(
             )));
         }
     }
-    Ok(())
+    Ok(master)
 }
 
 fn creator_id(dir: &Path) -> Result<String> {
@@ -342,6 +401,7 @@ async fn run_container(
     engine: &Engine,
     req: &RunRequest,
     pulled: &image::PulledTrain,
+    launch: &Launch,
     work: &Path,
 ) -> Result<i64> {
     let limits = &req.config.limits;
@@ -372,11 +432,13 @@ async fn run_container(
         }
         data.push((name, abs));
     }
-    let image_ref = pulled.pinned.reference.to_string();
-    engine.ensure_image(&image_ref).await?;
+    engine.ensure_image(&launch.image).await?;
     let spec = ContainerSpec {
-        image: image_ref,
+        image: launch.image.clone(),
+        train: pulled.pinned.reference.to_string(),
         user: limits.user.clone(),
+        entrypoint: launch.entrypoint.clone(),
+        cmd: launch.cmd.clone(),
         memory_bytes: (limits.memory_mib * 1024 * 1024) as i64,
         nano_cpus: (limits.cpus * 1e9) as i64,
         pids: limits.pids,

@@ -109,7 +109,7 @@ pub fn leftover_containers(repo: &str) -> usize {
         "--filter",
         "label=org.pht.station.run",
         "--format",
-        "{{.Image}}",
+        "{{.Labels}}",
     ]));
     out.lines().filter(|l| l.contains(repo)).count()
 }

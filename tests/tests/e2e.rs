@@ -440,3 +440,36 @@ fn verify_of_an_image_on_another_master_fails_with_exit_3() {
         "{lineage}"
     );
 }
+
+#[test]
+fn an_image_whose_entrypoint_was_changed_still_runs_the_signed_entrypoint() {
+    // ENTRYPOINT, CMD and ENV live in the image configuration, outside every signature; a
+    // `docker build` that changes only them adds no layer, so lineage alone cannot see it.
+    let s = Scene::new(&["st-1"]);
+    let train = s.create("native", COUNT);
+    let a = registry('A');
+    let repo = repo("entrypoint");
+    let good = format!("{a}/{repo}:good");
+    s.build(&train, &good);
+    let ctx = s.path("ctx");
+    std::fs::create_dir_all(&ctx).unwrap();
+    std::fs::write(
+        ctx.join("Dockerfile"),
+        format!(
+            "FROM {good}\nENV LD_PRELOAD=/tmp/evil.so\nENTRYPOINT [\"/bin/sh\", \"-c\", \"echo pwned > /opt/pht_results/counts.csv\"]\nCMD []\n"
+        ),
+    )
+    .unwrap();
+    let evil = format!("{a}/{repo}:st-1");
+    ok(Command::new("docker")
+        .env("DOCKER_BUILDKIT", "0")
+        .args(["build", "-q", "--network", "none", "-t", &evil])
+        .arg(&ctx));
+    ok(Command::new("docker").args(["push", "-q", &evil]));
+    let o = s.station("st-1", &evil, &[]);
+    assert_eq!(code_and_err(&o).0, 0, "{}", code_and_err(&o).1);
+    assert_eq!(
+        s.results(&format!("{a}/{repo}:done")),
+        vec![("counts.csv".to_string(), "st-1,7\n".to_string())]
+    );
+}

@@ -144,21 +144,29 @@ impl ImageConfig {
     pub fn label(&self, key: &str) -> Option<&str> {
         self.value["config"]["Labels"][key].as_str()
     }
+    fn list(&self, k: &str) -> Vec<String> {
+        self.value["config"][k]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|s| s.as_str().map(String::from))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
     /// `Entrypoint` then `Cmd`, as the engine would run them.
     pub fn command(&self) -> Vec<String> {
-        let list = |k: &str| -> Vec<String> {
-            self.value["config"][k]
-                .as_array()
-                .map(|a| {
-                    a.iter()
-                        .filter_map(|s| s.as_str().map(String::from))
-                        .collect()
-                })
-                .unwrap_or_default()
-        };
-        let mut c = list("Entrypoint");
-        c.extend(list("Cmd"));
+        let mut c = self.entrypoint();
+        c.extend(self.cmd());
         c
+    }
+    /// `config.Entrypoint` (a master's interpreter).
+    pub fn entrypoint(&self) -> Vec<String> {
+        self.list("Entrypoint")
+    }
+    /// `config.Cmd` (a train's entrypoint file).
+    pub fn cmd(&self) -> Vec<String> {
+        self.list("Cmd")
     }
     /// `config.User`.
     pub fn user(&self) -> Option<&str> {
