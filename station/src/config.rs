@@ -154,6 +154,13 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_example_configuration_is_valid() {
+        let c: StationConfig = toml::from_str(include_str!("../station.example.toml")).unwrap();
+        c.check().unwrap();
+        assert_eq!(c.station.id.as_deref(), Some("hospital-a"));
+    }
+
+    #[test]
     fn refuses_root_and_unknown_keys_and_matches_masters() {
         let c: StationConfig = toml::from_str("[limits]\nuser = \"0:0\"\n").unwrap();
         assert!(c.check().unwrap_err().to_string().contains("root"));

@@ -44,7 +44,7 @@ pub fn extract(tar: impl Read, dest: &Path) -> Result<u64> {
                 .write(true)
                 .create_new(true)
                 .mode(0o600)
-                .custom_flags(libc_o_nofollow())
+                .custom_flags(libc::O_NOFOLLOW)
                 .open(&target)
                 .with_context(|| format!("writing result {rel}"))?;
             std::io::copy(&mut e, &mut f)?;
@@ -57,11 +57,6 @@ pub fn extract(tar: impl Read, dest: &Path) -> Result<u64> {
         }
     }
     Ok(files)
-}
-
-fn libc_o_nofollow() -> i32 {
-    // O_NOFOLLOW on Linux; the results tree is fresh, so this only guards against surprises.
-    0o400000
 }
 
 #[cfg(test)]
