@@ -8,6 +8,6 @@ ctx="$(mktemp -d)"
 trap 'rm -rf "$ctx"' EXIT
 cp "$here/Dockerfile" "$ctx/"
 cp /bin/busybox "$ctx/busybox"
-DOCKER_BUILDKIT=0 docker build --quiet --network none -t "$tag" "$ctx" >/dev/null
+DOCKER_BUILDKIT=0 docker build --quiet --force-rm --network none -t "$tag" "$ctx" >/dev/null
 docker push --quiet "$tag" >/dev/null
 echo "$tag"

@@ -66,8 +66,9 @@ impl Engine {
         Ok(Self { docker })
     }
 
-    /// Makes the engine hold `image` (pinned by digest), pulling it from its registry.
-    pub async fn ensure_image(&self, image: &str) -> Result<()> {
+    /// Makes the engine hold `image` (pinned by digest), pulling it from its registry with the
+    /// station's credentials for that registry.
+    pub async fn ensure_image(&self, image: &str, registry: &str) -> Result<()> {
         if self.docker.inspect_image(image).await.is_ok() {
             return Ok(());
         }
@@ -77,7 +78,7 @@ impl Engine {
                 ..Default::default()
             }),
             None,
-            None,
+            credentials(registry)?,
         );
         while let Some(ev) = s.next().await {
             ev.with_context(|| format!("the Docker engine could not pull {image}"))?;
@@ -291,6 +292,23 @@ impl Engine {
             .await
             .with_context(|| format!("removing container {id}"))
     }
+}
+
+fn credentials(registry: &str) -> Result<Option<bollard::auth::DockerCredentials>> {
+    use secrecy::ExposeSecret;
+    Ok(
+        match train_lib::image::Credentials::for_registry(registry)? {
+            train_lib::image::Credentials::Basic { username, password } => {
+                Some(bollard::auth::DockerCredentials {
+                    username: Some(username),
+                    password: Some(password.expose_secret().to_string()),
+                    serveraddress: Some(registry.to_string()),
+                    ..Default::default()
+                })
+            }
+            _ => None,
+        },
+    )
 }
 
 fn tokio_stream(

@@ -276,6 +276,7 @@ fn tag_for(station: &str) -> String {
 /// What the container runs.
 struct Launch {
     image: String,
+    registry: String,
     entrypoint: Option<Vec<String>>,
     cmd: Vec<String>,
 }
@@ -319,11 +320,13 @@ fn launch(
     Ok(match master {
         Some((pinned, mcfg)) => Launch {
             image: pinned.reference.to_string(),
+            registry: pinned.reference.registry().to_string(),
             entrypoint: Some(mcfg.entrypoint()),
             cmd,
         },
         None => Launch {
             image: pulled.pinned.reference.to_string(),
+            registry: pulled.pinned.reference.registry().to_string(),
             entrypoint: None,
             cmd,
         },
@@ -432,7 +435,7 @@ async fn run_container(
         }
         data.push((name, abs));
     }
-    engine.ensure_image(&launch.image).await?;
+    engine.ensure_image(&launch.image, &launch.registry).await?;
     let spec = ContainerSpec {
         image: launch.image.clone(),
         train: pulled.pinned.reference.to_string(),

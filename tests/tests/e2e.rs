@@ -207,7 +207,15 @@ fn an_image_altered_after_signing_is_rejected() {
     let added = format!("{a}/{repo}:added");
     ok(Command::new("docker")
         .env("DOCKER_BUILDKIT", "0")
-        .args(["build", "-q", "--network", "none", "-t", &added])
+        .args([
+            "build",
+            "-q",
+            "--force-rm",
+            "--network",
+            "none",
+            "-t",
+            &added,
+        ])
         .arg(&ctx));
     ok(Command::new("docker").args(["push", "-q", &added]));
     let o = s.station("st-1", &added, &[]);
@@ -313,7 +321,15 @@ fn a_reference_style_legacy_image_rebases_onto_its_base_tag() {
     let base = format!("{a}/{repo}:base");
     ok(Command::new("docker")
         .env("DOCKER_BUILDKIT", "0")
-        .args(["build", "-q", "--network", "none", "-t", &base])
+        .args([
+            "build",
+            "-q",
+            "--force-rm",
+            "--network",
+            "none",
+            "-t",
+            &base,
+        ])
         .arg(&ctx));
     ok(Command::new("docker").args(["push", "-q", &base]));
     let ctx2 = s.path("ctx2");
@@ -330,7 +346,15 @@ fn a_reference_style_legacy_image_rebases_onto_its_base_tag() {
     let latest = format!("{a}/{repo}:latest");
     ok(Command::new("docker")
         .env("DOCKER_BUILDKIT", "0")
-        .args(["build", "-q", "--network", "none", "-t", &latest])
+        .args([
+            "build",
+            "-q",
+            "--force-rm",
+            "--network",
+            "none",
+            "-t",
+            &latest,
+        ])
         .arg(&ctx2));
     ok(Command::new("docker").args(["push", "-q", &latest]));
     let o = s.station("st-1", &latest, &[]);
@@ -418,7 +442,15 @@ fn verify_of_an_image_on_another_master_fails_with_exit_3() {
     let other = format!("{a}/{repo}-master:1");
     ok(Command::new("docker")
         .env("DOCKER_BUILDKIT", "0")
-        .args(["build", "-q", "--network", "none", "-t", &other])
+        .args([
+            "build",
+            "-q",
+            "--force-rm",
+            "--network",
+            "none",
+            "-t",
+            &other,
+        ])
         .arg(&ctx));
     ok(Command::new("docker").args(["push", "-q", &other]));
     let o = run(Command::new(bin("train")).args(["verify", &img, "--master", &other, "--json"]));
@@ -463,7 +495,15 @@ fn an_image_whose_entrypoint_was_changed_still_runs_the_signed_entrypoint() {
     let evil = format!("{a}/{repo}:st-1");
     ok(Command::new("docker")
         .env("DOCKER_BUILDKIT", "0")
-        .args(["build", "-q", "--network", "none", "-t", &evil])
+        .args([
+            "build",
+            "-q",
+            "--force-rm",
+            "--network",
+            "none",
+            "-t",
+            &evil,
+        ])
         .arg(&ctx));
     ok(Command::new("docker").args(["push", "-q", &evil]));
     let o = s.station("st-1", &evil, &[]);

@@ -144,7 +144,15 @@ fn main() {
     let big_master = format!("{a}/master/busybox-{master_mib}m:1");
     ok(Command::new("docker")
         .env("DOCKER_BUILDKIT", "0")
-        .args(["build", "-q", "--network", "none", "-t", &big_master])
+        .args([
+            "build",
+            "-q",
+            "--force-rm",
+            "--network",
+            "none",
+            "-t",
+            &big_master,
+        ])
         .arg(&ctx));
     ok(Command::new("docker").args(["push", "-q", &big_master]));
     let s = Scene::new(&["st-1"]);

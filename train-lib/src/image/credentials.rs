@@ -37,24 +37,34 @@ impl Credentials {
     /// (`credHelpers`), the default store (`credsStore`), an inline `auths` entry.
     /// Anonymous when nothing matches.
     pub fn for_registry(registry: &str) -> Result<Self, ImageError> {
-        if let (Ok(u), Ok(p)) = (
-            std::env::var("PHT_REGISTRY_USERNAME"),
-            std::env::var("PHT_REGISTRY_PASSWORD"),
-        ) {
+        let env = (
+            std::env::var("PHT_REGISTRY_USERNAME").ok(),
+            std::env::var("PHT_REGISTRY_PASSWORD").ok(),
+        );
+        Self::lookup(registry, env, docker_config_path().as_deref())
+    }
+
+    /// [`Credentials::for_registry`] with its inputs given.
+    fn lookup(
+        registry: &str,
+        env: (Option<String>, Option<String>),
+        config: Option<&std::path::Path>,
+    ) -> Result<Self, ImageError> {
+        if let (Some(u), Some(p)) = env {
             return Ok(Credentials::Basic {
                 username: u,
                 password: p.into(),
             });
         }
-        let Some(path) = docker_config_path() else {
+        let Some(path) = config else {
             return Ok(Credentials::Anonymous);
         };
-        let text = match std::fs::read_to_string(&path) {
+        let text = match std::fs::read_to_string(path) {
             Ok(t) => t,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 return Ok(Credentials::Anonymous)
             }
-            Err(e) => return Err(super::error::io_err(&path)(e)),
+            Err(e) => return Err(super::error::io_err(path)(e)),
         };
         let err = |reason: String| ImageError::Credentials {
             registry: registry.to_string(),
@@ -151,6 +161,55 @@ fn from_helper(helper: &str, registry: &str) -> Result<Option<Credentials>, Stri
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reads_docker_config_auths_and_prefers_the_environment() {
+        let d = tempfile::tempdir().unwrap();
+        let cfg = d.path().join("config.json");
+        // "ci:s3cret" in base64.
+        std::fs::write(
+            &cfg,
+            r#"{"auths":{"reg.example:5000":{"auth":"Y2k6czNjcmV0"}}}"#,
+        )
+        .unwrap();
+        let none = (None, None);
+        match Credentials::lookup("reg.example:5000", none.clone(), Some(&cfg)).unwrap() {
+            Credentials::Basic { username, password } => {
+                assert_eq!(username, "ci");
+                assert_eq!(password.expose_secret(), "s3cret");
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(
+            Credentials::lookup("other:5000", none.clone(), Some(&cfg)).unwrap(),
+            Credentials::Anonymous
+        ));
+        let env = (Some("env-user".to_string()), Some("env-pw".to_string()));
+        assert!(matches!(
+            Credentials::lookup("reg.example:5000", env, Some(&cfg)).unwrap(),
+            Credentials::Basic { username, .. } if username == "env-user"
+        ));
+        std::fs::write(
+            &cfg,
+            r#"{"auths":{"reg.example:5000":{"auth":"not base64!"}}}"#,
+        )
+        .unwrap();
+        assert!(matches!(
+            Credentials::lookup("reg.example:5000", none.clone(), Some(&cfg)),
+            Err(ImageError::Credentials { .. })
+        ));
+        // A helper that does not exist is an error that names it.
+        std::fs::write(
+            &cfg,
+            r#"{"credHelpers":{"reg.example:5000":"pht-nonexistent"}}"#,
+        )
+        .unwrap();
+        let e = Credentials::lookup("reg.example:5000", none, Some(&cfg)).unwrap_err();
+        assert!(
+            e.to_string().contains("docker-credential-pht-nonexistent"),
+            "{e}"
+        );
+    }
 
     #[test]
     fn debug_never_shows_the_password() {
