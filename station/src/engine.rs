@@ -53,6 +53,32 @@ pub enum Exit {
     TimedOut,
 }
 
+/// What the station needs of a container engine. [`Engine`] is Docker; the unit tests of the
+/// run have a fake (the end-to-end tests use Docker).
+#[allow(async_fn_in_trait)]
+pub trait ContainerEngine {
+    /// Makes the engine hold `image` (pinned by digest), pulling it from `registry`.
+    async fn ensure_image(&self, image: &str, registry: &str) -> Result<()>;
+    /// Creates the train container ([`container_body`]); returns its id.
+    async fn create(&self, spec: &ContainerSpec) -> Result<String>;
+    /// Streams a tar into `path` of the container (before start).
+    async fn upload(
+        &self,
+        id: &str,
+        path: &str,
+        tar: tokio::sync::mpsc::Receiver<Bytes>,
+    ) -> Result<()>;
+    /// Starts the container.
+    async fn start(&self, id: &str) -> Result<()>;
+    /// Waits up to `limit` for the exit, showing at most `cap` bytes of output; kills the
+    /// container at the limit.
+    async fn wait(&self, id: &str, limit: Duration, cap: u64) -> Result<Exit>;
+    /// Writes the tar of `path` in the container to `dest`, refusing more than `cap` bytes.
+    async fn download(&self, id: &str, path: &str, dest: &Path, cap: u64) -> Result<u64>;
+    /// Removes the container and its anonymous volume.
+    async fn remove(&self, id: &str) -> Result<()>;
+}
+
 /// The Docker engine.
 pub struct Engine {
     docker: Docker,
@@ -66,9 +92,33 @@ impl Engine {
         Ok(Self { docker })
     }
 
+    /// Removes the containers this process created (after an interrupt).
+    pub async fn remove_own(&self) -> Result<usize> {
+        use bollard::query_parameters::ListContainersOptions;
+        let filter = format!("{LABEL_RUN}={}", std::process::id());
+        let list = self
+            .docker
+            .list_containers(Some(ListContainersOptions {
+                all: true,
+                filters: Some(HashMap::from([("label".to_string(), vec![filter])])),
+                ..Default::default()
+            }))
+            .await?;
+        let mut n = 0;
+        for c in list {
+            if let Some(id) = c.id {
+                self.remove(&id).await?;
+                n += 1;
+            }
+        }
+        Ok(n)
+    }
+}
+
+impl ContainerEngine for Engine {
     /// Makes the engine hold `image` (pinned by digest), pulling it from its registry with the
     /// station's credentials for that registry.
-    pub async fn ensure_image(&self, image: &str, registry: &str) -> Result<()> {
+    async fn ensure_image(&self, image: &str, registry: &str) -> Result<()> {
         if self.docker.inspect_image(image).await.is_ok() {
             return Ok(());
         }
@@ -86,64 +136,8 @@ impl Engine {
         Ok(())
     }
 
-    /// Creates the hardened container: no network, read-only root with a small tmpfs /tmp, no
-    /// capabilities, no privilege gain, a non-root user, memory/CPU/pids limits, /opt an empty
-    /// anonymous volume (so nothing of the image's /opt shows through), data read-only.
-    pub async fn create(&self, spec: &ContainerSpec) -> Result<String> {
-        let mut mounts = vec![Mount {
-            target: Some("/opt".into()),
-            typ: Some(MountType::VOLUME),
-            volume_options: Some(MountVolumeOptions {
-                no_copy: Some(true),
-                ..Default::default()
-            }),
-            ..Default::default()
-        }];
-        for (name, host) in &spec.data {
-            mounts.push(Mount {
-                target: Some(format!("/opt/train_data/{name}")),
-                source: Some(host.display().to_string()),
-                typ: Some(MountType::BIND),
-                read_only: Some(true),
-                ..Default::default()
-            });
-        }
-        let host = HostConfig {
-            network_mode: Some("none".into()),
-            readonly_rootfs: Some(true),
-            tmpfs: Some(HashMap::from([(
-                "/tmp".to_string(),
-                "rw,nosuid,nodev,noexec,size=64m".to_string(),
-            )])),
-            cap_drop: Some(vec!["ALL".into()]),
-            security_opt: Some(vec!["no-new-privileges".into()]),
-            memory: Some(spec.memory_bytes),
-            memory_swap: Some(spec.memory_bytes),
-            nano_cpus: Some(spec.nano_cpus),
-            pids_limit: Some(spec.pids),
-            mounts: Some(mounts),
-            ipc_mode: Some("private".into()),
-            log_config: Some(HostConfigLogConfig {
-                typ: Some("json-file".into()),
-                config: Some(HashMap::from([("max-size".to_string(), "10m".to_string())])),
-            }),
-            ..Default::default()
-        };
-        let body = ContainerCreateBody {
-            image: Some(spec.image.clone()),
-            user: Some(spec.user.clone()),
-            entrypoint: spec.entrypoint.clone(),
-            cmd: Some(spec.cmd.clone()),
-            env: Some(spec.env.clone()),
-            network_disabled: Some(true),
-            working_dir: Some("/opt".into()),
-            labels: Some(HashMap::from([
-                (LABEL_RUN.to_string(), std::process::id().to_string()),
-                (LABEL_TRAIN.to_string(), spec.train.clone()),
-            ])),
-            host_config: Some(host),
-            ..Default::default()
-        };
+    async fn create(&self, spec: &ContainerSpec) -> Result<String> {
+        let body = container_body(spec);
         let r = self
             .docker
             .create_container(None::<CreateContainerOptions>, body)
@@ -153,7 +147,7 @@ impl Engine {
     }
 
     /// Streams a tar into `path` of the container (before start).
-    pub async fn upload(
+    async fn upload(
         &self,
         id: &str,
         path: &str,
@@ -173,7 +167,7 @@ impl Engine {
             .with_context(|| format!("copying the train into the container at {path}"))
     }
 
-    pub async fn start(&self, id: &str) -> Result<()> {
+    async fn start(&self, id: &str) -> Result<()> {
         self.docker
             .start_container(id, None::<bollard::query_parameters::StartContainerOptions>)
             .await
@@ -182,7 +176,7 @@ impl Engine {
 
     /// Streams the container's output to stderr (prefixed, at most `cap` bytes) while waiting up
     /// to `limit` for it to exit; kills it at the limit.
-    pub async fn wait(&self, id: &str, limit: Duration, cap: u64) -> Result<Exit> {
+    async fn wait(&self, id: &str, limit: Duration, cap: u64) -> Result<Exit> {
         let docker = self.docker.clone();
         let cid = id.to_string();
         let logs = tokio::spawn(async move {
@@ -233,7 +227,7 @@ impl Engine {
     }
 
     /// Writes the tar of `path` in the container to the file `dest`, at most `cap` bytes.
-    pub async fn download(&self, id: &str, path: &str, dest: &Path, cap: u64) -> Result<u64> {
+    async fn download(&self, id: &str, path: &str, dest: &Path, cap: u64) -> Result<u64> {
         let mut s = self.docker.download_from_container(
             id,
             Some(DownloadFromContainerOptions {
@@ -256,30 +250,8 @@ impl Engine {
         Ok(n)
     }
 
-    /// Removes the containers this process created (after an interrupt).
-    pub async fn remove_own(&self) -> Result<usize> {
-        use bollard::query_parameters::ListContainersOptions;
-        let filter = format!("{LABEL_RUN}={}", std::process::id());
-        let list = self
-            .docker
-            .list_containers(Some(ListContainersOptions {
-                all: true,
-                filters: Some(HashMap::from([("label".to_string(), vec![filter])])),
-                ..Default::default()
-            }))
-            .await?;
-        let mut n = 0;
-        for c in list {
-            if let Some(id) = c.id {
-                self.remove(&id).await?;
-                n += 1;
-            }
-        }
-        Ok(n)
-    }
-
     /// Removes the container and its anonymous /opt volume.
-    pub async fn remove(&self, id: &str) -> Result<()> {
+    async fn remove(&self, id: &str) -> Result<()> {
         self.docker
             .remove_container(
                 id,
@@ -291,6 +263,66 @@ impl Engine {
             )
             .await
             .with_context(|| format!("removing container {id}"))
+    }
+}
+
+/// The train container: no network, read-only root with a small tmpfs /tmp, no capabilities,
+/// no privilege gain, a non-root user, memory/CPU/pids limits, /opt an empty anonymous volume
+/// (so nothing of the image's /opt shows through), data read-only.
+pub fn container_body(spec: &ContainerSpec) -> ContainerCreateBody {
+    let mut mounts = vec![Mount {
+        target: Some("/opt".into()),
+        typ: Some(MountType::VOLUME),
+        volume_options: Some(MountVolumeOptions {
+            no_copy: Some(true),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }];
+    for (name, host) in &spec.data {
+        mounts.push(Mount {
+            target: Some(format!("/opt/train_data/{name}")),
+            source: Some(host.display().to_string()),
+            typ: Some(MountType::BIND),
+            read_only: Some(true),
+            ..Default::default()
+        });
+    }
+    let host = HostConfig {
+        network_mode: Some("none".into()),
+        readonly_rootfs: Some(true),
+        tmpfs: Some(HashMap::from([(
+            "/tmp".to_string(),
+            "rw,nosuid,nodev,noexec,size=64m".to_string(),
+        )])),
+        cap_drop: Some(vec!["ALL".into()]),
+        security_opt: Some(vec!["no-new-privileges".into()]),
+        memory: Some(spec.memory_bytes),
+        memory_swap: Some(spec.memory_bytes),
+        nano_cpus: Some(spec.nano_cpus),
+        pids_limit: Some(spec.pids),
+        mounts: Some(mounts),
+        ipc_mode: Some("private".into()),
+        log_config: Some(HostConfigLogConfig {
+            typ: Some("json-file".into()),
+            config: Some(HashMap::from([("max-size".to_string(), "10m".to_string())])),
+        }),
+        ..Default::default()
+    };
+    ContainerCreateBody {
+        image: Some(spec.image.clone()),
+        user: Some(spec.user.clone()),
+        entrypoint: spec.entrypoint.clone(),
+        cmd: Some(spec.cmd.clone()),
+        env: Some(spec.env.clone()),
+        network_disabled: Some(true),
+        working_dir: Some("/opt".into()),
+        labels: Some(HashMap::from([
+            (LABEL_RUN.to_string(), std::process::id().to_string()),
+            (LABEL_TRAIN.to_string(), spec.train.clone()),
+        ])),
+        host_config: Some(host),
+        ..Default::default()
     }
 }
 

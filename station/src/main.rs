@@ -3,6 +3,8 @@
 mod audit;
 mod config;
 mod engine;
+#[cfg(test)]
+mod fake;
 mod results;
 mod run;
 

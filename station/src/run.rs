@@ -4,8 +4,9 @@
 //! decrypted bytes ever are, outside the container) is deleted.
 
 use crate::audit;
+use crate::config::Limits;
 use crate::config::StationConfig;
-use crate::engine::{ContainerSpec, Engine, Exit};
+use crate::engine::{ContainerEngine, ContainerSpec, Engine, Exit};
 use crate::results;
 use anyhow::{anyhow, Context, Result};
 use bytes::Bytes;
@@ -198,7 +199,16 @@ async fn run_inner(req: &RunRequest, summary: &mut Summary) -> Result<()> {
     let launch = launch(&pulled, &train, master)?;
     let t = Instant::now();
     let engine = Engine::connect()?;
-    let exit = run_container(&engine, req, &pulled, &launch, work.path()).await;
+    let job = Job {
+        limits: &cfg.limits,
+        station: &req.station,
+        data: &req.data,
+        quiet: q,
+        train_dir: &pulled.dir,
+        train_ref: pulled.pinned.reference.to_string(),
+        launch: &launch,
+    };
+    let exit = run_container(&engine, &job, work.path()).await;
     summary.seconds.run = t.elapsed().as_secs_f64();
     let exit = exit?;
     summary.exit_code = Some(exit);
@@ -400,14 +410,22 @@ fn creator_id(dir: &Path) -> Result<String> {
     })
 }
 
-async fn run_container(
-    engine: &Engine,
-    req: &RunRequest,
-    pulled: &image::PulledTrain,
-    launch: &Launch,
-    work: &Path,
-) -> Result<i64> {
-    let limits = &req.config.limits;
+/// One container run: everything [`run_container`] needs.
+struct Job<'a> {
+    limits: &'a Limits,
+    station: &'a str,
+    data: &'a [PathBuf],
+    quiet: bool,
+    /// The decrypted train directory.
+    train_dir: &'a Path,
+    train_ref: String,
+    launch: &'a Launch,
+}
+
+/// Runs the container and replaces `pht_results` in the train directory with what it left
+/// there. The container is removed on every path out.
+async fn run_container<E: ContainerEngine>(engine: &E, job: &Job<'_>, work: &Path) -> Result<i64> {
+    let (limits, launch) = (job.limits, job.launch);
     let (uid, gid) = limits
         .user
         .split_once(':')
@@ -419,7 +437,7 @@ async fn run_container(
         })
         .unwrap_or((65534, 65534));
     let mut data = Vec::new();
-    for p in &req.data {
+    for p in job.data {
         let abs = p
             .canonicalize()
             .with_context(|| format!("--data {}: no such file or directory", p.display()))?;
@@ -438,7 +456,7 @@ async fn run_container(
     engine.ensure_image(&launch.image, &launch.registry).await?;
     let spec = ContainerSpec {
         image: launch.image.clone(),
-        train: pulled.pinned.reference.to_string(),
+        train: job.train_ref.clone(),
         user: limits.user.clone(),
         entrypoint: launch.entrypoint.clone(),
         cmd: launch.cmd.clone(),
@@ -447,16 +465,16 @@ async fn run_container(
         pids: limits.pids,
         env: vec![
             "TRAIN_DATA_PATH=/opt/train_data".into(),
-            format!("STATION_ID={}", req.station),
+            format!("STATION_ID={}", job.station),
         ],
         data,
     };
     let id = engine.create(&spec).await?;
     let outcome = async {
-        let results_dir = pulled.dir.join("pht_results");
+        let results_dir = job.train_dir.join("pht_results");
         std::fs::create_dir_all(&results_dir)?;
         let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(8);
-        let dir = pulled.dir.clone();
+        let dir = job.train_dir.to_path_buf();
         let producer = tokio::task::spawn_blocking(move || -> Result<()> {
             let mut b = tar::Builder::new(ChannelWriter {
                 tx,
@@ -477,7 +495,7 @@ async fn run_container(
         up?;
         engine.start(&id).await?;
         say(
-            req.quiet,
+            job.quiet,
             format_args!(
                 "running (network none, read-only root, user {}, limit {} s)",
                 limits.user, limits.timeout_secs
@@ -517,7 +535,7 @@ async fn run_container(
     }
     .await;
     if let Err(e) = engine.remove(&id).await {
-        say(req.quiet, format_args!("warning: {e:#}"));
+        say(job.quiet, format_args!("warning: {e:#}"));
     }
     outcome
 }
@@ -550,6 +568,200 @@ impl Write for ChannelWriter {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::engine::container_body;
+    use crate::fake::Fake;
+
+    fn results_tar(extra: Option<(tar::EntryType, &str)>) -> Vec<u8> {
+        let mut b = tar::Builder::new(Vec::new());
+        let mut h = tar::Header::new_gnu();
+        h.set_entry_type(tar::EntryType::Directory);
+        h.set_size(0);
+        b.append_data(&mut h, "pht_results/", std::io::empty())
+            .unwrap();
+        let mut h = tar::Header::new_gnu();
+        h.set_size(3);
+        b.append_data(&mut h, "pht_results/new.csv", &b"1,2"[..])
+            .unwrap();
+        if let Some((kind, path)) = extra {
+            let mut h = tar::Header::new_gnu();
+            h.set_entry_type(kind);
+            h.set_size(0);
+            h.set_link_name("/etc/shadow").unwrap();
+            b.append_data(&mut h, path, std::io::empty()).unwrap();
+        }
+        b.into_inner().unwrap()
+    }
+
+    struct Setup {
+        dir: tempfile::TempDir,
+        work: tempfile::TempDir,
+        limits: Limits,
+        launch: Launch,
+    }
+
+    fn setup() -> Setup {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("pht_train")).unwrap();
+        std::fs::create_dir_all(dir.path().join("pht_results")).unwrap();
+        std::fs::write(dir.path().join("pht_train/run.sh"), b"#!/bin/sh\n").unwrap();
+        std::fs::write(dir.path().join("pht_results/old.csv"), b"old").unwrap();
+        Setup {
+            dir,
+            work: tempfile::tempdir().unwrap(),
+            limits: Limits::default(),
+            launch: Launch {
+                image: "r/master@sha256:00".into(),
+                registry: "r".into(),
+                entrypoint: Some(vec!["/bin/sh".into()]),
+                cmd: vec!["/opt/pht_train/run.sh".into()],
+            },
+        }
+    }
+
+    async fn go(s: &Setup, fake: &Fake) -> Result<i64> {
+        let job = Job {
+            limits: &s.limits,
+            station: "st-1",
+            data: &[],
+            quiet: true,
+            train_dir: s.dir.path(),
+            train_ref: "r/train@sha256:11".into(),
+            launch: &s.launch,
+        };
+        run_container(fake, &job, s.work.path()).await
+    }
+
+    #[tokio::test]
+    async fn a_clean_exit_replaces_the_results_and_removes_the_container() {
+        let s = setup();
+        let fake = Fake::new(Exit::Code(0), results_tar(None));
+        assert_eq!(go(&s, &fake).await.unwrap(), 0);
+        assert_eq!(
+            fake.calls(),
+            [
+                "ensure_image",
+                "create",
+                "upload",
+                "start",
+                "wait",
+                "download",
+                "remove"
+            ]
+        );
+        assert!(!s.dir.path().join("pht_results/old.csv").exists());
+        assert_eq!(
+            std::fs::read(s.dir.path().join("pht_results/new.csv")).unwrap(),
+            b"1,2"
+        );
+        // What went in: the train root-owned, the results directory owned by the run's user.
+        let up = fake.uploaded.lock().unwrap().clone();
+        let mut a = tar::Archive::new(&up[..]);
+        let mut owners = std::collections::BTreeMap::new();
+        for e in a.entries().unwrap() {
+            let e = e.unwrap();
+            let raw = String::from_utf8_lossy(&e.path_bytes()).into_owned();
+            let key = raw
+                .trim_start_matches("./")
+                .trim_end_matches('/')
+                .to_string();
+            owners.insert(key, e.header().uid().unwrap());
+        }
+        assert_eq!(owners["pht_results"], 65534, "{owners:?}");
+        assert_eq!(owners["pht_results/old.csv"], 65534);
+        assert_eq!(owners["pht_train/run.sh"], 0);
+        assert_eq!(owners["pht_train"], 0);
+        let spec = fake.spec.lock().unwrap().clone().unwrap();
+        assert_eq!(spec.cmd, ["/opt/pht_train/run.sh"]);
+        assert_eq!(spec.image, "r/master@sha256:00");
+    }
+
+    #[tokio::test]
+    async fn failures_remove_the_container_and_keep_the_results_untouched() {
+        for (exit, tar, why) in [
+            (Exit::Code(3), results_tar(None), "exited with code 3"),
+            (Exit::TimedOut, results_tar(None), "wall-clock limit"),
+            (
+                Exit::Code(0),
+                results_tar(Some((tar::EntryType::Symlink, "pht_results/leak"))),
+                "only files and directories",
+            ),
+            (
+                Exit::Code(0),
+                results_tar(Some((tar::EntryType::Link, "pht_results/hard"))),
+                "only files and directories",
+            ),
+        ] {
+            let s = setup();
+            let fake = Fake::new(exit, tar);
+            let e = go(&s, &fake).await.unwrap_err();
+            assert!(e.downcast_ref::<TrainFailed>().is_some(), "{e:#}");
+            assert!(format!("{e:#}").contains(why), "{e:#}");
+            assert_eq!(fake.calls().last(), Some(&"remove"));
+            assert_eq!(fake.calls().iter().filter(|c| **c == "remove").count(), 1);
+            assert_eq!(
+                std::fs::read(s.dir.path().join("pht_results/old.csv")).unwrap(),
+                b"old"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn results_over_the_limit_are_refused() {
+        let mut s = setup();
+        s.limits.results_bytes = 100;
+        let fake = Fake::new(Exit::Code(0), results_tar(None));
+        let e = go(&s, &fake).await.unwrap_err();
+        assert!(format!("{e:#}").contains("results limit"), "{e:#}");
+        assert_eq!(fake.calls().last(), Some(&"remove"));
+    }
+
+    #[test]
+    fn the_container_is_hardened() {
+        let spec = ContainerSpec {
+            image: "r/m@sha256:00".into(),
+            train: "r/t@sha256:11".into(),
+            user: "65534:65534".into(),
+            entrypoint: Some(vec!["/bin/sh".into()]),
+            cmd: vec!["/opt/pht_train/run.sh".into()],
+            memory_bytes: 1 << 30,
+            nano_cpus: 1_000_000_000,
+            pids: 64,
+            data: vec![("cohort".into(), "/srv/cohort".into())],
+            env: vec![],
+        };
+        let b = container_body(&spec);
+        let h = b.host_config.clone().unwrap();
+        assert_eq!(h.network_mode.as_deref(), Some("none"));
+        assert_eq!(b.network_disabled, Some(true));
+        assert_eq!(h.readonly_rootfs, Some(true));
+        assert_eq!(h.cap_drop, Some(vec!["ALL".to_string()]));
+        assert_eq!(h.security_opt, Some(vec!["no-new-privileges".to_string()]));
+        assert_eq!(b.user.as_deref(), Some("65534:65534"));
+        assert_eq!(h.memory, Some(1 << 30));
+        assert_eq!(
+            h.memory_swap,
+            Some(1 << 30),
+            "no swap beyond the memory limit"
+        );
+        assert_eq!(h.pids_limit, Some(64));
+        assert!(h.privileged.is_none() || h.privileged == Some(false));
+        let mounts = h.mounts.unwrap();
+        let opt = mounts
+            .iter()
+            .find(|m| m.target.as_deref() == Some("/opt"))
+            .unwrap();
+        assert_eq!(opt.volume_options.as_ref().unwrap().no_copy, Some(true));
+        assert!(
+            opt.source.is_none(),
+            "an anonymous volume, removed with the container"
+        );
+        let data = mounts
+            .iter()
+            .find(|m| m.target.as_deref() == Some("/opt/train_data/cohort"))
+            .unwrap();
+        assert_eq!(data.read_only, Some(true));
+        assert!(h.tmpfs.unwrap()["/tmp"].contains("noexec"));
+    }
 
     #[test]
     fn tags_are_docker_safe() {

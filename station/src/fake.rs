@@ -1,0 +1,79 @@
+//! A fake container engine for the unit tests of the run: it records every call, keeps what is
+//! uploaded and answers with a configured exit and results archive.
+
+use crate::engine::{ContainerEngine, ContainerSpec, Exit};
+use anyhow::Result;
+use bytes::Bytes;
+use std::path::Path;
+use std::sync::Mutex;
+use std::time::Duration;
+
+pub struct Fake {
+    pub exit: Exit,
+    pub results: Vec<u8>,
+    pub calls: Mutex<Vec<&'static str>>,
+    pub uploaded: Mutex<Vec<u8>>,
+    pub spec: Mutex<Option<ContainerSpec>>,
+}
+
+impl Fake {
+    pub fn new(exit: Exit, results: Vec<u8>) -> Self {
+        Self {
+            exit,
+            results,
+            calls: Mutex::default(),
+            uploaded: Mutex::default(),
+            spec: Mutex::default(),
+        }
+    }
+    fn call(&self, c: &'static str) {
+        self.calls.lock().unwrap().push(c);
+    }
+    pub fn calls(&self) -> Vec<&'static str> {
+        self.calls.lock().unwrap().clone()
+    }
+}
+
+impl ContainerEngine for Fake {
+    async fn ensure_image(&self, _: &str, _: &str) -> Result<()> {
+        self.call("ensure_image");
+        Ok(())
+    }
+    async fn create(&self, spec: &ContainerSpec) -> Result<String> {
+        self.call("create");
+        *self.spec.lock().unwrap() = Some(spec.clone());
+        Ok("fake-id".into())
+    }
+    async fn upload(
+        &self,
+        _: &str,
+        _: &str,
+        mut tar: tokio::sync::mpsc::Receiver<Bytes>,
+    ) -> Result<()> {
+        self.call("upload");
+        while let Some(b) = tar.recv().await {
+            self.uploaded.lock().unwrap().extend_from_slice(&b);
+        }
+        Ok(())
+    }
+    async fn start(&self, _: &str) -> Result<()> {
+        self.call("start");
+        Ok(())
+    }
+    async fn wait(&self, _: &str, _: Duration, _: u64) -> Result<Exit> {
+        self.call("wait");
+        Ok(self.exit)
+    }
+    async fn download(&self, _: &str, _: &str, dest: &Path, cap: u64) -> Result<u64> {
+        self.call("download");
+        if self.results.len() as u64 > cap {
+            anyhow::bail!("the train wrote more than the results limit ({cap} bytes)");
+        }
+        std::fs::write(dest, &self.results)?;
+        Ok(self.results.len() as u64)
+    }
+    async fn remove(&self, _: &str) -> Result<()> {
+        self.call("remove");
+        Ok(())
+    }
+}
