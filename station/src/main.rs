@@ -75,6 +75,10 @@ enum Cmd {
         /// Name of an environment variable holding the key's password.
         #[arg(long, value_name = "VAR")]
         key_password_env: Option<String>,
+        /// A registry (host:port) to speak plain HTTP to although it is not on loopback
+        /// (added to [registry] insecure). Repeatable.
+        #[arg(long = "insecure-registry", value_name = "HOST:PORT")]
+        insecure: Vec<String>,
         /// Print a JSON summary on stdout (progress and messages stay on stderr).
         #[arg(long)]
         json: bool,
@@ -128,10 +132,11 @@ async fn main_run(cmd: Cmd) -> Result<()> {
             data,
             config,
             key_password_env,
+            insecure,
             json,
             quiet,
         } => {
-            let cfg = match &config {
+            let mut cfg = match &config {
                 Some(p) => config::StationConfig::load(p)?,
                 None => config::StationConfig::default(),
             };

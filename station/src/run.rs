@@ -171,6 +171,12 @@ async fn run_inner(req: &RunRequest, summary: &mut Summary) -> Result<()> {
     let before = train.verify(&TrustStore::default()).map_err(protocol)?;
     summary.train_id = Some(before.train_id.clone());
     let master = check_policy(&reg, cfg, &pulled, &train).await?;
+    // Base layers not proven to be the master's (PHT-meDIC's `:base` adds one; an unlabelled
+    // image has no known master) are read too: none may hold content under the train paths.
+    let proven = master.as_ref().map_or(0, |(m, _)| m.manifest.layers.len());
+    image::scan_base_layers(&reg, &pulled, proven, work.path(), bars.as_ref())
+        .await
+        .map_err(image_err)?;
 
     let t = Instant::now();
     let (dir, station, key) = (pulled.dir.clone(), req.station.clone(), req.key.clone());

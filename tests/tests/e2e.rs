@@ -513,3 +513,80 @@ fn an_image_whose_entrypoint_was_changed_still_runs_the_signed_entrypoint() {
         vec![("counts.csv".to_string(), "st-1,7\n".to_string())]
     );
 }
+
+#[test]
+fn a_base_layer_with_content_under_the_train_paths_is_rejected() {
+    // A PHT-meDIC-style `:base` that hides a file in /opt/pht_train below the train layer.
+    let s = Scene::new(&["st-1", "st-2"]);
+    let train = s.create("legacy", COUNT);
+    let a = registry('A');
+    let repo = repo("base-smuggle");
+    let ctx = s.path("ctx");
+    std::fs::create_dir_all(&ctx).unwrap();
+    std::fs::write(
+        ctx.join("Dockerfile"),
+        format!(
+            "FROM {}\nRUN mkdir -p /opt/pht_train /opt/pht_results && echo 'echo evil' > /opt/pht_train/evil.sh\n",
+            master()
+        ),
+    )
+    .unwrap();
+    let base = format!("{a}/{repo}:base");
+    ok(Command::new("docker")
+        .env("DOCKER_BUILDKIT", "0")
+        .args([
+            "build",
+            "-q",
+            "--force-rm",
+            "--network",
+            "none",
+            "-t",
+            &base,
+        ])
+        .arg(&ctx));
+    ok(Command::new("docker").args(["push", "-q", &base]));
+    let ctx2 = s.path("ctx2");
+    std::fs::create_dir_all(&ctx2).unwrap();
+    ok(Command::new("cp")
+        .arg("-r")
+        .arg(&train)
+        .arg(ctx2.join("opt")));
+    std::fs::write(
+        ctx2.join("Dockerfile"),
+        format!("FROM {base}\nCOPY opt/ /opt/\nCMD [\"/opt/pht_train/run.sh\"]\n"),
+    )
+    .unwrap();
+    let latest = format!("{a}/{repo}:latest");
+    ok(Command::new("docker")
+        .env("DOCKER_BUILDKIT", "0")
+        .args([
+            "build",
+            "-q",
+            "--force-rm",
+            "--network",
+            "none",
+            "-t",
+            &latest,
+        ])
+        .arg(&ctx2));
+    ok(Command::new("docker").args(["push", "-q", &latest]));
+    let o = s.station("st-1", &latest, &[]);
+    let (code, err) = code_and_err(&o);
+    assert_eq!(code, 3, "{err}");
+    assert!(
+        err.contains("opt/pht_train/evil.sh") && err.contains("base layer"),
+        "{err}"
+    );
+    assert!(!exists(&a, &repo, "st-2"));
+    // `train verify` says the same, in its JSON report.
+    let o = run(Command::new(bin("train")).args(["verify", &latest, "--json"]));
+    assert_eq!(o.status.code(), Some(3));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let base_check = v["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "base layers")
+        .unwrap();
+    assert_eq!(base_check["ok"], false, "{base_check}");
+}

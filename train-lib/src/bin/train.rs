@@ -618,6 +618,7 @@ fn verify_image(
         ),
     }];
     let labelled = pulled.config.label(image::LABEL_MASTER).map(String::from);
+    let mut proven = 0;
     if let Ok(Some(signed)) = train_lib::native::steps::master_image(&pulled.dir) {
         let ok = labelled.as_deref() == Some(signed.as_str());
         checks.push(Check {
@@ -643,13 +644,16 @@ fn verify_image(
                 .block_on(registry.blob_bytes(&pinned.reference, &pinned.manifest.config.digest))?;
             let cfg = image::ImageConfig::parse(&cfg, &m.to_string())?;
             let (ok, detail) = match image::lineage(&pulled, &pinned, &cfg) {
-                Ok(l) => (
-                    true,
-                    format!(
-                        "the train's base layers are exactly the {} layers of {} ({})",
-                        l.master_layers, m, pinned.digest
-                    ),
-                ),
+                Ok(l) => {
+                    proven = l.master_layers;
+                    (
+                        true,
+                        format!(
+                            "the train's base layers are exactly the {} layers of {} ({})",
+                            l.master_layers, m, pinned.digest
+                        ),
+                    )
+                }
                 Err(e) => (false, e.to_string()),
             };
             checks.push(Check {
@@ -659,6 +663,25 @@ fn verify_image(
             });
         }
     }
+    // Base layers not proven to be the master's must not touch the train paths.
+    let (ok, detail) = match rt.block_on(image::scan_base_layers(
+        &registry,
+        &pulled,
+        proven,
+        work.path(),
+        &image::Bars::default(),
+    )) {
+        Ok(n) => (
+            true,
+            format!("{n} base layer(s) not proven to be the master's read; none touches the train paths"),
+        ),
+        Err(e) => (false, e.to_string()),
+    };
+    checks.push(Check {
+        name: "base layers".into(),
+        ok,
+        detail,
+    });
     let dir = pulled.dir.clone();
     Ok((work, dir, checks))
 }

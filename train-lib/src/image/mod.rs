@@ -29,8 +29,8 @@ pub use progress::Bars;
 pub use reference::ImageRef;
 pub use registry::{Pinned, Registry, RegistryOptions};
 pub use transfer::{
-    build_train_image, copy_image, lineage, pull_train, push_next, Lineage, Progress, PulledTrain,
-    PushReport, Reporter, Silent,
+    build_train_image, copy_image, lineage, pull_train, push_next, scan_base_layers, Lineage,
+    Progress, PulledTrain, PushReport, Reporter, Silent,
 };
 
 /// Paths of the train directory inside an image, relative to `/`.

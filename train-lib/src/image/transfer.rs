@@ -178,6 +178,38 @@ pub async fn pull_train(
     })
 }
 
+/// Reads the base layers `[skip..base_count]` of a pulled train and refuses any that holds
+/// content under the train paths (only the train layer may). `skip` is the number of layers
+/// proven to be a known master's, which need no reading.
+pub async fn scan_base_layers(
+    reg: &Registry,
+    pulled: &PulledTrain,
+    skip: usize,
+    work: &Path,
+    reporter: &dyn Reporter,
+) -> Result<usize, ImageError> {
+    let blobs = work.join("base-blobs");
+    fs::create_dir_all(&blobs).map_err(io_err(&blobs))?;
+    let mut n = 0;
+    for layer in &pulled.pinned.manifest.layers[skip.min(pulled.base_count)..pulled.base_count] {
+        let path = blobs.join(layer.digest.replace(':', "-"));
+        let p = reporter.task(&format!("scan {}", short(&layer.digest)), layer.size);
+        reg.blob_to_file(&pulled.pinned.reference, &layer.digest, &path, p.as_ref())
+            .await?;
+        p.finish();
+        let digest = layer.digest.clone();
+        tokio::task::spawn_blocking(move || -> Result<(), ImageError> {
+            let r = read_layer(open_layer(&path)?, &digest, LayerRole::Base, None);
+            let _ = fs::remove_file(&path);
+            r
+        })
+        .await
+        .expect("layer reader does not panic")?;
+        n += 1;
+    }
+    Ok(n)
+}
+
 fn short(d: &str) -> &str {
     &d[..d.len().min(19)]
 }
