@@ -140,6 +140,7 @@ async fn main_run(cmd: Cmd) -> Result<()> {
                 Some(p) => config::StationConfig::load(p)?,
                 None => config::StationConfig::default(),
             };
+            cfg.registry.insecure.extend(insecure);
             let station = station.or_else(|| cfg.station.id.clone()).context(
                 "no station id: pass --station, set STATION_ID, or [station] id in the config",
             )?;
