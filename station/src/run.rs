@@ -9,7 +9,6 @@ use crate::config::StationConfig;
 use crate::engine::{ContainerEngine, ContainerSpec, Engine, Exit};
 use crate::results;
 use anyhow::{anyhow, Context, Result};
-use bytes::Bytes;
 use serde::Serialize;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -479,13 +478,10 @@ async fn run_container<E: ContainerEngine>(engine: &E, job: &Job<'_>, work: &Pat
     let outcome = async {
         let results_dir = job.train_dir.join("pht_results");
         std::fs::create_dir_all(&results_dir)?;
-        let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(8);
+        let (sink, rx) = image::ChunkSender::channel(1 << 20, 8);
         let dir = job.train_dir.to_path_buf();
         let producer = tokio::task::spawn_blocking(move || -> Result<()> {
-            let mut b = tar::Builder::new(ChannelWriter {
-                tx,
-                buf: Vec::new(),
-            });
+            let mut b = tar::Builder::new(sink);
             image::append_tree(
                 &mut b,
                 &dir,
@@ -544,31 +540,6 @@ async fn run_container<E: ContainerEngine>(engine: &E, job: &Job<'_>, work: &Pat
         say(job.quiet, format_args!("warning: {e:#}"));
     }
     outcome
-}
-
-/// Feeds a tar written on a blocking thread to the upload stream, 1 MiB at a time.
-struct ChannelWriter {
-    tx: tokio::sync::mpsc::Sender<Bytes>,
-    buf: Vec<u8>,
-}
-
-impl Write for ChannelWriter {
-    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-        self.buf.extend_from_slice(b);
-        if self.buf.len() >= 1 << 20 {
-            self.flush()?;
-        }
-        Ok(b.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        if !self.buf.is_empty() {
-            let chunk = Bytes::from(std::mem::take(&mut self.buf));
-            self.tx
-                .blocking_send(chunk)
-                .map_err(|_| std::io::Error::other("the engine stopped reading the upload"))?;
-        }
-        Ok(())
-    }
 }
 
 #[cfg(test)]

@@ -122,7 +122,27 @@ fn main() {
             ]));
         }));
     }
+    // The station's own push of the same train after a run: the new train layer written and
+    // pushed, the master's layers copied across (`seconds.push` of `--json`).
+    let mut pushes = Vec::new();
+    for i in 0..runs {
+        let o = s.station(
+            "st-1",
+            &img,
+            &["--json", "--push", &format!("{b}/{repo}-station-{i}:x")],
+        );
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        pushes.push(v["seconds"]["push"].as_f64().unwrap());
+    }
     let (mo, mk) = (median(ours), median(skopeo));
+    let mp = median(pushes);
+    rows.push((
+        format!("station push of a {push_mib} MiB train to the other registry"),
+        format!("station run: push step {mp:.3} s"),
+        format!("skopeo copy {mk:.3} s"),
+        format!("{:.2}× skopeo's speed (builds the layer too)", mk / mp),
+    ));
     rows.push((
         format!("copy {push_mib} MiB train to the other registry"),
         format!("train image copy {mo:.3} s"),

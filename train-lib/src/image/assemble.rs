@@ -2,7 +2,7 @@
 //! unchanged plus one new train layer. Nothing else the run wrote survives, because the run's
 //! container filesystem is never committed.
 
-use super::{ImageError, LayerBlob};
+use super::{ImageError, LayerDigests};
 use oci_client::manifest::{
     IMAGE_DOCKER_LAYER_GZIP_MEDIA_TYPE, IMAGE_LAYER_GZIP_MEDIA_TYPE, IMAGE_MANIFEST_MEDIA_TYPE,
     OCI_IMAGE_MEDIA_TYPE,
@@ -195,7 +195,7 @@ pub fn next_image(
     manifest: &Manifest,
     base_count: usize,
     config: &ImageConfig,
-    layer: &LayerBlob,
+    layer: &LayerDigests,
     labels: &[(&str, &str)],
     cmd: Option<Vec<String>>,
 ) -> Result<NextImage, ImageError> {
@@ -307,8 +307,7 @@ mod tests {
             "x",
         )
         .unwrap();
-        let layer = LayerBlob {
-            path: "/nonexistent".into(),
+        let layer = LayerDigests {
             digest: D.into(),
             diff_id: "sha256:new".into(),
             size: 9,

@@ -164,14 +164,34 @@ fn append_dir<W: Write>(
     Ok(())
 }
 
-/// Writes `train_dir` as the layer `opt/…` into a new file in `out_dir`.
-pub fn write_layer(train_dir: &Path, out_dir: &Path) -> Result<LayerBlob, ImageError> {
-    let tmp = tempfile::Builder::new()
-        .prefix(".layer-")
-        .tempfile_in(out_dir)
-        .map_err(io_err(out_dir))?;
-    let file = tmp.reopen().map_err(io_err(tmp.path()))?;
-    let blob = hashing(BufWriter::with_capacity(1 << 20, file));
+/// The digests and size of a written layer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LayerDigests {
+    /// `sha256:` of the gzip bytes.
+    pub digest: String,
+    /// `sha256:` of the tar bytes.
+    pub diff_id: String,
+    /// Size of the gzip bytes.
+    pub size: u64,
+}
+
+impl LayerBlob {
+    /// Its digests and size.
+    pub fn digests(&self) -> LayerDigests {
+        LayerDigests {
+            digest: self.digest.clone(),
+            diff_id: self.diff_id.clone(),
+            size: self.size,
+        }
+    }
+}
+
+/// Writes `train_dir` as the layer `opt/…` (gzip) into `sink`; returns the digests and `sink`.
+pub fn write_layer_to<W: Write>(
+    train_dir: &Path,
+    sink: W,
+) -> Result<(LayerDigests, W), ImageError> {
+    let blob = hashing(sink);
     // Train content is ciphertext and does not compress; stored deflate blocks keep gzip (which
     // every engine expects) at copy speed.
     let gz = GzEncoder::new(blob, Compression::none());
@@ -180,24 +200,81 @@ pub fn write_layer(train_dir: &Path, out_dir: &Path) -> Result<LayerBlob, ImageE
     append_tree(&mut b, train_dir, "opt", &[], Owner { uid: 0, gid: 0 })?;
     let tar_w = b.into_inner().map_err(io_err(train_dir))?;
     let diff_id = hex_digest(tar_w.ctx);
-    let mut blob = tar_w.inner.finish().map_err(io_err(tmp.path()))?;
-    blob.flush().map_err(io_err(tmp.path()))?;
-    let size = blob.n;
-    let digest = hex_digest(blob.ctx);
-    let final_path = out_dir.join(digest.replace(':', "-"));
-    blob.inner
-        .into_inner()
-        .map_err(|e| io_err(tmp.path())(e.into_error()))?
-        .sync_all()
-        .map_err(io_err(tmp.path()))?;
+    let mut blob = tar_w.inner.finish().map_err(io_err(train_dir))?;
+    blob.flush().map_err(io_err(train_dir))?;
+    let d = LayerDigests {
+        size: blob.n,
+        digest: hex_digest(blob.ctx),
+        diff_id,
+    };
+    Ok((d, blob.inner))
+}
+
+/// Writes `train_dir` as the layer `opt/…` into a new file in `out_dir`.
+pub fn write_layer(train_dir: &Path, out_dir: &Path) -> Result<LayerBlob, ImageError> {
+    let tmp = tempfile::Builder::new()
+        .prefix(".layer-")
+        .tempfile_in(out_dir)
+        .map_err(io_err(out_dir))?;
+    let file = tmp.reopen().map_err(io_err(tmp.path()))?;
+    let (d, w) = write_layer_to(train_dir, BufWriter::with_capacity(1 << 20, file))?;
+    w.into_inner()
+        .map_err(|e| io_err(tmp.path())(e.into_error()))?;
+    let final_path = out_dir.join(d.digest.replace(':', "-"));
     tmp.persist(&final_path)
         .map_err(|e| io_err(&final_path)(e.error))?;
     Ok(LayerBlob {
         path: final_path,
-        digest,
-        diff_id,
-        size,
+        digest: d.digest,
+        diff_id: d.diff_id,
+        size: d.size,
     })
+}
+
+/// A writer that hands its bytes to an async consumer in chunks of `chunk` bytes (for blocking
+/// producers such as tar writers feeding an upload). Dropping it ends the stream.
+pub struct ChunkSender {
+    tx: tokio::sync::mpsc::Sender<bytes::Bytes>,
+    buf: Vec<u8>,
+    chunk: usize,
+}
+
+impl ChunkSender {
+    /// A sender and the receiving end; at most `depth` chunks wait in between.
+    pub fn channel(
+        chunk: usize,
+        depth: usize,
+    ) -> (Self, tokio::sync::mpsc::Receiver<bytes::Bytes>) {
+        let (tx, rx) = tokio::sync::mpsc::channel(depth);
+        (
+            Self {
+                tx,
+                buf: Vec::with_capacity(chunk),
+                chunk,
+            },
+            rx,
+        )
+    }
+}
+
+impl Write for ChunkSender {
+    fn write(&mut self, b: &[u8]) -> io::Result<usize> {
+        let n = b.len().min(self.chunk - self.buf.len());
+        self.buf.extend_from_slice(&b[..n]);
+        if self.buf.len() == self.chunk {
+            self.flush()?;
+        }
+        Ok(n)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        if !self.buf.is_empty() {
+            let full = std::mem::replace(&mut self.buf, Vec::with_capacity(self.chunk));
+            self.tx
+                .blocking_send(bytes::Bytes::from(full))
+                .map_err(|_| io::Error::other("the consumer stopped reading"))?;
+        }
+        Ok(())
+    }
 }
 
 /// Reads a layer file back as an uncompressed tar stream (gzip detected by its magic).

@@ -53,7 +53,6 @@ const ACCEPT: &[&str] = &[
     OCI_IMAGE_INDEX_MEDIA_TYPE,
 ];
 
-const BLOB_CHUNK: usize = 1 << 20;
 /// Chunks a blob copy's download may run ahead of its upload.
 const COPY_AHEAD: usize = 64;
 
@@ -207,22 +206,25 @@ impl Registry {
         }
     }
 
-    /// Pushes the file at `path` as blob `digest` in one streamed PUT.
-    pub async fn push_file(
+    /// Pushes a blob whose digest is not known yet, streamed from `rx` in chunked uploads (one
+    /// PATCH per item: feed it large items); returns the digest the registry accepted.
+    pub async fn push_stream(
         &self,
         to: &ImageRef,
-        path: &Path,
-        digest: &str,
-        size: u64,
+        rx: tokio::sync::mpsc::Receiver<bytes::Bytes>,
         progress: &dyn Progress,
-    ) -> Result<(), ImageError> {
+    ) -> Result<(String, u64), ImageError> {
         let c = self.client(to).await?;
-        let f = tokio::fs::File::open(path).await.map_err(io_err(path))?;
-        let stream = tokio_util_like::reader_stream(f, BLOB_CHUNK, progress.clone_box());
-        c.push_blob_stream(to.inner(), stream, digest, Some(size))
+        let p = progress.clone_box();
+        let stream = futures_util::stream::unfold(rx, |mut rx| async move {
+            rx.recv().await.map(|b| (Ok(b), rx))
+        })
+        .inspect_ok(move |b: &bytes::Bytes| p.advance(b.len() as u64));
+        let r = c
+            .push_blob_stream_chunked(to.inner(), stream)
             .await
-            .map_err(|e| Self::err(to, &format!("blob {digest} push"), e))?;
-        Ok(())
+            .map_err(|e| Self::err(to, "layer push", e))?;
+        Ok((r.blob_digest, r.size))
     }
 
     /// Pushes a small blob from memory.
@@ -291,38 +293,5 @@ impl Registry {
             .await
             .map_err(|e| Self::err(to, "manifest push", e))?;
         Ok(d)
-    }
-}
-
-mod tokio_util_like {
-    use super::super::transfer::Progress;
-    use futures_util::Stream;
-    use tokio::io::AsyncReadExt;
-
-    /// A file as a stream of `chunk`-sized `Bytes`, reporting progress.
-    pub fn reader_stream(
-        f: tokio::fs::File,
-        chunk: usize,
-        progress: Box<dyn Progress>,
-    ) -> impl Stream<Item = Result<bytes::Bytes, oci_client::errors::OciDistributionError>>
-           + Send
-           + 'static {
-        futures_util::stream::try_unfold((f, progress), move |(mut f, p)| async move {
-            let mut buf = bytes::BytesMut::zeroed(chunk);
-            let mut filled = 0;
-            while filled < chunk {
-                let n = f.read(&mut buf[filled..]).await?;
-                if n == 0 {
-                    break;
-                }
-                filled += n;
-            }
-            if filled == 0 {
-                return Ok(None);
-            }
-            buf.truncate(filled);
-            p.advance(filled as u64);
-            Ok(Some((buf.freeze(), (f, p))))
-        })
     }
 }

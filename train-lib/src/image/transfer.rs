@@ -4,11 +4,12 @@
 use super::assemble::{next_image, ImageConfig, LABEL_MASTER, LABEL_MASTER_REPO};
 use super::error::io_err;
 use super::layer_read::{read_layer, LayerRole, OptTree};
-use super::layer_write::{open_layer, write_layer};
+use super::layer_write::{open_layer, write_layer_to, ChunkSender};
 use super::registry::{Pinned, Registry};
 use super::{ImageError, ImageRef};
 use aws_lc_rs::digest::{Context, SHA256};
 use std::fs;
+use std::io::Write;
 use std::io::{self, Read};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -210,6 +211,9 @@ pub async fn scan_base_layers(
     Ok(n)
 }
 
+/// Chunk size of a streamed layer push (one PATCH each).
+const PUSH_CHUNK: usize = 8 << 20;
+
 fn short(d: &str) -> &str {
     &d[..d.len().min(19)]
 }
@@ -229,10 +233,29 @@ async fn push_image(
     cmd: Option<Vec<String>>,
     reporter: &dyn Reporter,
 ) -> Result<PushReport, ImageError> {
-    let (dir, w) = (train_dir.to_path_buf(), work.to_path_buf());
-    let layer = tokio::task::spawn_blocking(move || write_layer(&dir, &w))
-        .await
-        .expect("layer writer does not panic")?;
+    let _ = work;
+    // The layer is written and pushed at once: the writer (tar, diff_id, gzip, digest) runs on a
+    // blocking thread and hands 8 MiB chunks to the upload; nothing goes to disk.
+    let (sink, rx) = ChunkSender::channel(PUSH_CHUNK, 4);
+    let dir = train_dir.to_path_buf();
+    let writer = tokio::task::spawn_blocking(move || {
+        write_layer_to(&dir, sink).map(|(d, mut sink)| {
+            let _ = sink.flush();
+            d
+        })
+    });
+    let p = reporter.task("push train layer", 0);
+    let pushed = reg.push_stream(to, rx, p.as_ref()).await;
+    p.finish();
+    let layer = writer.await.expect("layer writer does not panic")?;
+    let (digest, size) = pushed?;
+    if digest != layer.digest || size != layer.size {
+        return Err(ImageError::Digest {
+            what: format!("train layer pushed to {to}"),
+            expected: layer.digest,
+            actual: digest,
+        });
+    }
     let next = next_image(&base.manifest, base_count, config, &layer, labels, cmd)?;
     let mut rep = PushReport {
         reference: to.to_string(),
@@ -256,17 +279,8 @@ async fn push_image(
             }
         }
     }
-    if reg.has_blob(to, &layer.digest).await? {
-        rep.skipped += 1;
-    } else {
-        let p = reporter.task(&format!("push {}", short(&layer.digest)), layer.size);
-        reg.push_file(to, &layer.path, &layer.digest, layer.size, p.as_ref())
-            .await?;
-        p.finish();
-        rep.sent += 1;
-        rep.bytes_sent += layer.size;
-    }
-    let _ = fs::remove_file(&layer.path);
+    rep.sent += 1;
+    rep.bytes_sent += layer.size;
     reg.push_bytes(to, next.config).await?;
     rep.digest = reg
         .push_manifest(to, next.manifest, &next.media_type)
