@@ -23,6 +23,7 @@ pub struct Record {
     /// `pushed`, `rejected`, `train-failed`, `error`.
     pub decision: String,
     pub exit_code: Option<i64>,
+    /// Digest of the pushed train layer: the encrypted train and results this station signed.
     pub result_digest: Option<String>,
     pub reason: Option<String>,
     pub prev: String,

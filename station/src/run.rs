@@ -115,7 +115,7 @@ pub async fn run(req: RunRequest, summary: &mut Summary) -> Result<()> {
         r.pushed_to = summary.pushed_to.clone();
         r.decision = decision.into();
         r.exit_code = summary.exit_code;
-        r.result_digest = summary.push.as_ref().map(|p| p.digest.clone());
+        r.result_digest = summary.push.as_ref().and_then(|p| p.layer.clone());
         r.reason = reason;
         audit::append(log, &req.key, r)
             .with_context(|| format!("appending to the audit log {}", log.display()))?;

@@ -298,6 +298,21 @@ fn a_station_does_not_run_the_same_state_twice() {
     assert_eq!(code, 3, "{err}");
     assert!(err.contains("already ran this exact train state"), "{err}");
     assert!(!exists(&a, &repo, "again"));
+    let log = std::fs::read_to_string(s.path("audit.jsonl")).unwrap();
+    let records: Vec<serde_json::Value> = log
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(records.len(), 2);
+    assert_eq!(records[0]["decision"], "pushed");
+    assert_eq!(records[0]["exit_code"], 0);
+    assert!(records[0]["result_digest"]
+        .as_str()
+        .unwrap()
+        .starts_with("sha256:"));
+    assert_eq!(records[1]["decision"], "rejected");
+    assert_eq!(records[0]["digest_out"].as_str().unwrap().len(), 71);
+    assert_eq!(records[1]["digest_in"], records[0]["digest_in"]);
 }
 
 #[test]

@@ -69,6 +69,8 @@ pub struct PushReport {
     pub reference: String,
     /// The manifest digest.
     pub digest: String,
+    /// The digest of the new train layer (the encrypted train and results), when one was made.
+    pub layer: Option<String>,
     /// Blobs the target already had.
     pub skipped: usize,
     /// Blobs mounted from another repository of the same registry.
@@ -260,6 +262,7 @@ async fn push_image(
     let mut rep = PushReport {
         reference: to.to_string(),
         digest: String::new(),
+        layer: None,
         skipped: 0,
         mounted: 0,
         sent: 0,
@@ -281,6 +284,7 @@ async fn push_image(
     }
     rep.sent += 1;
     rep.bytes_sent += layer.size;
+    rep.layer = Some(layer.digest.clone());
     reg.push_bytes(to, next.config).await?;
     rep.digest = reg
         .push_manifest(to, next.manifest, &next.media_type)
@@ -458,6 +462,7 @@ pub async fn copy_image(
     let mut rep = PushReport {
         reference: to.to_string(),
         digest: String::new(),
+        layer: None,
         skipped: 0,
         mounted: 0,
         sent: 0,
