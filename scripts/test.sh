@@ -9,4 +9,7 @@ export PHT_REFERENCE_PYTHON="${PHT_REFERENCE_PYTHON:-$(scripts/reference-venv.sh
 eval "$(scripts/services.sh)"
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --quiet -- -D warnings
+# The end-to-end tests run the `train` and `station` binaries; `cargo test` alone builds only
+# test harnesses of binaries, not the binaries themselves.
+cargo build --workspace --bins
 cargo test --workspace --all-targets
