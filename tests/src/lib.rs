@@ -247,3 +247,21 @@ pub fn code_and_err(o: &Output) -> (i32, String) {
         String::from_utf8_lossy(&o.stderr).into_owned(),
     )
 }
+
+/// Builds `dockerfile` offline as `tag` in a fresh context holding `files` (name, source), and
+/// pushes it.
+pub fn docker_image(dockerfile: &str, files: &[(&str, &Path)], tag: &str) {
+    let ctx = tempfile::tempdir().unwrap();
+    std::fs::write(ctx.path().join("Dockerfile"), dockerfile).unwrap();
+    for (name, src) in files {
+        ok(Command::new("cp")
+            .arg("-r")
+            .arg(src)
+            .arg(ctx.path().join(name)));
+    }
+    ok(Command::new("docker")
+        .env("DOCKER_BUILDKIT", "0")
+        .args(["build", "-q", "--force-rm", "--network", "none", "-t", tag])
+        .arg(ctx.path()));
+    ok(Command::new("docker").args(["push", "-q", tag]));
+}

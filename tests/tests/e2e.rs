@@ -196,28 +196,14 @@ fn an_image_altered_after_signing_is_rejected() {
     std::fs::remove_dir_all(s.path("train")).unwrap();
     let train = s.create("native", COUNT);
     s.build(&train, &good);
-    let ctx = s.path("ctx");
-    std::fs::create_dir_all(&ctx).unwrap();
-    std::fs::write(ctx.join("evil.sh"), "#!/bin/sh\necho evil\n").unwrap();
-    std::fs::write(
-        ctx.join("Dockerfile"),
-        format!("FROM {good}\nCOPY evil.sh /usr/local/bin/evil.sh\n"),
-    )
-    .unwrap();
+    let evil = s.path("evil.sh");
+    std::fs::write(&evil, "#!/bin/sh\necho evil\n").unwrap();
     let added = format!("{a}/{repo}:added");
-    ok(Command::new("docker")
-        .env("DOCKER_BUILDKIT", "0")
-        .args([
-            "build",
-            "-q",
-            "--force-rm",
-            "--network",
-            "none",
-            "-t",
-            &added,
-        ])
-        .arg(&ctx));
-    ok(Command::new("docker").args(["push", "-q", &added]));
+    docker_image(
+        &format!("FROM {good}\nCOPY evil.sh /usr/local/bin/evil.sh\n"),
+        &[("evil.sh", evil.as_path())],
+        &added,
+    );
     let o = s.station("st-1", &added, &[]);
     let (code, err) = code_and_err(&o);
     assert_eq!(code, 3, "{err}");
@@ -315,6 +301,22 @@ fn a_station_does_not_run_the_same_state_twice() {
     assert_eq!(records[1]["digest_in"], records[0]["digest_in"]);
 }
 
+/// A train image built the PHT-meDIC way: `repo:base` = the master plus `base_run` (which makes
+/// the empty train directories), and `repo:latest` = `:base` plus the train directory copied to
+/// /opt with docker build, no labels of ours. Returns `repo:latest`.
+fn reference_style(train: &std::path::Path, repo: &str, base_run: &str) -> String {
+    let a = registry('A');
+    let base = format!("{a}/{repo}:base");
+    docker_image(&format!("FROM {}\nRUN {base_run}\n", master()), &[], &base);
+    let latest = format!("{a}/{repo}:latest");
+    docker_image(
+        &format!("FROM {base}\nCOPY opt/ /opt/\nCMD [\"/opt/pht_train/run.sh\"]\n"),
+        &[("opt", train)],
+        &latest,
+    );
+    latest
+}
+
 #[test]
 fn a_reference_style_legacy_image_rebases_onto_its_base_tag() {
     // PHT-meDIC builds `:base` (master + empty train directories) and the train on top of it
@@ -323,55 +325,7 @@ fn a_reference_style_legacy_image_rebases_onto_its_base_tag() {
     let train = s.create("legacy", COUNT);
     let a = registry('A');
     let repo = repo("reference");
-    let ctx = s.path("ctx");
-    std::fs::create_dir_all(&ctx).unwrap();
-    std::fs::write(
-        ctx.join("Dockerfile"),
-        format!(
-            "FROM {}\nRUN mkdir -p /opt/pht_train /opt/pht_results\n",
-            master()
-        ),
-    )
-    .unwrap();
-    let base = format!("{a}/{repo}:base");
-    ok(Command::new("docker")
-        .env("DOCKER_BUILDKIT", "0")
-        .args([
-            "build",
-            "-q",
-            "--force-rm",
-            "--network",
-            "none",
-            "-t",
-            &base,
-        ])
-        .arg(&ctx));
-    ok(Command::new("docker").args(["push", "-q", &base]));
-    let ctx2 = s.path("ctx2");
-    std::fs::create_dir_all(&ctx2).unwrap();
-    ok(Command::new("cp")
-        .arg("-r")
-        .arg(&train)
-        .arg(ctx2.join("opt")));
-    std::fs::write(
-        ctx2.join("Dockerfile"),
-        format!("FROM {base}\nCOPY opt/ /opt/\nCMD [\"/opt/pht_train/run.sh\"]\n"),
-    )
-    .unwrap();
-    let latest = format!("{a}/{repo}:latest");
-    ok(Command::new("docker")
-        .env("DOCKER_BUILDKIT", "0")
-        .args([
-            "build",
-            "-q",
-            "--force-rm",
-            "--network",
-            "none",
-            "-t",
-            &latest,
-        ])
-        .arg(&ctx2));
-    ok(Command::new("docker").args(["push", "-q", &latest]));
+    let latest = reference_style(&train, &repo, "mkdir -p /opt/pht_train /opt/pht_results");
     let o = s.station("st-1", &latest, &[]);
     assert_eq!(code_and_err(&o).0, 0, "{}", code_and_err(&o).1);
     let o = s.station("st-2", &format!("{a}/{repo}:st-2"), &[]);
@@ -447,27 +401,12 @@ fn verify_of_an_image_on_another_master_fails_with_exit_3() {
     let img = format!("{a}/{repo}:st-1");
     s.build(&train, &img);
     // Another master: the test master with one more layer.
-    let ctx = s.path("ctx");
-    std::fs::create_dir_all(&ctx).unwrap();
-    std::fs::write(
-        ctx.join("Dockerfile"),
-        format!("FROM {}\nRUN echo x > /x\n", master()),
-    )
-    .unwrap();
     let other = format!("{a}/{repo}-master:1");
-    ok(Command::new("docker")
-        .env("DOCKER_BUILDKIT", "0")
-        .args([
-            "build",
-            "-q",
-            "--force-rm",
-            "--network",
-            "none",
-            "-t",
-            &other,
-        ])
-        .arg(&ctx));
-    ok(Command::new("docker").args(["push", "-q", &other]));
+    docker_image(
+        &format!("FROM {}\nRUN echo x > /x\n", master()),
+        &[],
+        &other,
+    );
     let o = run(Command::new(bin("train")).args(["verify", &img, "--master", &other, "--json"]));
     assert_eq!(o.status.code(), Some(3));
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
@@ -498,29 +437,10 @@ fn an_image_whose_entrypoint_was_changed_still_runs_the_signed_entrypoint() {
     let repo = repo("entrypoint");
     let good = format!("{a}/{repo}:good");
     s.build(&train, &good);
-    let ctx = s.path("ctx");
-    std::fs::create_dir_all(&ctx).unwrap();
-    std::fs::write(
-        ctx.join("Dockerfile"),
-        format!(
-            "FROM {good}\nENV LD_PRELOAD=/tmp/evil.so\nENTRYPOINT [\"/bin/sh\", \"-c\", \"echo pwned > /opt/pht_results/counts.csv\"]\nCMD []\n"
-        ),
-    )
-    .unwrap();
     let evil = format!("{a}/{repo}:st-1");
-    ok(Command::new("docker")
-        .env("DOCKER_BUILDKIT", "0")
-        .args([
-            "build",
-            "-q",
-            "--force-rm",
-            "--network",
-            "none",
-            "-t",
-            &evil,
-        ])
-        .arg(&ctx));
-    ok(Command::new("docker").args(["push", "-q", &evil]));
+    docker_image(&format!(
+            "FROM {good}\nENV LD_PRELOAD=/tmp/evil.so\nENTRYPOINT [\"/bin/sh\", \"-c\", \"echo pwned > /opt/pht_results/counts.csv\"]\nCMD []\n"
+        ), &[], &evil);
     let o = s.station("st-1", &evil, &[]);
     assert_eq!(code_and_err(&o).0, 0, "{}", code_and_err(&o).1);
     assert_eq!(
@@ -536,55 +456,11 @@ fn a_base_layer_with_content_under_the_train_paths_is_rejected() {
     let train = s.create("legacy", COUNT);
     let a = registry('A');
     let repo = repo("base-smuggle");
-    let ctx = s.path("ctx");
-    std::fs::create_dir_all(&ctx).unwrap();
-    std::fs::write(
-        ctx.join("Dockerfile"),
-        format!(
-            "FROM {}\nRUN mkdir -p /opt/pht_train /opt/pht_results && echo 'echo evil' > /opt/pht_train/evil.sh\n",
-            master()
-        ),
-    )
-    .unwrap();
-    let base = format!("{a}/{repo}:base");
-    ok(Command::new("docker")
-        .env("DOCKER_BUILDKIT", "0")
-        .args([
-            "build",
-            "-q",
-            "--force-rm",
-            "--network",
-            "none",
-            "-t",
-            &base,
-        ])
-        .arg(&ctx));
-    ok(Command::new("docker").args(["push", "-q", &base]));
-    let ctx2 = s.path("ctx2");
-    std::fs::create_dir_all(&ctx2).unwrap();
-    ok(Command::new("cp")
-        .arg("-r")
-        .arg(&train)
-        .arg(ctx2.join("opt")));
-    std::fs::write(
-        ctx2.join("Dockerfile"),
-        format!("FROM {base}\nCOPY opt/ /opt/\nCMD [\"/opt/pht_train/run.sh\"]\n"),
-    )
-    .unwrap();
-    let latest = format!("{a}/{repo}:latest");
-    ok(Command::new("docker")
-        .env("DOCKER_BUILDKIT", "0")
-        .args([
-            "build",
-            "-q",
-            "--force-rm",
-            "--network",
-            "none",
-            "-t",
-            &latest,
-        ])
-        .arg(&ctx2));
-    ok(Command::new("docker").args(["push", "-q", &latest]));
+    let latest = reference_style(
+        &train,
+        &repo,
+        "mkdir -p /opt/pht_train /opt/pht_results && echo 'echo evil' > /opt/pht_train/evil.sh",
+    );
     let o = s.station("st-1", &latest, &[]);
     let (code, err) = code_and_err(&o);
     assert_eq!(code, 3, "{err}");

@@ -151,30 +151,15 @@ fn main() {
     ));
 
     // 3. Lineage check on a 300 MiB master.
-    let ctx = s.path("master-ctx");
-    std::fs::create_dir_all(&ctx).unwrap();
-    std::fs::write(
-        ctx.join("Dockerfile"),
-        format!(
+    let big_master = format!("{a}/master/busybox-{master_mib}m:1");
+    docker_image(
+        &format!(
             "FROM {}\nRUN head -c {master_mib}m /dev/urandom > /model.bin\n",
             master()
         ),
-    )
-    .unwrap();
-    let big_master = format!("{a}/master/busybox-{master_mib}m:1");
-    ok(Command::new("docker")
-        .env("DOCKER_BUILDKIT", "0")
-        .args([
-            "build",
-            "-q",
-            "--force-rm",
-            "--network",
-            "none",
-            "-t",
-            &big_master,
-        ])
-        .arg(&ctx));
-    ok(Command::new("docker").args(["push", "-q", &big_master]));
+        &[],
+        &big_master,
+    );
     let s = Scene::new(&["st-1"]);
     let train = s.create("native", "#!/bin/sh\ntrue\n");
     let repo = e2e::repo("bench-lineage");

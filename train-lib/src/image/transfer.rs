@@ -259,29 +259,7 @@ async fn push_image(
         });
     }
     let next = next_image(&base.manifest, base_count, config, &layer, labels, cmd)?;
-    let mut rep = PushReport {
-        reference: to.to_string(),
-        digest: String::new(),
-        layer: None,
-        skipped: 0,
-        mounted: 0,
-        sent: 0,
-        bytes_sent: 0,
-    };
-    let moves = next
-        .base_layers
-        .iter()
-        .map(|d| blob_to(reg, &base.reference, to, d, reporter));
-    for how in futures_util::future::try_join_all(moves).await? {
-        match how {
-            Moved::Skipped => rep.skipped += 1,
-            Moved::Mounted => rep.mounted += 1,
-            Moved::Sent(n) => {
-                rep.sent += 1;
-                rep.bytes_sent += n;
-            }
-        }
-    }
+    let mut rep = move_blobs(reg, &base.reference, to, &next.base_layers, reporter).await?;
     rep.sent += 1;
     rep.bytes_sent += layer.size;
     rep.layer = Some(layer.digest.clone());
@@ -451,12 +429,12 @@ async fn blob_to(
     Ok(Moved::Sent(d.size))
 }
 
-/// Copies the image `from` to `to` blob by blob, all blobs at once: blobs the target has are skipped, blobs in
-/// another repository of the same registry are mounted, the rest are streamed across.
-pub async fn copy_image(
+/// Makes `to` hold every blob of `blobs` (all at once); the report counts how.
+async fn move_blobs(
     reg: &Registry,
-    from: &Pinned,
+    from: &ImageRef,
     to: &ImageRef,
+    blobs: &[super::Descriptor],
     reporter: &dyn Reporter,
 ) -> Result<PushReport, ImageError> {
     let mut rep = PushReport {
@@ -468,11 +446,7 @@ pub async fn copy_image(
         sent: 0,
         bytes_sent: 0,
     };
-    let m = &from.manifest;
-    let blobs: Vec<_> = m.layers.iter().chain(std::iter::once(&m.config)).collect();
-    let moves = blobs
-        .iter()
-        .map(|d| blob_to(reg, &from.reference, to, d, reporter));
+    let moves = blobs.iter().map(|d| blob_to(reg, from, to, d, reporter));
     for how in futures_util::future::try_join_all(moves).await? {
         match how {
             Moved::Skipped => rep.skipped += 1,
@@ -483,6 +457,25 @@ pub async fn copy_image(
             }
         }
     }
+    Ok(rep)
+}
+
+/// Copies the image `from` to `to` blob by blob, all blobs at once: blobs the target has are skipped, blobs in
+/// another repository of the same registry are mounted, the rest are streamed across.
+pub async fn copy_image(
+    reg: &Registry,
+    from: &Pinned,
+    to: &ImageRef,
+    reporter: &dyn Reporter,
+) -> Result<PushReport, ImageError> {
+    let m = &from.manifest;
+    let blobs: Vec<_> = m
+        .layers
+        .iter()
+        .chain(std::iter::once(&m.config))
+        .cloned()
+        .collect();
+    let mut rep = move_blobs(reg, &from.reference, to, &blobs, reporter).await?;
     rep.digest = reg.push_manifest(to, m.raw.clone(), &m.media_type).await?;
     if rep.digest != from.digest {
         return Err(ImageError::Digest {
