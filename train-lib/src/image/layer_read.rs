@@ -156,8 +156,7 @@ pub fn read_layer<R: Read>(
             }
             fs::create_dir_all(&dest).map_err(io_err(&dest))?;
         } else if kind.is_file() || kind == tar::EntryType::Continuous {
-            if matches!(TRAIN_PATHS.iter().find(|t| **t == norm), Some(p) if *p == "opt/pht_train" || *p == "opt/pht_results")
-            {
+            if ["opt", "opt/pht_train", "opt/pht_results"].contains(&norm.as_str()) {
                 return Err(refuse(
                     &raw_path,
                     "a file where the train layout has a directory",
@@ -370,6 +369,12 @@ mod tests {
         );
         refused(
             &tar_of(&[("opt/pht_train", T::Regular, b"x")]),
+            LayerRole::Train,
+            "has a directory",
+        );
+        // Found by the layer_read fuzz target: a file named `opt` replaced the whole tree.
+        refused(
+            &tar_of(&[("opt", T::Regular, b"x")]),
             LayerRole::Train,
             "has a directory",
         );
