@@ -33,13 +33,20 @@ impl Progress for Bar {
 
 impl Reporter for Bars {
     fn task(&self, what: &str, total: u64) -> Box<dyn Progress> {
-        let pb = self.multi.add(ProgressBar::new(total));
-        pb.set_style(
-            ProgressStyle::with_template(
+        // A size not known in advance (a layer written while it is pushed) gets a spinner.
+        let (pb, template) = if total == 0 {
+            (
+                ProgressBar::new_spinner(),
+                "{spinner} {msg:26} {bytes:>10} {binary_bytes_per_sec:>12} {elapsed}",
+            )
+        } else {
+            (
+                ProgressBar::new(total),
                 "{msg:28} {bar:30} {bytes:>10}/{total_bytes:<10} {binary_bytes_per_sec:>12} {eta}",
             )
-            .expect("valid template"),
-        );
+        };
+        let pb = self.multi.add(pb);
+        pb.set_style(ProgressStyle::with_template(template).expect("valid template"));
         pb.set_message(what.to_string());
         Box::new(Bar(pb))
     }
