@@ -376,11 +376,7 @@ async fn check_policy(
             }
             let master: ImageRef = format!("{repo}@{digest}").parse().map_err(image_err)?;
             let pinned = reg.resolve(&master).await.map_err(image_err)?;
-            let raw = reg
-                .blob_bytes(&pinned.reference, &pinned.manifest.config.digest)
-                .await
-                .map_err(image_err)?;
-            let mcfg = image::ImageConfig::parse(&raw, &master.to_string()).map_err(image_err)?;
+            let mcfg = reg.config(&pinned).await.map_err(image_err)?;
             image::lineage(pulled, &pinned, &mcfg).map_err(image_err)?;
             Some((pinned, mcfg))
         }

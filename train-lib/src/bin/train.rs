@@ -640,9 +640,7 @@ fn verify_image(
         Some(m) => {
             let m: ImageRef = m.parse()?;
             let pinned = rt.block_on(registry.resolve(&m))?;
-            let cfg = rt
-                .block_on(registry.blob_bytes(&pinned.reference, &pinned.manifest.config.digest))?;
-            let cfg = image::ImageConfig::parse(&cfg, &m.to_string())?;
+            let cfg = rt.block_on(registry.config(&pinned))?;
             let (ok, detail) = match image::lineage(&pulled, &pinned, &cfg) {
                 Ok(l) => {
                     proven = l.master_layers;

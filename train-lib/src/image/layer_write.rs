@@ -1,5 +1,5 @@
 //! Packing a train directory into a deterministic layer: tar → diff_id hasher → gzip → blob
-//! hasher → temporary file → rename. The same directory gives the same bytes on every machine:
+//! hasher → a sink (the upload). The same directory gives the same bytes on every machine:
 //! entries sorted, mtime 0, owner root, modes 0755/0644, gzip without a timestamp.
 
 use super::error::io_err;
@@ -8,22 +8,9 @@ use aws_lc_rs::digest::{Context, SHA256};
 use flate2::write::GzEncoder;
 use flate2::Compression;
 use std::fs::{self, File};
-use std::io::{self, BufWriter, Write};
+use std::io::{self, Write};
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
-
-/// A layer written to disk.
-#[derive(Debug, Clone)]
-pub struct LayerBlob {
-    /// The gzip file.
-    pub path: PathBuf,
-    /// `sha256:` of the gzip bytes (the blob digest).
-    pub digest: String,
-    /// `sha256:` of the tar bytes (the config's `rootfs.diff_ids` entry).
-    pub diff_id: String,
-    /// Size of the gzip file.
-    pub size: u64,
-}
+use std::path::Path;
 
 struct Hashing<W> {
     inner: W,
@@ -175,17 +162,6 @@ pub struct LayerDigests {
     pub size: u64,
 }
 
-impl LayerBlob {
-    /// Its digests and size.
-    pub fn digests(&self) -> LayerDigests {
-        LayerDigests {
-            digest: self.digest.clone(),
-            diff_id: self.diff_id.clone(),
-            size: self.size,
-        }
-    }
-}
-
 /// Writes `train_dir` as the layer `opt/…` (gzip) into `sink`; returns the digests and `sink`.
 pub fn write_layer_to<W: Write>(
     train_dir: &Path,
@@ -208,27 +184,6 @@ pub fn write_layer_to<W: Write>(
         diff_id,
     };
     Ok((d, blob.inner))
-}
-
-/// Writes `train_dir` as the layer `opt/…` into a new file in `out_dir`.
-pub fn write_layer(train_dir: &Path, out_dir: &Path) -> Result<LayerBlob, ImageError> {
-    let tmp = tempfile::Builder::new()
-        .prefix(".layer-")
-        .tempfile_in(out_dir)
-        .map_err(io_err(out_dir))?;
-    let file = tmp.reopen().map_err(io_err(tmp.path()))?;
-    let (d, w) = write_layer_to(train_dir, BufWriter::with_capacity(1 << 20, file))?;
-    w.into_inner()
-        .map_err(|e| io_err(tmp.path())(e.into_error()))?;
-    let final_path = out_dir.join(d.digest.replace(':', "-"));
-    tmp.persist(&final_path)
-        .map_err(|e| io_err(&final_path)(e.error))?;
-    Ok(LayerBlob {
-        path: final_path,
-        digest: d.digest,
-        diff_id: d.diff_id,
-        size: d.size,
-    })
 }
 
 /// A writer that hands its bytes to an async consumer in chunks of `chunk` bytes (for blocking
@@ -305,9 +260,7 @@ mod tests {
         fs::write(src.path().join("pht_train/sub/b.bin"), vec![7u8; 100_000]).unwrap();
         fs::write(src.path().join("pht_train/a.py"), b"x").unwrap();
         fs::write(src.path().join("train_config.json"), b"{}").unwrap();
-        let o1 = tempfile::tempdir().unwrap();
-        let o2 = tempfile::tempdir().unwrap();
-        let a = write_layer(src.path(), o1.path()).unwrap();
+        let (a, bytes_a) = write_layer_to(src.path(), Vec::new()).unwrap();
         // A different mtime must not change the layer.
         let f = File::options()
             .write(true)
@@ -315,14 +268,16 @@ mod tests {
             .unwrap();
         f.set_modified(std::time::SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(99))
             .unwrap();
-        let b = write_layer(src.path(), o2.path()).unwrap();
-        assert_eq!(a.digest, b.digest);
-        assert_eq!(a.diff_id, b.diff_id);
-        assert_eq!(fs::read(&a.path).unwrap(), fs::read(&b.path).unwrap());
+        let (b, bytes_b) = write_layer_to(src.path(), Vec::new()).unwrap();
+        assert_eq!(a, b);
+        assert_eq!(bytes_a, bytes_b);
+        assert_eq!(a.size, bytes_a.len() as u64);
+        let blob = src.path().join("layer.gz");
+        fs::write(&blob, &bytes_a).unwrap();
         let back = tempfile::tempdir().unwrap();
         let mut t = OptTree::new(back.path());
         read_layer(
-            open_layer(&a.path).unwrap(),
+            open_layer(&blob).unwrap(),
             &a.digest,
             LayerRole::Train,
             Some(&mut t),
@@ -340,9 +295,8 @@ mod tests {
         let src = tempfile::tempdir().unwrap();
         fs::create_dir_all(src.path().join("pht_train")).unwrap();
         std::os::unix::fs::symlink("/etc/passwd", src.path().join("pht_train/x")).unwrap();
-        let o = tempfile::tempdir().unwrap();
         assert!(matches!(
-            write_layer(src.path(), o.path()),
+            write_layer_to(src.path(), Vec::new()),
             Err(ImageError::Io { .. })
         ));
     }

@@ -24,10 +24,7 @@ pub use assemble::{
 pub use credentials::Credentials;
 pub use error::ImageError;
 pub use layer_read::{read_layer, LayerRole, OptTree};
-pub use layer_write::{
-    append_tree, open_layer, write_layer, write_layer_to, ChunkSender, LayerBlob, LayerDigests,
-    Owner,
-};
+pub use layer_write::{append_tree, open_layer, write_layer_to, ChunkSender, LayerDigests, Owner};
 pub use progress::Bars;
 pub use reference::ImageRef;
 pub use registry::{Pinned, Registry, RegistryOptions};

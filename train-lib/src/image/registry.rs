@@ -13,6 +13,7 @@ use oci_client::manifest::{
     IMAGE_MANIFEST_LIST_MEDIA_TYPE, IMAGE_MANIFEST_MEDIA_TYPE, OCI_IMAGE_INDEX_MEDIA_TYPE,
     OCI_IMAGE_MEDIA_TYPE,
 };
+use oci_client::secrets::RegistryAuth;
 use oci_client::Client;
 use std::collections::HashMap;
 use std::path::Path;
@@ -43,7 +44,7 @@ pub struct Pinned {
 #[derive(Clone)]
 pub struct Registry {
     opts: RegistryOptions,
-    clients: Arc<Mutex<HashMap<String, Client>>>,
+    clients: Arc<Mutex<HashMap<String, (Client, RegistryAuth)>>>,
 }
 
 const ACCEPT: &[&str] = &[
@@ -78,6 +79,11 @@ impl Registry {
     }
 
     async fn client(&self, r: &ImageRef) -> Result<Client, ImageError> {
+        Ok(self.client_and_auth(r).await?.0)
+    }
+
+    /// One client per registry, holding its credentials (read once).
+    async fn client_and_auth(&self, r: &ImageRef) -> Result<(Client, RegistryAuth), ImageError> {
         let reg = r.registry().to_string();
         if let Some(c) = self.clients.lock().expect("not poisoned").get(&reg) {
             return Ok(c.clone());
@@ -94,21 +100,20 @@ impl Registry {
             ..Default::default()
         };
         let client = Client::try_from(config).map_err(|e| Self::err(r, "client setup", e))?;
-        let creds = Credentials::for_registry(&reg)?;
-        client.store_auth_if_needed(&reg, &creds.to_auth()).await;
+        let auth = Credentials::for_registry(&reg)?.to_auth();
+        client.store_auth_if_needed(&reg, &auth).await;
         self.clients
             .lock()
             .expect("not poisoned")
-            .insert(reg, client.clone());
-        Ok(client)
+            .insert(reg, (client.clone(), auth.clone()));
+        Ok((client, auth))
     }
 
     /// Resolves `r` to its manifest digest (checked against the bytes when `r` names a digest).
     pub async fn resolve(&self, r: &ImageRef) -> Result<Pinned, ImageError> {
-        let c = self.client(r).await?;
-        let creds = Credentials::for_registry(r.registry())?;
+        let (c, auth) = self.client_and_auth(r).await?;
         let (raw, _) = c
-            .pull_manifest_raw(r.inner(), &creds.to_auth(), ACCEPT)
+            .pull_manifest_raw(r.inner(), &auth, ACCEPT)
             .await
             .map_err(|e| Self::err(r, "manifest pull", e))?;
         let actual = sha256(&raw);
@@ -143,6 +148,14 @@ impl Registry {
             }
             Err(e) => Err(e),
         }
+    }
+
+    /// The image configuration of a pinned image.
+    pub async fn config(&self, p: &Pinned) -> Result<super::ImageConfig, ImageError> {
+        let raw = self
+            .blob_bytes(&p.reference, &p.manifest.config.digest)
+            .await?;
+        super::ImageConfig::parse(&raw, &p.given.to_string())
     }
 
     /// A small blob (an image configuration) in memory, checked against `digest`.

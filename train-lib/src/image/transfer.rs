@@ -104,10 +104,7 @@ pub async fn pull_train(
     reporter: &dyn Reporter,
 ) -> Result<PulledTrain, ImageError> {
     let pinned = reg.resolve(r).await?;
-    let config_raw = reg
-        .blob_bytes(&pinned.reference, &pinned.manifest.config.digest)
-        .await?;
-    let config = ImageConfig::parse(&config_raw, &r.to_string())?;
+    let config = reg.config(&pinned).await?;
     let layers = &pinned.manifest.layers;
     if layers.is_empty() {
         return Err(ImageError::Unsupported {
@@ -307,10 +304,7 @@ pub async fn build_train_image(
     labels: &[(&str, &str)],
     reporter: &dyn Reporter,
 ) -> Result<PushReport, ImageError> {
-    let config_raw = reg
-        .blob_bytes(&master.reference, &master.manifest.config.digest)
-        .await?;
-    let config = ImageConfig::parse(&config_raw, &master.given.to_string())?;
+    let config = reg.config(master).await?;
     let work = tempfile::Builder::new()
         .prefix("pht-build-")
         .tempdir()
