@@ -252,7 +252,6 @@ async fn run_inner(req: &RunRequest, summary: &mut Summary) -> Result<()> {
         &pulled,
         &pulled.dir,
         &target,
-        work.path(),
         &[(image::LABEL_TRAIN_ID, &before.train_id)],
         bars.as_ref(),
     )

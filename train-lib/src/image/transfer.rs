@@ -217,8 +217,8 @@ fn short(d: &str) -> &str {
     &d[..d.len().min(19)]
 }
 
-/// Pushes the image made of `base`'s base layers, `source`'s configuration and `train_dir` as
-/// the train layer to `to`. `work` receives the layer file (removed afterwards).
+/// Pushes the image made of the first `base_count` layers of `base`, `config` and `train_dir` as
+/// the train layer to `to`.
 #[allow(clippy::too_many_arguments)]
 async fn push_image(
     reg: &Registry,
@@ -227,12 +227,10 @@ async fn push_image(
     config: &ImageConfig,
     train_dir: &Path,
     to: &ImageRef,
-    work: &Path,
     labels: &[(&str, &str)],
     cmd: Option<Vec<String>>,
     reporter: &dyn Reporter,
 ) -> Result<PushReport, ImageError> {
-    let _ = work;
     // The layer is written and pushed at once: the writer (tar, diff_id, gzip, digest) runs on a
     // blocking thread and hands 8 MiB chunks to the upload; nothing goes to disk.
     let (sink, rx) = ChunkSender::channel(PUSH_CHUNK, 4);
@@ -274,7 +272,6 @@ pub async fn push_next(
     pulled: &PulledTrain,
     train_dir: &Path,
     to: &ImageRef,
-    work: &Path,
     labels: &[(&str, &str)],
     reporter: &dyn Reporter,
 ) -> Result<PushReport, ImageError> {
@@ -285,7 +282,6 @@ pub async fn push_next(
         &pulled.config,
         train_dir,
         to,
-        work,
         labels,
         None,
         reporter,
@@ -305,10 +301,6 @@ pub async fn build_train_image(
     reporter: &dyn Reporter,
 ) -> Result<PushReport, ImageError> {
     let config = reg.config(master).await?;
-    let work = tempfile::Builder::new()
-        .prefix("pht-build-")
-        .tempdir()
-        .map_err(io_err(Path::new("/tmp")))?;
     let repo = format!("{}/{}", master.given.registry(), master.given.repository());
     let mut all: Vec<(&str, &str)> = vec![
         (LABEL_MASTER, master.digest.as_str()),
@@ -322,7 +314,6 @@ pub async fn build_train_image(
         &config,
         train_dir,
         tag,
-        work.path(),
         &all,
         Some(cmd),
         reporter,
