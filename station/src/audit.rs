@@ -20,7 +20,7 @@ pub struct Record {
     pub digest_in: Option<String>,
     pub digest_out: Option<String>,
     pub pushed_to: Option<String>,
-    /// `pushed`, `rejected`, `train-failed`, `error`.
+    /// `pushed`, `rejected`, `train-failed`, `error`, `interrupted`.
     pub decision: String,
     pub exit_code: Option<i64>,
     /// Digest of the pushed train layer: the encrypted train and results this station signed.

@@ -161,15 +161,33 @@ async fn main_run(cmd: Cmd) -> Result<()> {
                 quiet: quiet || json,
             };
             let mut summary = run::Summary::default();
+            let (audit_log, audit_key) = (req.config.audit.log.clone(), req.key.clone());
             // On Ctrl-C or SIGTERM the run is dropped (its private directory with it) and its
-            // container removed; nothing is pushed.
-            let out = tokio::select! {
-                out = run::run(req, &mut summary) => out,
-                sig = interrupted() => {
+            // container removed; nothing is pushed. The audit log says so.
+            let interrupt = tokio::select! {
+                out = run::run(req, &mut summary) => Err(out),
+                sig = interrupted() => Ok(sig),
+            };
+            let out = match interrupt {
+                Err(out) => out,
+                Ok(sig) => {
                     if let Ok(engine) = engine::Engine::connect() {
                         let _ = engine.remove_own().await;
                     }
-                    Err(anyhow::anyhow!("interrupted by {sig}; the container and the decrypted train were removed, nothing was pushed"))
+                    let why = format!("interrupted by {sig}; the container and the decrypted train were removed, nothing was pushed");
+                    summary.decision = "interrupted".into();
+                    summary.reason = Some(why.clone());
+                    if let Some(log) = &audit_log {
+                        let mut r = audit::record(&summary.station);
+                        r.train_id = summary.train_id.clone();
+                        r.digest_in = summary.digest_in.clone();
+                        r.decision = "interrupted".into();
+                        r.reason = Some(why.clone());
+                        audit::append(log, &audit_key, r).with_context(|| {
+                            format!("appending to the audit log {}", log.display())
+                        })?;
+                    }
+                    Err(anyhow::anyhow!(why))
                 }
             };
             if json {

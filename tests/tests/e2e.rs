@@ -344,7 +344,15 @@ fn an_interrupted_station_removes_its_container_and_decrypted_train() {
     let repo = repo("interrupt");
     let first = format!("{a}/{repo}:st-1");
     s.build(&train, &first);
-    let mut child = s.station_cmd("st-1", &first).spawn().unwrap();
+    let audit = s.path("audit.jsonl");
+    let cfg = s.path("station.toml");
+    std::fs::write(&cfg, format!("[audit]\nlog = \"{}\"\n", audit.display())).unwrap();
+    let mut child = s
+        .station_cmd("st-1", &first)
+        .arg("--config")
+        .arg(&cfg)
+        .spawn()
+        .unwrap();
     // Wait until the container runs.
     let t0 = std::time::Instant::now();
     while leftover_containers(&repo) == 0 {
@@ -361,6 +369,10 @@ fn an_interrupted_station_removes_its_container_and_decrypted_train() {
         "decrypted bytes left behind"
     );
     assert!(!exists(&a, &repo, "st-2"));
+    let log = std::fs::read_to_string(&audit).unwrap();
+    let last: serde_json::Value = serde_json::from_str(log.lines().last().unwrap()).unwrap();
+    assert_eq!(last["decision"], "interrupted", "{log}");
+    assert!(last["digest_in"].as_str().unwrap().starts_with("sha256:"));
 }
 
 #[test]
