@@ -126,10 +126,10 @@ pub async fn run(req: RunRequest, summary: &mut Summary) -> Result<()> {
 async fn run_inner(req: &RunRequest, summary: &mut Summary) -> Result<()> {
     let q = req.quiet;
     let cfg = &req.config;
-    let trust = match &cfg.policy.trust {
+    let trust = std::sync::Arc::new(match &cfg.policy.trust {
         Some(p) => TrustStore::from_file(p)?,
         None => TrustStore::default(),
-    };
+    });
     let reg = Registry::new(RegistryOptions {
         insecure: cfg.registry.insecure.clone(),
     });
@@ -178,17 +178,7 @@ async fn run_inner(req: &RunRequest, summary: &mut Summary) -> Result<()> {
         .map_err(image_err)?;
 
     let t = Instant::now();
-    let (dir, station, key) = (pulled.dir.clone(), req.station.clone(), req.key.clone());
-    let pre = tokio::task::spawn_blocking(move || {
-        let st = Station {
-            id: &station,
-            key: &key,
-            trust: &trust,
-        };
-        let pre = TrainDir::open(&dir)?.pre_run(&st)?;
-        Ok::<_, train_lib::ProtocolError>((pre, trust))
-    });
-    let (pre, trust) = join(pre).await.map_err(protocol)?;
+    let pre = protocol_step(Step::Pre, &pulled.dir, req, &trust).await?;
     summary.seconds.pre_run = t.elapsed().as_secs_f64();
     say(
         q,
@@ -219,16 +209,7 @@ async fn run_inner(req: &RunRequest, summary: &mut Summary) -> Result<()> {
     summary.exit_code = Some(exit);
 
     let t = Instant::now();
-    let (dir, station, key) = (pulled.dir.clone(), req.station.clone(), req.key.clone());
-    let post = tokio::task::spawn_blocking(move || {
-        let st = Station {
-            id: &station,
-            key: &key,
-            trust: &trust,
-        };
-        TrainDir::open(&dir)?.post_run(&st)
-    });
-    let post = join(post).await.map_err(protocol)?;
+    let post = protocol_step(Step::Post, &pulled.dir, req, &trust).await?;
     summary.seconds.post_run = t.elapsed().as_secs_f64();
     say(
         q,
@@ -263,8 +244,40 @@ async fn run_inner(req: &RunRequest, summary: &mut Summary) -> Result<()> {
     Ok(())
 }
 
-async fn join<T: Send + 'static>(h: tokio::task::JoinHandle<T>) -> T {
-    h.await.expect("protocol step does not panic")
+#[derive(Clone, Copy)]
+enum Step {
+    Pre,
+    Post,
+}
+
+/// Pre-run or post-run of the train directory `dir` for this station, on a blocking thread.
+async fn protocol_step(
+    step: Step,
+    dir: &Path,
+    req: &RunRequest,
+    trust: &std::sync::Arc<TrustStore>,
+) -> Result<train_lib::StepReport> {
+    let (dir, station, key, trust) = (
+        dir.to_path_buf(),
+        req.station.clone(),
+        req.key.clone(),
+        trust.clone(),
+    );
+    tokio::task::spawn_blocking(move || {
+        let st = Station {
+            id: &station,
+            key: &key,
+            trust: &trust,
+        };
+        let train = TrainDir::open(&dir)?;
+        match step {
+            Step::Pre => train.pre_run(&st),
+            Step::Post => train.post_run(&st),
+        }
+    })
+    .await
+    .expect("protocol step does not panic")
+    .map_err(protocol)
 }
 
 /// A tag from a station id: Docker tags allow `[A-Za-z0-9_.-]`, at most 128 characters.
