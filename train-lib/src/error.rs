@@ -139,6 +139,10 @@ pub enum Rejection {
     /// The directory is in a state this operation cannot work on.
     #[error("{0}")]
     WrongState(String),
+    /// A pre-run that decrypted the directory over itself was killed half-way: its files are
+    /// partly decrypted and it cannot be used again.
+    #[error("an earlier pre-run of this directory was interrupted while decrypting its files in place (marker `{0}`): the files are partly decrypted and the directory cannot be used; fetch the train again (its image in the registry is unchanged) and delete this directory")]
+    Interrupted(String),
 }
 
 /// Errors from the pre-run, post-run, create, verify and results operations.

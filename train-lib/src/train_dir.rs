@@ -49,6 +49,10 @@ impl TrainDir {
     /// Opens `path` and detects its format: a native configuration says `"format": "pht-native/…"`;
     /// a legacy one has `route` and `file_list` and no `format`.
     pub fn open(path: &Path) -> Result<Self> {
+        let marker = path.join(native::in_place::MARKER);
+        if marker.exists() {
+            return Err(Rejection::Interrupted(marker.display().to_string()).into());
+        }
         let bytes = common::read_config(path)?;
         let v: serde_json::Value =
             serde_json::from_slice(&bytes).map_err(|e| Rejection::ConfigSchema(e.to_string()))?;

@@ -32,12 +32,29 @@ struct Args {
     /// Internal: run one step in this process and report on stdout.
     #[arg(long, hide = true, num_args = 4, value_names = ["STEP", "DIR", "STATION", "KEY"])]
     phase: Option<Vec<String>>,
+    /// Repetitions; each step's median is reported.
+    #[arg(long, default_value_t = 3)]
+    repeat: usize,
+    /// Only this format of ours (`native` or `legacy`), e.g. to profile one.
+    #[arg(long)]
+    only: Option<Format>,
 }
 
 #[derive(Clone, Copy)]
 struct Sample {
     secs: f64,
     rss_mib: f64,
+}
+
+/// The sample with the median time (the upper one of an even count), with the highest peak RSS
+/// seen in any repetition.
+fn median(samples: &[Sample]) -> Sample {
+    let mut v = samples.to_vec();
+    v.sort_by(|a, b| a.secs.total_cmp(&b.secs));
+    Sample {
+        secs: v[v.len() / 2].secs,
+        rss_mib: v.iter().map(|s| s.rss_mib).fold(0.0, f64::max),
+    }
 }
 
 fn peak_rss_kib() -> u64 {
@@ -78,7 +95,22 @@ fn settle() {
 
 fn child(step: &str, dir: &Path, station: &str, key: &Path) -> Result<Sample> {
     settle();
-    let out = Command::new(std::env::current_exe()?)
+    // Profiling aid: PHT_BENCH_WRAP="perf record -g -o target/pre.data --" with
+    // PHT_BENCH_WRAP_STEP=pre-run runs that step under the given command.
+    let exe = std::env::current_exe()?;
+    let mut cmd = match (
+        std::env::var("PHT_BENCH_WRAP"),
+        std::env::var("PHT_BENCH_WRAP_STEP"),
+    ) {
+        (Ok(wrap), Ok(s)) if s == step && !wrap.trim().is_empty() => {
+            let mut words = wrap.split_whitespace();
+            let mut c = Command::new(words.next().expect("not empty"));
+            c.args(words).arg(&exe);
+            c
+        }
+        _ => Command::new(&exe),
+    };
+    let out = cmd
         .arg("--phase")
         .args([step, dir.to_str().unwrap(), station, key.to_str().unwrap()])
         .output()?;
@@ -303,25 +335,51 @@ fn main() -> Result<()> {
     let k = keys(&work.join("keys"))?;
     let mb = total as f64 / 1e6;
 
-    let mut rows = Vec::new();
-    for format in [Format::Native, Format::Legacy] {
-        eprintln!("{format}: post-run, then pre-run at the next station …");
-        let dir = prepare(&work.join(format.to_string()), format, &k, &data)?;
-        let post = child("post-run", &dir, "s0", &k.paths[0])?;
-        let pre = child("pre-run", &dir, "s1", &k.paths[1])?;
-        rows.push((format!("{format} (ours)"), post, pre));
-        fs::remove_dir_all(work.join(format.to_string()))?;
+    // Contenders take turns in every repetition, so that a slow spell of this shared host falls
+    // on all of them alike; each step's median is reported.
+    let mut runs: Vec<(String, Vec<Sample>, Vec<Sample>)> = Vec::new();
+    let mut record =
+        |name: String, post: Sample, pre: Sample| match runs.iter_mut().find(|r| r.0 == name) {
+            Some(r) => {
+                r.1.push(post);
+                r.2.push(pre);
+            }
+            None => runs.push((name, vec![post], vec![pre])),
+        };
+    for rep in 1..=args.repeat {
+        for format in [Format::Native, Format::Legacy] {
+            if args.only.is_some_and(|o| o != format) {
+                continue;
+            }
+            eprintln!(
+                "[{rep}/{}] {format}: post-run, then pre-run at the next station …",
+                args.repeat
+            );
+            let dir = prepare(&work.join(format.to_string()), format, &k, &data)?;
+            let post = child("post-run", &dir, "s0", &k.paths[0])?;
+            let pre = child("pre-run", &dir, "s1", &k.paths[1])?;
+            record(format!("{format} (ours)"), post, pre);
+            fs::remove_dir_all(work.join(format.to_string()))?;
+        }
+        if let Some(py) = &args.python {
+            eprintln!(
+                "[{rep}/{}] reference (Python): post-run, then pre-run …",
+                args.repeat
+            );
+            let dir = prepare(&work.join("reference"), Format::Legacy, &k, &data)?;
+            let post = python_phase(py, "postrun", &dir, "s0", &k.paths[0])?;
+            let pre = python_phase(py, "prerun", &dir, "s1", &k.paths[1])?;
+            record("reference 2.0.5 (legacy)".into(), post, pre);
+            fs::remove_dir_all(work.join("reference"))?;
+        }
     }
-    if let Some(py) = &args.python {
-        eprintln!("reference (Python): post-run, then pre-run …");
-        let dir = prepare(&work.join("reference"), Format::Legacy, &k, &data)?;
-        let post = python_phase(py, "postrun", &dir, "s0", &k.paths[0])?;
-        let pre = python_phase(py, "prerun", &dir, "s1", &k.paths[1])?;
-        rows.push(("reference 2.0.5 (legacy)".into(), post, pre));
-        fs::remove_dir_all(work.join("reference"))?;
-    } else {
+    if args.python.is_none() {
         eprintln!("no --python / PHT_REFERENCE_PYTHON: the reference is left out");
     }
+    let rows: Vec<(String, Sample, Sample)> = runs
+        .iter()
+        .map(|(name, posts, pres)| (name.clone(), median(posts), median(pres)))
+        .collect();
     eprintln!("primitives …");
     let prims: Vec<(&str, Option<f64>, f64)> = ["sha512", "sha256", "aes-256-gcm"]
         .iter()
@@ -366,13 +424,25 @@ fn main() -> Result<()> {
     println!("- native / slowest primitive it applies to every byte (openssl sha256, aes-256-gcm): post-run {:.2}, pre-run {:.2}",
         mb / rows[0].1.secs / slowest_native, mb / rows[0].2.secs / slowest_native);
     if rows.len() == 3 {
+        // The ratio within each repetition too, to show the spread.
+        let per_rep = |i: usize| -> String {
+            (0..runs[i].1.len())
+                .map(|r| {
+                    let b = |j: usize| 2.0 * mb / (runs[j].1[r].secs + runs[j].2[r].secs);
+                    format!("{:.1}", b(i) / b(2))
+                })
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
         println!(
-            "- native / reference throughput: {:.1}×",
-            both(&rows[0]) / both(&rows[2])
+            "- native / reference throughput: {:.1}× (medians; each repetition: {})",
+            both(&rows[0]) / both(&rows[2]),
+            per_rep(0)
         );
         println!(
-            "- legacy / reference throughput: {:.1}×",
-            both(&rows[1]) / both(&rows[2])
+            "- legacy / reference throughput: {:.1}× (medians; each repetition: {})",
+            both(&rows[1]) / both(&rows[2]),
+            per_rep(1)
         );
         println!(
             "- reference peak RSS / data size: {:.1}",

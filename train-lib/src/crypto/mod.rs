@@ -4,6 +4,7 @@
 pub mod blocks;
 pub mod cbc;
 pub mod hasher;
+pub mod in_place;
 pub mod stream;
 
 /// Size of the buffers read from and written to files. Large enough that syscalls and channel

@@ -1,6 +1,7 @@
 //! The native format: authenticated, path-bound, turn-enforcing. See `docs/protocol.md`.
 
 pub mod config;
+pub mod in_place;
 pub mod steps;
 
 pub use config::NativeConfig;

@@ -4,6 +4,7 @@ use super::config::{
     keys_digest, parse_key, unhex, unhex_n, BuildSig, Dispatch, FileEntry, KeyWrap, NativeConfig,
     Party, ResultEntry, Stop, TrainBody, FORMAT,
 };
+use super::in_place;
 use super::{OAEP, OAEP_LABEL, ROLE_RESULTS, ROLE_TRAIN};
 use crate::common::{
     self, CreateSpec, Station, StepReport, VerifyReport, CONFIG, RESULTS_DIR, TRAIN_DIR,
@@ -349,6 +350,7 @@ pub fn create(spec: &CreateSpec<'_>, out: &Path) -> Result<StepReport> {
 /// Verifies and decrypts a native train in place for station `st`. On any failure the
 /// directory is left exactly as it was.
 pub fn pre_run(dir: &Path, st: &Station<'_>) -> Result<StepReport> {
+    crate::keys::warm_rng();
     let t0 = std::time::Instant::now();
     let v = verify_signatures(load(dir)?, st.trust)?;
     common::check_top_level(dir, TOP_LEVEL)?;
@@ -359,12 +361,8 @@ pub fn pre_run(dir: &Path, st: &Station<'_>) -> Result<StepReport> {
     let expected = expected_results(&v.cfg);
     check_results_listing(&results, expected)?;
 
-    let staging = Staging::new(dir)?;
-    for e in expected.iter().filter(|e| e.kind == "dir") {
-        staging.ensure_dir(&format!("{RESULTS_DIR}/{}", e.path))?;
-    }
     // (role, path, size, sha256): every file to decrypt and check.
-    let jobs: Vec<(&str, &str, u64, &str)> = v
+    let jobs: Vec<in_place::Job<'_>> = v
         .cfg
         .train
         .files
@@ -377,29 +375,13 @@ pub fn pre_run(dir: &Path, st: &Station<'_>) -> Result<StepReport> {
                 .map(|e| (ROLE_RESULTS, e.path.as_str(), e.size, e.sha256.as_str())),
         )
         .collect();
-    let sizes = par::try_map(&jobs, |(role, path, size, sha256)| {
-        let top = if *role == ROLE_TRAIN {
-            TRAIN_DIR
-        } else {
-            RESULTS_DIR
-        };
-        let rel = format!("{top}/{path}");
-        let sink = staging.create(&rel)?;
-        let (n, sha) = decrypt_one(&key, &dir.join(&rel), role, path, *size, sink, &rel)?;
-        if n != *size || sha != *sha256 {
-            return Err(ProtocolError::from(if *role == ROLE_TRAIN {
-                Rejection::TrainFile(rel)
-            } else {
-                Rejection::ResultFile(rel)
-            }));
-        }
-        Ok(n)
-    })?;
+    let sizes = match in_place::decrypt_all(dir, &key, &jobs)? {
+        Some(sizes) => sizes,
+        None => decrypt_staged(dir, &key, &jobs, expected)?,
+    };
     let bytes = sizes.iter().sum();
     let n_results = jobs.iter().filter(|j| j.0 == ROLE_RESULTS).count();
     tracing::debug!(secs = t0.elapsed().as_secs_f64(), "verified and decrypted");
-    staging.commit()?;
-    tracing::debug!(secs = t0.elapsed().as_secs_f64(), "committed");
     Ok(StepReport {
         format: "native",
         train_id: v.cfg.train.id.clone(),
@@ -411,8 +393,43 @@ pub fn pre_run(dir: &Path, st: &Station<'_>) -> Result<StepReport> {
     })
 }
 
+/// Decrypts and checks `jobs` into a staging copy that replaces the files once all are checked:
+/// for directories whose files cannot be rewritten in place (hard links, read-only files).
+fn decrypt_staged(
+    dir: &Path,
+    key: &SymKey,
+    jobs: &[in_place::Job<'_>],
+    expected: &[ResultEntry],
+) -> Result<Vec<u64>> {
+    let staging = Staging::new(dir)?;
+    for e in expected.iter().filter(|e| e.kind == "dir") {
+        staging.ensure_dir(&format!("{RESULTS_DIR}/{}", e.path))?;
+    }
+    let sizes = par::try_map(jobs, |(role, path, size, sha256)| {
+        let top = if *role == ROLE_TRAIN {
+            TRAIN_DIR
+        } else {
+            RESULTS_DIR
+        };
+        let rel = format!("{top}/{path}");
+        let sink = staging.create(&rel)?;
+        let (n, sha) = decrypt_one(key, &dir.join(&rel), role, path, *size, sink, &rel)?;
+        if n != *size || sha != *sha256 {
+            return Err(ProtocolError::from(if *role == ROLE_TRAIN {
+                Rejection::TrainFile(rel)
+            } else {
+                Rejection::ResultFile(rel)
+            }));
+        }
+        Ok(n)
+    })?;
+    staging.commit()?;
+    Ok(sizes)
+}
+
 /// Hashes, signs, re-encrypts and rewraps a native train after its run at station `st`.
 pub fn post_run(dir: &Path, st: &Station<'_>) -> Result<StepReport> {
+    crate::keys::warm_rng();
     let v = verify_signatures(load(dir)?, st.trust)?;
     common::check_top_level(dir, TOP_LEVEL)?;
     let idx = check_turn(&v, st)?;
