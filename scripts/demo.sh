@@ -7,6 +7,7 @@
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
+scripts/build-deps.sh
 eval "$(scripts/services.sh)"
 cargo build --release --quiet --bin train --bin station
 train="$root/target/release/train"

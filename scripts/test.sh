@@ -4,6 +4,7 @@
 # against a real Docker engine and two real registries).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+scripts/build-deps.sh
 export PHT_REFERENCE_PYTHON="${PHT_REFERENCE_PYTHON:-$(scripts/reference-venv.sh)}"
 # The Docker engine and the two registries the end-to-end tests use (installed if missing).
 eval "$(scripts/services.sh)"

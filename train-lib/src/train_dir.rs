@@ -49,10 +49,7 @@ impl TrainDir {
     /// Opens `path` and detects its format: a native configuration says `"format": "pht-native/…"`;
     /// a legacy one has `route` and `file_list` and no `format`.
     pub fn open(path: &Path) -> Result<Self> {
-        let marker = path.join(native::in_place::MARKER);
-        if marker.exists() {
-            return Err(Rejection::Interrupted(marker.display().to_string()).into());
-        }
+        interrupted(path)?;
         let bytes = common::read_config(path)?;
         let v: serde_json::Value =
             serde_json::from_slice(&bytes).map_err(|e| Rejection::ConfigSchema(e.to_string()))?;
@@ -86,6 +83,7 @@ impl TrainDir {
 
     /// Verifies and decrypts in place for a station; unchanged on failure.
     pub fn pre_run(&self, st: &Station<'_>) -> Result<StepReport> {
+        interrupted(&self.path)?;
         match self.format {
             Format::Legacy => legacy::pre_run(&self.path, st),
             Format::Native => native::pre_run(&self.path, st),
@@ -94,6 +92,7 @@ impl TrainDir {
 
     /// Hashes, signs, re-encrypts and rewraps after the run; unchanged on failure.
     pub fn post_run(&self, st: &Station<'_>) -> Result<StepReport> {
+        interrupted(&self.path)?;
         match self.format {
             Format::Legacy => legacy::post_run(&self.path, st),
             Format::Native => native::post_run(&self.path, st),
@@ -102,6 +101,7 @@ impl TrainDir {
 
     /// Every check that needs no private key.
     pub fn verify(&self, trust: &TrustStore) -> Result<VerifyReport> {
+        interrupted(&self.path)?;
         match self.format {
             Format::Legacy => legacy::verify(&self.path, trust),
             Format::Native => native::verify(&self.path, trust),
@@ -115,6 +115,7 @@ impl TrainDir {
         trust: &TrustStore,
         out: &Path,
     ) -> Result<StepReport> {
+        interrupted(&self.path)?;
         match self.format {
             Format::Legacy => legacy::results(&self.path, creator, trust, out),
             Format::Native => native::results(&self.path, creator, trust, out),
@@ -128,4 +129,13 @@ pub fn create(spec: &CreateSpec<'_>, format: Format, out: &Path) -> Result<StepR
         Format::Legacy => legacy::create(spec, out),
         Format::Native => native::create(spec, out),
     }
+}
+
+/// Refuses a directory that a killed in-place pre-run left partly decrypted.
+fn interrupted(dir: &Path) -> Result<()> {
+    let marker = dir.join(native::in_place::MARKER);
+    if marker.exists() {
+        return Err(Rejection::Interrupted(marker.display().to_string()).into());
+    }
+    Ok(())
 }
