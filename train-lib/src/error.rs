@@ -152,6 +152,9 @@ pub enum ProtocolError {
     /// The train failed a check and was left unchanged.
     #[error("rejected: {0}")]
     Rejected(Rejection),
+    /// A stop was requested (a signal): the step undid its writes and the directory is as it was.
+    #[error("stopped on request; the directory was left as it was")]
+    Cancelled,
     /// A key could not be loaded or used.
     #[error(transparent)]
     Key(#[from] KeyError),
@@ -201,6 +204,7 @@ pub(crate) fn decrypt_error(path: &str, e: CipherError) -> ProtocolError {
             path: path.to_string(),
             cause: io,
         }),
+        CipherError::Cancelled => ProtocolError::Cancelled,
         other => Rejection::Decrypt {
             path: path.to_string(),
             cause: other.to_string(),

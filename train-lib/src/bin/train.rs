@@ -15,7 +15,9 @@ Exit codes:
   1  error: a file, key or argument could not be used (nothing was changed)
   2  usage error
   3  rejected: the train failed a check (the message names it; the directory is unchanged),
-     or an image failed a layer, digest or lineage check";
+     or an image failed a layer, digest or lineage check
+  130  stopped by SIGINT/SIGTERM while a native pre-run rewrote files in place: every file was
+     put back first (at any other moment a signal ends the process at once: 128 + signal)";
 
 /// Personal Health Train: trains are encrypted algorithm directories that visit stations.
 ///
@@ -684,6 +686,23 @@ fn verify_image(
     Ok((work, dir, checks))
 }
 
+/// SIGINT and SIGTERM end the process at once, as by default, unless a native pre-run is
+/// rewriting files in place: then it is asked to put every file back first, and exits 130.
+fn stop_on_signals() {
+    use signal_hook::consts::{SIGINT, SIGTERM};
+    let Ok(mut signals) = signal_hook::iterator::Signals::new([SIGINT, SIGTERM]) else {
+        return;
+    };
+    std::thread::spawn(move || {
+        for sig in signals.forever() {
+            if train_lib::cancel::request() {
+                std::process::exit(128 + sig);
+            }
+            eprintln!("stopping: putting the decrypted files back first …");
+        }
+    });
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let level = match cli.verbose {
@@ -697,8 +716,18 @@ fn main() -> ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
+    stop_on_signals();
     match run(&cli) {
         Ok(()) => ExitCode::SUCCESS,
+        Err(e)
+            if matches!(
+                e.downcast_ref::<ProtocolError>(),
+                Some(ProtocolError::Cancelled)
+            ) =>
+        {
+            eprintln!("stopped: {e:#}");
+            ExitCode::from(130)
+        }
         Err(e) => {
             let rejected = e
                 .downcast_ref::<ProtocolError>()

@@ -84,6 +84,9 @@ pub fn decrypt(
     let mut pool = Pool::default();
     let mut first = 0u64;
     while first < n {
+        if crate::cancel::requested() {
+            return Err(CipherError::Cancelled);
+        }
         let k = PER_BLOCK.min(n - first);
         let plain: usize = (first..first + k).map(|i| chunk_len(plain_len, i)).sum();
         let sealed = plain + k as usize * TAG;

@@ -27,4 +27,7 @@ pub enum CipherError {
     /// The stream ended before its final chunk: it was truncated.
     #[error("ciphertext is truncated (its final chunk is missing)")]
     Truncated,
+    /// A stop was requested ([`crate::cancel`]) before the work was done.
+    #[error("stopped on request")]
+    Cancelled,
 }

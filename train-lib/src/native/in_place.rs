@@ -6,10 +6,15 @@
 //! process killed half-way leaves it behind, and every later step refuses the directory with
 //! [`Rejection::Interrupted`] instead of tripping over half-decrypted files.
 //!
+//! A stop requested through [`crate::cancel`] (the `train` binary's SIGINT/SIGTERM handler) is
+//! honoured between blocks the same way: every file is put back, then the step returns
+//! [`ProtocolError::Cancelled`].
+//!
 //! Files shared with another directory (hard links) or not writable are not rewritten; the
 //! caller then decrypts into a staging copy instead.
 
 use super::{ROLE_RESULTS, ROLE_TRAIN};
+use crate::cancel;
 use crate::common::{RESULTS_DIR, TRAIN_DIR};
 use crate::crypto::{hasher::SplitHasher, in_place, stream};
 use crate::error::{decrypt_error, ProtocolError, Rejection, Result};
@@ -67,6 +72,10 @@ pub fn decrypt_all(dir: &Path, key: &SymKey, jobs: &[Job<'_>]) -> Result<Option<
         });
     }
 
+    let _critical = cancel::Critical::enter();
+    if cancel::requested() {
+        return Err(ProtocolError::Cancelled);
+    }
     let marker = dir.join(MARKER);
     File::create_new(&marker).map_err(tree::io_err(&marker))?;
     let done: Vec<AtomicU64> = jobs.iter().map(|_| AtomicU64::new(0)).collect();
