@@ -1,6 +1,7 @@
-//! Native pre-run decrypts the train directory's own files in place. These tests feed it the
-//! cases that path must survive: a rejection found only after whole files were rewritten, files
-//! shared with another directory, and a directory left behind by a killed pre-run.
+//! Pre-run decrypts the train directory's own files in place, in both formats. These tests feed
+//! it the cases that path must survive: a rejection found only after whole files were rewritten,
+//! files shared with another directory, a signal mid-rewrite, and a directory left behind by a
+//! killed pre-run.
 
 mod support;
 
@@ -16,8 +17,12 @@ use train_lib::{Format, Rejection};
 
 /// A native train that station 0 has run: a 200 KiB model, a large and a small result.
 fn fixture() -> Fixture {
+    fixture_in(Format::Native)
+}
+
+fn fixture_in(format: Format) -> Fixture {
     let f = create_train(
-        Format::Native,
+        format,
         3,
         &[
             ("main.py", b"print('hi')\n".to_vec()),
@@ -125,6 +130,27 @@ fn a_participant_resealing_a_file_is_caught_and_every_file_is_put_back() {
     }
 }
 
+/// Legacy (CBC, no MAC): a changed byte decrypts to other bytes and is caught only by the result
+/// hash, after every file was decrypted in place; all of them are encrypted back, byte for byte.
+#[test]
+fn legacy_result_hash_mismatch_puts_every_file_back() {
+    let f = fixture_in(Format::Legacy);
+    let p = f.dir.join("pht_results/plots/b.bin");
+    let mut b = fs::read(&p).unwrap();
+    b[1_000_000] ^= 0x20;
+    fs::write(&p, b).unwrap();
+    fs::set_permissions(
+        f.dir.join("pht_train/main.py"),
+        fs::Permissions::from_mode(0o640),
+    )
+    .unwrap();
+    let before = state(&f.dir);
+    let err = f.open().pre_run(&f.station(1)).unwrap_err();
+    assert_eq!(rejection(err), Rejection::ResultHash);
+    assert!(before == state(&f.dir), "directory changed");
+    assert!(no_staging_left(&f.dir));
+}
+
 #[test]
 fn decrypted_files_are_private() {
     let f = fixture();
@@ -149,17 +175,19 @@ fn decrypted_files_are_private() {
 /// staging copy instead, and the other name keeps its ciphertext.
 #[test]
 fn hard_linked_files_are_not_rewritten() {
-    let f = fixture();
-    let outside = f.tmp.path().join("kept-elsewhere.bin");
-    fs::hard_link(f.dir.join("pht_results/plots/b.bin"), &outside).unwrap();
-    let ciphertext = fs::read(&outside).unwrap();
-    f.open().pre_run(&f.station(1)).unwrap();
-    assert_eq!(fs::read(&outside).unwrap(), ciphertext);
-    assert_eq!(
-        fs::read(f.dir.join("pht_results/plots/b.bin")).unwrap(),
-        bytes(3 << 20, 9)
-    );
-    assert!(no_staging_left(&f.dir));
+    for format in [Format::Native, Format::Legacy] {
+        let f = fixture_in(format);
+        let outside = f.tmp.path().join("kept-elsewhere.bin");
+        fs::hard_link(f.dir.join("pht_results/plots/b.bin"), &outside).unwrap();
+        let ciphertext = fs::read(&outside).unwrap();
+        f.open().pre_run(&f.station(1)).unwrap();
+        assert_eq!(fs::read(&outside).unwrap(), ciphertext, "{format}");
+        assert_eq!(
+            fs::read(f.dir.join("pht_results/plots/b.bin")).unwrap(),
+            bytes(3 << 20, 9)
+        );
+        assert!(no_staging_left(&f.dir));
+    }
 }
 
 /// The staging path rejects and leaves everything as it was, too.
@@ -213,7 +241,13 @@ fn a_directory_left_by_a_killed_pre_run_is_refused_by_every_step() {
 /// Ctrl-C while `train pre-run` rewrites files: every file is put back before it exits 130.
 #[test]
 fn sigint_during_the_rewrite_puts_every_file_back() {
-    let f = create_train(Format::Native, 3, &[("main.py", b"print('hi')\n".to_vec())]);
+    for format in [Format::Native, Format::Legacy] {
+        sigint_during_the_rewrite(format);
+    }
+}
+
+fn sigint_during_the_rewrite(format: Format) {
+    let f = create_train(format, 3, &[("main.py", b"print('hi')\n".to_vec())]);
     f.run_stop(
         0,
         &[
@@ -241,7 +275,7 @@ fn sigint_during_the_rewrite_puts_every_file_back() {
     while !marker.exists() {
         assert!(
             child.try_wait().unwrap().is_none(),
-            "pre-run ended before the rewrite could be interrupted"
+            "{format}: pre-run ended before the rewrite could be interrupted"
         );
         assert!(start.elapsed().as_secs() < 60);
         std::thread::sleep(std::time::Duration::from_millis(1));
@@ -254,9 +288,9 @@ fn sigint_during_the_rewrite_puts_every_file_back() {
         .success());
     let out = child.wait_with_output().unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(130), "{err}");
+    assert_eq!(out.status.code(), Some(130), "{format}: {err}");
     assert!(err.contains("left as it was"), "{err}");
-    assert!(before == state(&f.dir), "directory changed");
+    assert!(before == state(&f.dir), "{format}: directory changed");
     assert!(!marker.exists());
     // And the train still runs afterwards.
     f.open().pre_run(&f.station(1)).unwrap();

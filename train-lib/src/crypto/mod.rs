@@ -3,6 +3,7 @@
 
 pub mod blocks;
 pub mod cbc;
+pub mod cbc_in_place;
 pub mod hasher;
 pub mod in_place;
 pub mod stream;

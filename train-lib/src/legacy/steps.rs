@@ -4,12 +4,13 @@ use super::chain::{self, check_trust, check_turn, verify_chain, verify_creator_a
 use super::config::{parse_key, unhex, unhex_n, LegacyConfig, RouteEntry, StopSignature};
 use super::{OAEP, TOP_LEVEL};
 use crate::common::{self, Station, StepReport, CONFIG, QUERY, RESULTS_DIR, TRAIN_DIR, USER_KEY};
-use crate::crypto::{cbc, hasher::SplitHasher};
+use crate::crypto::{cbc, cbc_in_place, hasher::SplitHasher};
 use crate::error::{decrypt_error, ProtocolError, Rejection, Result};
 use crate::keys::{random_sym_key, PrivateKey, SymKey, TrustStore};
+use crate::tree::rewrite::{NotStarted, Rewrite};
 use crate::tree::{self, open_regular, walk, EntryKind, OutputDir, Staging};
 use aws_lc_rs::digest::SHA512;
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::io::{BufWriter, Write};
 use std::path::Path;
 use std::sync::Arc;
@@ -106,6 +107,43 @@ fn train_pass(
     Ok(ok.then_some(bytes))
 }
 
+/// Pre-run's decryption and hash checks, whichever way the files are decrypted (`each`).
+struct Checks<'a> {
+    cfg: &'a LegacyConfig,
+    dir: &'a Path,
+    files: &'a [String],
+    has_query: bool,
+    results: &'a [tree::Entry],
+    result_files: &'a [&'a str],
+    first: bool,
+}
+
+impl Checks<'_> {
+    /// Decrypts every file through `each` in hash order and checks the train hash and, after
+    /// the first stop, the result hash. Returns the plaintext bytes.
+    fn run(&self, mut each: impl FnMut(&str, &mut SplitHasher) -> Result<u64>) -> Result<u64> {
+        let mut bytes = train_pass(self.cfg, self.dir, self.files, self.has_query, &mut each)?
+            .ok_or(Rejection::TrainHash)?;
+        if self.first {
+            return Ok(bytes);
+        }
+        let mut rh = SplitHasher::new(&SHA512, common::total_size(self.results));
+        for f in self.result_files {
+            bytes += each(&format!("{RESULTS_DIR}/{f}"), &mut rh)?;
+        }
+        rh.update(&Arc::new(self.cfg.session_id_bytes()));
+        let expect = unhex_n(
+            "result_hash",
+            self.cfg.result_hash.as_deref().unwrap_or(""),
+            64,
+        )?;
+        if rh.finish().as_ref() != expect.as_slice() {
+            return Err(Rejection::ResultHash.into());
+        }
+        Ok(bytes)
+    }
+}
+
 /// The checks both steps start with: the configuration, the directory's top level, this
 /// station's place and turn on the route, its key, the pins and the creator's and builder's
 /// signatures. Returns the configuration and the station's stop index.
@@ -139,14 +177,6 @@ pub fn pre_run(dir: &Path, st: &Station<'_>) -> Result<StepReport> {
 
     let (files, has_query) = train_listing(&cfg, dir)?;
     let results = walk(&dir.join(RESULTS_DIR))?;
-    let staging = Staging::new(dir)?;
-    let session = cfg.session_id_bytes();
-
-    let mut bytes = train_pass(&cfg, dir, &files, has_query, |rel, h| {
-        decrypt_file(&key, dir, rel, &staging, h)
-    })?
-    .ok_or(Rejection::TrainHash)?;
-
     let result_files: Vec<&str> = results
         .iter()
         .filter(|e| matches!(e.kind, EntryKind::File(_)))
@@ -156,22 +186,71 @@ pub fn pre_run(dir: &Path, st: &Station<'_>) -> Result<StepReport> {
         if let Some(f) = result_files.first() {
             return Err(Rejection::UnexpectedResults(format!("{RESULTS_DIR}/{f} exists")).into());
         }
-    } else {
-        let mut rh = SplitHasher::new(&SHA512, common::total_size(&results));
-        // The staged directory replaces pht_results whole: carry its (possibly empty) directories.
-        for e in results.iter().filter(|e| e.kind == EntryKind::Dir) {
-            staging.ensure_dir(&format!("{RESULTS_DIR}/{}", e.path))?;
-        }
-        for f in &result_files {
-            bytes += decrypt_file(&key, dir, &format!("{RESULTS_DIR}/{f}"), &staging, &mut rh)?;
-        }
-        rh.update(&Arc::new(session));
-        let expect = unhex_n("result_hash", cfg.result_hash.as_deref().unwrap_or(""), 64)?;
-        if rh.finish().as_ref() != expect.as_slice() {
-            return Err(Rejection::ResultHash.into());
-        }
     }
-    staging.commit()?;
+    // Every file in the order it is hashed: train files, query, then results.
+    let mut rels: Vec<String> = files.iter().map(|f| format!("{TRAIN_DIR}/{f}")).collect();
+    if has_query {
+        rels.push(format!("{TRAIN_DIR}/{QUERY}"));
+    }
+    if idx > 0 {
+        rels.extend(result_files.iter().map(|f| format!("{RESULTS_DIR}/{f}")));
+    }
+    let check = Checks {
+        cfg: &cfg,
+        dir,
+        files: &files,
+        has_query,
+        results: &results,
+        result_files: &result_files,
+        first: idx == 0,
+    };
+    let bytes = match Rewrite::begin(dir, &rels)? {
+        Ok(rw) => {
+            let index: HashMap<&str, usize> = rels
+                .iter()
+                .enumerate()
+                .map(|(i, r)| (r.as_str(), i))
+                .collect();
+            let mut undos: Vec<(usize, cbc_in_place::Undo)> = Vec::new();
+            let outcome = check.run(|rel, h| {
+                let i = index[rel];
+                let f = rw.open(i)?;
+                undos.push((i, cbc_in_place::Undo::default()));
+                let undo = &mut undos.last_mut().expect("just pushed").1;
+                cbc_in_place::decrypt(&key, &f, h, undo).map_err(|e| decrypt_error(rel, e))
+            });
+            match outcome {
+                Ok(bytes) => {
+                    rw.finish()?;
+                    bytes
+                }
+                Err(err) => {
+                    for (i, u) in &undos {
+                        if let Err(e) = rw.put_back(*i, |f| cbc_in_place::restore(&key, f, u)) {
+                            // The marker stays: the directory is damaged and says so.
+                            return Err(Rewrite::damaged(e, &err).into());
+                        }
+                    }
+                    rw.finish()?;
+                    return Err(err);
+                }
+            }
+        }
+        Err(NotStarted::Cancelled) => return Err(ProtocolError::Cancelled),
+        Err(NotStarted::Ineligible) => {
+            let staging = Staging::new(dir)?;
+            // The staged directory replaces pht_results whole: carry its (possibly empty)
+            // directories.
+            if idx > 0 {
+                for e in results.iter().filter(|e| e.kind == EntryKind::Dir) {
+                    staging.ensure_dir(&format!("{RESULTS_DIR}/{}", e.path))?;
+                }
+            }
+            let bytes = check.run(|rel, h| decrypt_file(&key, dir, rel, &staging, h))?;
+            staging.commit()?;
+            bytes
+        }
+    };
     Ok(StepReport {
         format: "legacy",
         train_id: cfg.id.clone(),
