@@ -1,5 +1,5 @@
-//! Cooperative cancellation for the one piece of work that must not simply be killed: native
-//! pre-run rewriting a train directory's files in place. Killed half-way, it would leave the
+//! Cooperative cancellation for the one piece of work that must not simply be killed: pre-run
+//! rewriting a train directory's files in place. Killed half-way, it would leave the
 //! directory partly decrypted; asked to stop, it seals every touched file back first.
 //!
 //! A binary's signal handler calls [`request`]; when it returns `true` no such work is running

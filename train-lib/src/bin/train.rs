@@ -16,7 +16,7 @@ Exit codes:
   2  usage error
   3  rejected: the train failed a check (the message names it; the directory is unchanged),
      or an image failed a layer, digest or lineage check
-  130  stopped by SIGINT/SIGTERM while a native pre-run rewrote files in place: every file was
+  130  stopped by SIGINT/SIGTERM while pre-run rewrote files in place: every file was
      put back first (at any other moment a signal ends the process at once: 128 + signal)";
 
 /// Personal Health Train: trains are encrypted algorithm directories that visit stations.
@@ -686,7 +686,7 @@ fn verify_image(
     Ok((work, dir, checks))
 }
 
-/// SIGINT and SIGTERM end the process at once, as by default, unless a native pre-run is
+/// SIGINT and SIGTERM end the process at once, as by default, unless a pre-run is
 /// rewriting files in place: then it is asked to put every file back first, and exits 130.
 fn stop_on_signals() {
     use signal_hook::consts::{SIGINT, SIGTERM};
