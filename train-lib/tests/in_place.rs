@@ -21,22 +21,7 @@ fn fixture() -> Fixture {
 }
 
 fn fixture_in(format: Format) -> Fixture {
-    let f = create_train(
-        format,
-        3,
-        &[
-            ("main.py", b"print('hi')\n".to_vec()),
-            ("model/weights.bin", bytes(200 * 1024, 3)),
-        ],
-    );
-    f.run_stop(
-        0,
-        &[
-            ("a.csv", b"a,1\n".to_vec()),
-            ("plots/b.bin", bytes(3 << 20, 9)),
-        ],
-    );
-    f
+    run_first_stop(format, 3 << 20)
 }
 
 /// Contents, mode and modification time of every file.

@@ -14,22 +14,7 @@ use train_lib::{Format, Rejection, Station, TrainDir};
 
 /// A train with a 200 KiB model (several STREAM chunks) that station 0 has run, with results.
 fn after_first_stop(format: Format) -> Fixture {
-    let f = create_train(
-        format,
-        3,
-        &[
-            ("main.py", b"print('hi')\n".to_vec()),
-            ("model/weights.bin", bytes(200 * 1024, 3)),
-        ],
-    );
-    f.run_stop(
-        0,
-        &[
-            ("a.csv", b"a,1\n".to_vec()),
-            ("plots/b.bin", bytes(70_000, 9)),
-        ],
-    );
-    f
+    run_first_stop(format, 70_000)
 }
 
 fn edit_json(dir: &Path, edit: impl FnOnce(&mut Value)) {

@@ -212,3 +212,24 @@ pub fn bytes(len: usize, seed: u8) -> Vec<u8> {
 pub fn public(i: usize) -> PublicKey {
     pool()[i].public().clone()
 }
+
+/// A train with a 200 KiB model (several STREAM chunks) that station 0 has run, with results
+/// `a.csv` (4 bytes) and `plots/b.bin` (`b_len` bytes of `bytes(b_len, 9)`).
+pub fn run_first_stop(format: Format, b_len: usize) -> Fixture {
+    let f = create_train(
+        format,
+        3,
+        &[
+            ("main.py", b"print('hi')\n".to_vec()),
+            ("model/weights.bin", bytes(200 * 1024, 3)),
+        ],
+    );
+    f.run_stop(
+        0,
+        &[
+            ("a.csv", b"a,1\n".to_vec()),
+            ("plots/b.bin", bytes(b_len, 9)),
+        ],
+    );
+    f
+}
