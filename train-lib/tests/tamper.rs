@@ -154,6 +154,22 @@ native_pre_run_case!(
     Rejection::ConfigSchema(_)
 );
 native_pre_run_case!(
+    native_train_file_listed_twice,
+    |d: &Path| edit_json(d, |v| {
+        let first = v["train"]["files"][0].clone();
+        v["train"]["files"].as_array_mut().unwrap().push(first);
+    }),
+    Rejection::ConfigSchema(m) if m.contains("twice")
+);
+native_pre_run_case!(
+    native_result_listed_twice,
+    |d: &Path| edit_json(d, |v| {
+        let first = v["stops"][0]["results"][0].clone();
+        v["stops"][0]["results"].as_array_mut().unwrap().push(first);
+    }),
+    Rejection::ConfigSchema(m) if m.contains("twice")
+);
+native_pre_run_case!(
     native_entrypoint_changed,
     |d: &Path| edit_json(d, |v| v["train"]["entrypoint"] = "model/weights.bin".into()),
     Rejection::CreatorSignature

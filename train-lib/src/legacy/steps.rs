@@ -225,7 +225,8 @@ pub fn pre_run(dir: &Path, st: &Station<'_>) -> Result<StepReport> {
                     bytes
                 }
                 Err(err) => {
-                    for (i, u) in &undos {
+                    // Last write first, as undo goes.
+                    for (i, u) in undos.iter().rev() {
                         if let Err(e) = rw.put_back(*i, |f| cbc_in_place::restore(&key, f, u)) {
                             // The marker stays: the directory is damaged and says so.
                             return Err(Rewrite::damaged(e, &err).into());

@@ -162,13 +162,29 @@ impl NativeConfig {
         if c.to_json() != bytes {
             return Err(Rejection::NonCanonicalConfig);
         }
+        // Each path once: pre-run rewrites every listed file in place, and a file listed twice
+        // would be decrypted twice.
+        let mut seen = std::collections::BTreeSet::new();
         for f in &c.train.files {
             crate::tree::check_rel_path(&f.path)?;
+            if !seen.insert(f.path.as_str()) {
+                return Err(Rejection::ConfigSchema(format!(
+                    "train.files lists `{}` twice",
+                    f.path
+                )));
+            }
         }
         crate::tree::check_rel_path(&c.train.entrypoint)?;
-        for s in &c.stops {
+        for (i, s) in c.stops.iter().enumerate() {
+            let mut seen = std::collections::BTreeSet::new();
             for r in &s.results {
                 crate::tree::check_rel_path(&r.path)?;
+                if !seen.insert(r.path.as_str()) {
+                    return Err(Rejection::ConfigSchema(format!(
+                        "stop {i} lists result `{}` twice",
+                        r.path
+                    )));
+                }
             }
         }
         Ok(c)
