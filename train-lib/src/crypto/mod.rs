@@ -5,8 +5,8 @@ pub mod blocks;
 pub mod cbc;
 pub mod cbc_in_place;
 pub mod hasher;
-pub mod in_place;
 pub mod stream;
+pub mod stream_in_place;
 
 /// Size of the buffers read from and written to files. Large enough that syscalls and channel
 /// hand-offs are noise next to the cipher and hash; small enough that memory stays flat.

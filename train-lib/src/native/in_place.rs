@@ -1,13 +1,13 @@
 //! Native pre-run's decryption over the train directory's own files, undone on any failure.
 //!
 //! The directory must still end up exactly as it was when a check fails, so every file touched
-//! is sealed back ([`crate::crypto::in_place::restore`]) before the error is returned; a stop
-//! requested through [`crate::cancel`] is honoured between blocks the same way. The marker and
-//! the fallback for files that cannot be rewritten are [`crate::tree::rewrite`]'s.
+//! is sealed back ([`crate::crypto::stream_in_place::restore`]) before the error is returned;
+//! a stop requested through [`crate::cancel`] is honoured between blocks the same way. The
+//! marker and the fallback for files that cannot be rewritten are [`crate::tree::rewrite`]'s.
 
 use super::{ROLE_RESULTS, ROLE_TRAIN};
 use crate::common::{RESULTS_DIR, TRAIN_DIR};
-use crate::crypto::{hasher::SplitHasher, in_place, stream};
+use crate::crypto::{hasher::SplitHasher, stream, stream_in_place};
 use crate::error::{decrypt_error, ProtocolError, Rejection, Result};
 use crate::keys::SymKey;
 use crate::par;
@@ -46,7 +46,7 @@ pub fn decrypt_all(
         started[i].store(true, Ordering::Release);
         let fkey = stream::file_key(key, role, path);
         let mut h = SplitHasher::new(&SHA256, size);
-        in_place::decrypt(&fkey, &file, size, &mut h, &done[i])
+        stream_in_place::decrypt(&fkey, &file, size, &mut h, &done[i])
             .map_err(|e| decrypt_error(&rels[i], e))?;
         if hex::encode(h.finish()) != sha256 {
             return Err(ProtocolError::from(if role == ROLE_TRAIN {
@@ -70,7 +70,7 @@ pub fn decrypt_all(
                 let (role, path, size, _) = jobs[i];
                 let fkey = stream::file_key(key, role, path);
                 let n = done[i].load(Ordering::Acquire);
-                rw.put_back(i, |f| in_place::restore(&fkey, f, size, n))
+                rw.put_back(i, |f| stream_in_place::restore(&fkey, f, size, n))
             });
             match undone {
                 Ok(_) => {
