@@ -100,7 +100,7 @@ pub fn check_top_level(dir: &Path, allowed: &[&str]) -> Result<()> {
     for ent in std::fs::read_dir(dir).map_err(tree::io_err(dir))? {
         let ent = ent.map_err(tree::io_err(dir))?;
         let name = ent.file_name().to_string_lossy().into_owned();
-        if name == crate::native::in_place::MARKER {
+        if name == crate::tree::rewrite::MARKER {
             return Err(Rejection::Interrupted(ent.path().display().to_string()).into());
         }
         if !allowed.contains(&name.as_str()) {

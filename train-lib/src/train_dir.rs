@@ -133,7 +133,7 @@ pub fn create(spec: &CreateSpec<'_>, format: Format, out: &Path) -> Result<StepR
 
 /// Refuses a directory that a killed in-place pre-run left partly decrypted.
 fn interrupted(dir: &Path) -> Result<()> {
-    let marker = dir.join(native::in_place::MARKER);
+    let marker = dir.join(crate::tree::rewrite::MARKER);
     if marker.exists() {
         return Err(Rejection::Interrupted(marker.display().to_string()).into());
     }

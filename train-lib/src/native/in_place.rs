@@ -15,8 +15,6 @@ use crate::tree::rewrite::{NotStarted, Rewrite};
 use aws_lc_rs::digest::SHA256;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
-pub use crate::tree::rewrite::MARKER;
-
 /// One file to decrypt and check: its role, its path in the manifest, and the manifest's size
 /// and SHA-256 (hex).
 pub type Job<'a> = (&'a str, &'a str, u64, &'a str);
