@@ -49,14 +49,14 @@ struct Sample {
 /// The sample with the median time (the upper one of an even count), with the highest peak RSS
 /// seen in any repetition.
 fn median(samples: &[Sample]) -> Sample {
-    let mut v = samples.to_vec();
-    v.sort_by(|a, b| a.secs.total_cmp(&b.secs));
+    let secs: Vec<f64> = samples.iter().map(|s| s.secs).collect();
     Sample {
-        secs: v[v.len() / 2].secs,
-        rss_mib: v.iter().map(|s| s.rss_mib).fold(0.0, f64::max),
+        secs: sorted_median(&secs),
+        rss_mib: samples.iter().map(|s| s.rss_mib).fold(0.0, f64::max),
     }
 }
 
+/// The median (the upper one of an even count).
 fn sorted_median(v: &[f64]) -> f64 {
     let mut v = v.to_vec();
     v.sort_by(f64::total_cmp);

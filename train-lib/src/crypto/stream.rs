@@ -27,10 +27,14 @@ pub const CHUNK: usize = 64 * 1024;
 /// GCM tag length.
 pub const TAG: usize = 16;
 
-/// Length of the encrypted form of a `plain_len`-byte file.
-pub fn ciphertext_len(plain_len: u64) -> u64 {
+/// Length of the encrypted form of a `plain_len`-byte file; `None` when it would not fit in a
+/// `u64` (sizes come from manifests and may be absurd).
+pub fn ciphertext_len(plain_len: u64) -> Option<u64> {
     let chunks = plain_len.div_ceil(CHUNK as u64).max(1);
-    MAGIC.len() as u64 + plain_len + chunks * TAG as u64
+    chunks
+        .checked_mul(TAG as u64)?
+        .checked_add(plain_len)?
+        .checked_add(MAGIC.len() as u64)
 }
 
 /// Derives the per-file key. `role` and `path` are length-framed so no two (role, path) pairs
@@ -47,7 +51,8 @@ pub fn file_key(pass_key: &[u8; 32], role: &str, path: &str) -> LessSafeKey {
     LessSafeKey::new(UnboundKey::from(okm))
 }
 
-fn nonce(counter: u64, last: bool) -> Nonce {
+/// The nonce of chunk `counter`: an 11-byte big-endian counter and the final-chunk flag.
+pub(crate) fn nonce(counter: u64, last: bool) -> Nonce {
     let mut n = [0u8; 12];
     n[3..11].copy_from_slice(&counter.to_be_bytes());
     n[11] = u8::from(last);
@@ -244,7 +249,11 @@ mod tests {
         ] {
             let data: Vec<u8> = (0..len).map(|i| (i % 253) as u8).collect();
             let ct = enc(&key, "results", "a/b.csv", &data);
-            assert_eq!(ct.len() as u64, ciphertext_len(len as u64), "len {len}");
+            assert_eq!(
+                Some(ct.len() as u64),
+                ciphertext_len(len as u64),
+                "len {len}"
+            );
             assert_eq!(
                 dec(&key, "results", "a/b.csv", &ct).unwrap(),
                 data,

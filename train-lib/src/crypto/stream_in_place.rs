@@ -11,10 +11,10 @@
 //! walking backwards so that it too only overwrites bytes it has already read.
 
 use super::hasher::SplitHasher;
-use super::stream::{ciphertext_len, MAGIC};
+use super::stream::{ciphertext_len, nonce, MAGIC};
 use super::{CipherError, IO_BUF};
 use crate::crypto::blocks::Pool;
-use aws_lc_rs::aead::{Aad, LessSafeKey, Nonce};
+use aws_lc_rs::aead::{Aad, LessSafeKey};
 use std::fs::File;
 use std::io;
 use std::os::unix::fs::FileExt;
@@ -26,13 +26,6 @@ const TAG: usize = super::stream::TAG;
 const SEALED: u64 = (CHUNK + TAG) as u64;
 /// Chunks per read and write.
 const PER_BLOCK: u64 = (IO_BUF / CHUNK) as u64;
-
-fn nonce(counter: u64, last: bool) -> Nonce {
-    let mut n = [0u8; 12];
-    n[3..11].copy_from_slice(&counter.to_be_bytes());
-    n[11] = u8::from(last);
-    Nonce::assume_unique_for_key(n)
-}
 
 /// Number of STREAM chunks of a `plain_len`-byte file (an empty file has one, empty).
 fn chunks_of(plain_len: u64) -> u64 {
@@ -59,12 +52,7 @@ pub fn decrypt(
     done: &AtomicU64,
 ) -> Result<(), CipherError> {
     let on_disk = file.metadata()?.len();
-    // Checked: the size comes from a manifest and may be absurd.
-    let want = chunks_of(plain_len)
-        .checked_mul(TAG as u64)
-        .and_then(|t| t.checked_add(plain_len))
-        .and_then(|t| t.checked_add(MAGIC.len() as u64));
-    match want {
+    match ciphertext_len(plain_len) {
         Some(w) if on_disk == w => {}
         Some(w) if on_disk > w => {
             return Err(CipherError::Malformed(
@@ -172,7 +160,9 @@ pub fn restore(key: &LessSafeKey, file: &File, plain_len: u64, done: u64) -> io:
     }
     // Last: the magic lies over chunk 0's plaintext, which had to be read first.
     file.write_all_at(MAGIC, 0)?;
-    file.set_len(ciphertext_len(plain_len))?;
+    let len = ciphertext_len(plain_len)
+        .ok_or_else(|| io::Error::other("no ciphertext length for this size"))?;
+    file.set_len(len)?;
     Ok(())
 }
 

@@ -637,7 +637,7 @@ pub fn verify(dir: &Path, trust: &TrustStore) -> Result<VerifyReport> {
             let got = std::fs::symlink_metadata(dir.join(&rel))
                 .map_err(tree::io_err(&dir.join(&rel)))?
                 .len();
-            if got != stream::ciphertext_len(size) {
+            if Some(got) != stream::ciphertext_len(size) {
                 return Err(Rejection::Decrypt {
                     path: rel,
                     cause: "ciphertext length does not match the signed size".into(),
