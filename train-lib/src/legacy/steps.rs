@@ -225,12 +225,18 @@ pub fn pre_run(dir: &Path, st: &Station<'_>) -> Result<StepReport> {
                     bytes
                 }
                 Err(err) => {
-                    // Last write first, as undo goes.
-                    for (i, u) in undos.iter().rev() {
-                        if let Err(e) = rw.put_back(*i, |f| cbc_in_place::restore(&key, f, u)) {
-                            // The marker stays: the directory is damaged and says so.
-                            return Err(Rewrite::damaged(e, &err).into());
-                        }
+                    // Last write first, as undo goes; every file is tried even when one
+                    // cannot be put back.
+                    let first_failure = undos
+                        .iter()
+                        .rev()
+                        .map(|(i, u)| rw.put_back(*i, |f| cbc_in_place::restore(&key, f, u)))
+                        .collect::<Vec<_>>()
+                        .into_iter()
+                        .find_map(Result::err);
+                    if let Some(e) = first_failure {
+                        // The marker stays: the directory is damaged and says so.
+                        return Err(Rewrite::damaged(e, &err).into());
                     }
                     rw.finish()?;
                     return Err(err);

@@ -61,22 +61,25 @@ pub fn decrypt_all(
             Ok(Some(sizes))
         }
         Err(err) => {
+            // Every file is tried even when one cannot be put back: the fewer left damaged the
+            // better. The closure never fails, so that `try_map` does not stop early.
             let undone = par::try_map(&indices, |&i| {
                 if !started[i].load(Ordering::Acquire) {
-                    return Ok(());
+                    return Ok::<_, std::convert::Infallible>(Ok(()));
                 }
                 let (role, path, size, _) = jobs[i];
                 let fkey = stream::file_key(key, role, path);
                 let n = done[i].load(Ordering::Acquire);
-                rw.put_back(i, |f| stream_in_place::restore(&fkey, f, size, n))
+                Ok(rw.put_back(i, |f| stream_in_place::restore(&fkey, f, size, n)))
             });
-            match undone {
-                Ok(_) => {
+            let first_failure = undone.into_iter().flatten().find_map(Result::err);
+            match first_failure {
+                None => {
                     rw.finish()?;
                     Err(err)
                 }
                 // The marker stays: the directory is damaged and says so.
-                Err(e) => Err(Rewrite::damaged(e, &err).into()),
+                Some(e) => Err(Rewrite::damaged(e, &err).into()),
             }
         }
     }
