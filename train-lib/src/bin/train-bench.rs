@@ -439,41 +439,49 @@ fn main() -> Result<()> {
             o.map_or("n/a".into(), |v| format!("{v:.0}"))
         );
     }
-    let both = |r: &(String, Sample, Sample)| 2.0 * mb / (r.1.secs + r.2.secs);
+    let both = |i: usize| 2.0 * mb / (rows[i].1.secs + rows[i].2.secs);
+    // `--only` leaves contenders out, so each is looked up by name.
+    let at = |name: &str| rows.iter().position(|r| r.0 == name);
+    let (native, legacy, reference) = (
+        at("native (ours)"),
+        at("legacy (ours)"),
+        at("reference 2.0.5 (legacy)"),
+    );
     let slowest_native = prims
         .iter()
         .filter(|p| p.0 != "sha512")
         .map(|p| p.1.unwrap_or(p.2))
         .fold(f64::INFINITY, f64::min);
     println!("\nRatios (same run):");
-    println!("- native / slowest primitive it applies to every byte (openssl sha256, aes-256-gcm): post-run {:.2}, pre-run {:.2}",
-        mb / rows[0].1.secs / slowest_native, mb / rows[0].2.secs / slowest_native);
-    if rows.len() == 3 {
+    if let Some(n) = native {
+        println!("- native / slowest primitive it applies to every byte (openssl sha256, aes-256-gcm): post-run {:.2}, pre-run {:.2}",
+            mb / rows[n].1.secs / slowest_native, mb / rows[n].2.secs / slowest_native);
+    }
+    if let Some(r) = reference {
         // The ratio within each repetition too, to show the spread.
         let per_rep = |i: usize| -> String {
             (0..runs[i].1.len())
-                .map(|r| {
-                    let b = |j: usize| 2.0 * mb / (runs[j].1[r].secs + runs[j].2[r].secs);
-                    format!("{:.1}", b(i) / b(2))
+                .map(|k| {
+                    let b = |j: usize| 2.0 * mb / (runs[j].1[k].secs + runs[j].2[k].secs);
+                    format!("{:.1}", b(i) / b(r))
                 })
                 .collect::<Vec<_>>()
                 .join(", ")
         };
-        println!(
-            "- native / reference throughput: {:.1}× (medians; each repetition: {})",
-            both(&rows[0]) / both(&rows[2]),
-            per_rep(0)
-        );
-        println!(
-            "- legacy / reference throughput: {:.1}× (medians; each repetition: {})",
-            both(&rows[1]) / both(&rows[2]),
-            per_rep(1)
-        );
+        for (label, i) in [("native", native), ("legacy", legacy)] {
+            if let Some(i) = i {
+                println!(
+                    "- {label} / reference throughput: {:.1}× (medians; each repetition: {})",
+                    both(i) / both(r),
+                    per_rep(i)
+                );
+            }
+        }
         // Each legacy step hashes all the data as one SHA-512 stream, which no core count
         // shortens: the reference's time over that one pass, timed in the same repetition,
         // bounds any implementation.
         let ceilings: Vec<f64> = (0..passes.len())
-            .map(|r| (runs[2].1[r].secs + runs[2].2[r].secs) / (2.0 * passes[r]))
+            .map(|k| (runs[r].1[k].secs + runs[r].2[k].secs) / (2.0 * passes[k]))
             .collect();
         println!(
             "- legacy ceiling (the reference's step time over one in-memory SHA-512 pass of the same size, {:.0} MB/s): {:.1}× (each repetition: {})",
@@ -483,7 +491,7 @@ fn main() -> Result<()> {
         );
         println!(
             "- reference peak RSS / data size: {:.1}",
-            rows[2].1.rss_mib.max(rows[2].2.rss_mib) / args.size_mib as f64
+            rows[r].1.rss_mib.max(rows[r].2.rss_mib) / args.size_mib as f64
         );
     }
     fs::remove_dir_all(work)?;
