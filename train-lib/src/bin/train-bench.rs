@@ -382,6 +382,7 @@ fn main() -> Result<()> {
             let dir = prepare(&work.join(format.to_string()), format, &k, &data)?;
             let post = child("post-run", &dir, "s0", &k.paths[0])?;
             let pre = child("pre-run", &dir, "s1", &k.paths[1])?;
+            eprintln!("      post-run {:.2} s, pre-run {:.2} s", post.secs, pre.secs);
             record(format!("{format} (ours)"), post, pre);
             fs::remove_dir_all(work.join(format.to_string()))?;
         }
@@ -394,6 +395,7 @@ fn main() -> Result<()> {
             let dir = prepare(&work.join("reference"), Format::Legacy, &k, &data)?;
             let post = python_phase(py, "postrun", &dir, "s0", &k.paths[0])?;
             let pre = python_phase(py, "prerun", &dir, "s1", &k.paths[1])?;
+            eprintln!("      post-run {:.2} s, pre-run {:.2} s", post.secs, pre.secs);
             record("reference 2.0.5 (legacy)".into(), post, pre);
             fs::remove_dir_all(work.join("reference"))?;
         }
