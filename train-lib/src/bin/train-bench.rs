@@ -338,6 +338,14 @@ fn awslc_speed(alg: &str) -> f64 {
     (rounds as f64 * (1 << 20) as f64) / start.elapsed().as_secs_f64() / 1e6
 }
 
+/// One repetition's step times, so that a slow spell of the host shows where it fell.
+fn progress(post: &Sample, pre: &Sample) {
+    eprintln!(
+        "      post-run {:.2} s, pre-run {:.2} s",
+        post.secs, pre.secs
+    );
+}
+
 fn main() -> Result<()> {
     let args = Args::parse();
     if let Some(p) = &args.phase {
@@ -382,7 +390,7 @@ fn main() -> Result<()> {
             let dir = prepare(&work.join(format.to_string()), format, &k, &data)?;
             let post = child("post-run", &dir, "s0", &k.paths[0])?;
             let pre = child("pre-run", &dir, "s1", &k.paths[1])?;
-            eprintln!("      post-run {:.2} s, pre-run {:.2} s", post.secs, pre.secs);
+            progress(&post, &pre);
             record(format!("{format} (ours)"), post, pre);
             fs::remove_dir_all(work.join(format.to_string()))?;
         }
@@ -395,7 +403,7 @@ fn main() -> Result<()> {
             let dir = prepare(&work.join("reference"), Format::Legacy, &k, &data)?;
             let post = python_phase(py, "postrun", &dir, "s0", &k.paths[0])?;
             let pre = python_phase(py, "prerun", &dir, "s1", &k.paths[1])?;
-            eprintln!("      post-run {:.2} s, pre-run {:.2} s", post.secs, pre.secs);
+            progress(&post, &pre);
             record("reference 2.0.5 (legacy)".into(), post, pre);
             fs::remove_dir_all(work.join("reference"))?;
         }
