@@ -71,22 +71,11 @@ pub const SYM_KEY_LEN: usize = 32;
 /// A 256-bit symmetric key that is wiped from memory when dropped.
 pub type SymKey = Zeroizing<[u8; SYM_KEY_LEN]>;
 
-/// Draws a fresh random symmetric key from the kernel's generator (`getrandom(2)`, which also
-/// seeds aws-lc's). Not from aws-lc's: its first use in a process first samples CPU jitter for
-/// about 60 ms on one core, and a step's bulk work cannot start before it has its key. That
-/// seeding runs beside the bulk work instead ([`warm_rng`]), before signatures need it.
+/// Draws a fresh random symmetric key.
 pub fn random_sym_key() -> SymKey {
     let mut k = Zeroizing::new([0u8; SYM_KEY_LEN]);
-    getrandom::fill(&mut k[..]).expect("kernel RNG (getrandom)");
+    aws_lc_rs::rand::fill(&mut k[..]).expect("system RNG");
     k
-}
-
-/// Starts seeding aws-lc's generator on a helper thread, so that the signatures and key wraps
-/// at the end of a step find it ready. Callers that use it earlier simply wait for the seeding.
-pub fn warm_rng() {
-    std::thread::spawn(|| {
-        let _ = random_bytes::<1>();
-    });
 }
 
 /// Random bytes from the system RNG.

@@ -161,7 +161,6 @@ fn admit(dir: &Path, st: &Station<'_>) -> Result<(LegacyConfig, usize)> {
 /// Verifies and decrypts a legacy train in place for station `st`. On any failure the directory
 /// is left exactly as it was.
 pub fn pre_run(dir: &Path, st: &Station<'_>) -> Result<StepReport> {
-    crate::keys::warm_rng();
     let (cfg, idx) = admit(dir, st)?;
     let route = cfg.ordered_route()?;
     verify_chain(&cfg, &route, idx)?;
@@ -271,7 +270,6 @@ pub fn pre_run(dir: &Path, st: &Station<'_>) -> Result<StepReport> {
 
 /// Hashes, signs, re-encrypts and rewraps a legacy train after its run at station `st`.
 pub fn post_run(dir: &Path, st: &Station<'_>) -> Result<StepReport> {
-    crate::keys::warm_rng();
     let (mut cfg, idx) = admit(dir, st)?;
     let route = cfg.ordered_route()?;
     let earlier = chain::earlier_digests(&route, idx)?;

@@ -350,7 +350,6 @@ pub fn create(spec: &CreateSpec<'_>, out: &Path) -> Result<StepReport> {
 /// Verifies and decrypts a native train in place for station `st`. On any failure the
 /// directory is left exactly as it was.
 pub fn pre_run(dir: &Path, st: &Station<'_>) -> Result<StepReport> {
-    crate::keys::warm_rng();
     let t0 = std::time::Instant::now();
     let v = verify_signatures(load(dir)?, st.trust)?;
     common::check_top_level(dir, TOP_LEVEL)?;
@@ -429,7 +428,6 @@ fn decrypt_staged(
 
 /// Hashes, signs, re-encrypts and rewraps a native train after its run at station `st`.
 pub fn post_run(dir: &Path, st: &Station<'_>) -> Result<StepReport> {
-    crate::keys::warm_rng();
     let v = verify_signatures(load(dir)?, st.trust)?;
     common::check_top_level(dir, TOP_LEVEL)?;
     let idx = check_turn(&v, st)?;
