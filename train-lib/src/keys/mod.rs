@@ -71,7 +71,8 @@ pub const SYM_KEY_LEN: usize = 32;
 /// A 256-bit symmetric key that is wiped from memory when dropped.
 pub type SymKey = Zeroizing<[u8; SYM_KEY_LEN]>;
 
-/// Draws a fresh random symmetric key.
+/// Draws a fresh random symmetric key from aws-lc's generator, which this workspace builds to be
+/// seeded by the kernel (`.cargo/config.toml`).
 pub fn random_sym_key() -> SymKey {
     let mut k = Zeroizing::new([0u8; SYM_KEY_LEN]);
     aws_lc_rs::rand::fill(&mut k[..]).expect("system RNG");
