@@ -467,6 +467,17 @@ fn main() -> Result<()> {
         println!("- native / slowest primitive it applies to every byte (openssl sha256, aes-256-gcm): post-run {:.2}, pre-run {:.2}",
             mb / rows[n].1.secs / slowest_native, mb / rows[n].2.secs / slowest_native);
     }
+    if let Some(l) = legacy {
+        // What bounds legacy (see the ceiling below): its speed against that one hash pass.
+        let of_pass: Vec<f64> = (0..passes.len())
+            .map(|k| 2.0 * passes[k] / (runs[l].1[k].secs + runs[l].2[k].secs))
+            .collect();
+        println!(
+            "- legacy speed / one in-memory SHA-512 pass's speed: {:.2} (median; each repetition: {})",
+            sorted_median(&of_pass),
+            of_pass.iter().map(|c| format!("{c:.2}")).collect::<Vec<_>>().join(", ")
+        );
+    }
     if let Some(r) = reference {
         // The ratio within each repetition too, to show the spread.
         let per_rep = |i: usize| -> String {
