@@ -338,6 +338,14 @@ fn awslc_speed(alg: &str) -> f64 {
     (rounds as f64 * (1 << 20) as f64) / start.elapsed().as_secs_f64() / 1e6
 }
 
+/// `v` as a comma-separated list with `digits` decimals.
+fn listed(v: &[f64], digits: usize) -> String {
+    v.iter()
+        .map(|x| format!("{x:.digits$}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// One repetition's step times, so that a slow spell of the host shows where it fell.
 fn progress(post: &Sample, pre: &Sample) {
     eprintln!(
@@ -450,6 +458,8 @@ fn main() -> Result<()> {
         );
     }
     let both = |i: usize| 2.0 * mb / (rows[i].1.secs + rows[i].2.secs);
+    // Contender `j`'s post-run plus pre-run in repetition `k`.
+    let pair = |j: usize, k: usize| runs[j].1[k].secs + runs[j].2[k].secs;
     // `--only` leaves contenders out, so each is looked up by name.
     let at = |name: &str| rows.iter().position(|r| r.0 == name);
     let (native, legacy, reference) = (
@@ -470,24 +480,21 @@ fn main() -> Result<()> {
     if let Some(l) = legacy {
         // What bounds legacy (see the ceiling below): its speed against that one hash pass.
         let of_pass: Vec<f64> = (0..passes.len())
-            .map(|k| 2.0 * passes[k] / (runs[l].1[k].secs + runs[l].2[k].secs))
+            .map(|k| 2.0 * passes[k] / pair(l, k))
             .collect();
         println!(
             "- legacy speed / one in-memory SHA-512 pass's speed: {:.2} (median; each repetition: {})",
             sorted_median(&of_pass),
-            of_pass.iter().map(|c| format!("{c:.2}")).collect::<Vec<_>>().join(", ")
+            listed(&of_pass, 2)
         );
     }
     if let Some(r) = reference {
         // The ratio within each repetition too, to show the spread.
         let per_rep = |i: usize| -> String {
-            (0..runs[i].1.len())
-                .map(|k| {
-                    let b = |j: usize| 2.0 * mb / (runs[j].1[k].secs + runs[j].2[k].secs);
-                    format!("{:.1}", b(i) / b(r))
-                })
-                .collect::<Vec<_>>()
-                .join(", ")
+            let ratios: Vec<f64> = (0..runs[i].1.len())
+                .map(|k| pair(r, k) / pair(i, k))
+                .collect();
+            listed(&ratios, 1)
         };
         for (label, i) in [("native", native), ("legacy", legacy)] {
             if let Some(i) = i {
@@ -502,13 +509,13 @@ fn main() -> Result<()> {
         // shortens: the reference's time over that one pass, timed in the same repetition,
         // bounds any implementation.
         let ceilings: Vec<f64> = (0..passes.len())
-            .map(|k| (runs[r].1[k].secs + runs[r].2[k].secs) / (2.0 * passes[k]))
+            .map(|k| pair(r, k) / (2.0 * passes[k]))
             .collect();
         println!(
             "- legacy ceiling (the reference's step time over one in-memory SHA-512 pass of the same size, {:.0} MB/s): {:.1}× (each repetition: {})",
             mb / sorted_median(&passes),
             sorted_median(&ceilings),
-            ceilings.iter().map(|c| format!("{c:.1}")).collect::<Vec<_>>().join(", ")
+            listed(&ceilings, 1)
         );
         println!(
             "- reference peak RSS / data size: {:.1}",
