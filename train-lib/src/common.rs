@@ -67,6 +67,13 @@ pub struct VerifyReport {
     pub format: &'static str,
     /// Train id.
     pub train_id: String,
+    /// What identifies this train in every encoding of it, for a station's replay check:
+    /// `native:` and the hex of the creator-signed body digest, or `legacy:` and the
+    /// creator-signed `hash` (both bind the train's files and a per-train random value). Empty
+    /// when the configuration does not parse.
+    pub identity: String,
+    /// The creator's id (legacy: in the reference's string form).
+    pub creator: String,
     /// Stations in route order.
     pub route: Vec<String>,
     /// How many stops have run.
@@ -236,14 +243,7 @@ pub fn source_files(spec: &CreateSpec<'_>) -> Result<(SourceFiles, Option<std::p
             "the route needs at least one --station".into(),
         ));
     }
-    let mut ids = BTreeSet::new();
-    for (id, _) in &spec.stations {
-        if !ids.insert(id.as_str()) {
-            return Err(crate::error::ProtocolError::Input(format!(
-                "station `{id}` is on the route twice"
-            )));
-        }
-    }
+    // Duplicate stations are refused by each format's own route check, in its own comparison.
     Ok((files, query))
 }
 

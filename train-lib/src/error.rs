@@ -21,6 +21,24 @@ pub enum Rejection {
     /// The same station id appears twice on the route.
     #[error("station `{0}` appears more than once on the route")]
     DuplicateStation(String),
+    /// An id (train, creator or station) is outside the id grammar of `docs/protocol.md`.
+    #[error("{field} {id} is not a valid id: {reason} (ids are 1-128 characters of A-Z a-z 0-9 . _ -, starting with a letter or digit, without `..`)")]
+    BadId {
+        /// Where the id is.
+        field: String,
+        /// The id, quoted and escaped.
+        id: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// Two route stations share one public key: whoever holds it could act as both.
+    #[error("stations `{first}` and `{second}` have the same public key; each station on a route needs its own")]
+    SharedStationKey {
+        /// The first station with the key.
+        first: String,
+        /// The later one.
+        second: String,
+    },
     /// The route's indices are not 0, 1, 2, … in order.
     #[error("route indices are not 0..n in order")]
     RouteIndices,

@@ -17,6 +17,7 @@ pub mod cancel;
 pub mod common;
 pub mod crypto;
 pub mod error;
+pub mod ids;
 pub mod image;
 pub mod keys;
 pub mod legacy;

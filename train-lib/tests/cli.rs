@@ -344,3 +344,74 @@ fn help_teaches_the_contract() {
         assert!(h.contains(word), "pre-run --help lacks {word}");
     }
 }
+
+#[test]
+fn create_refuses_what_a_station_would_refuse_with_its_message() {
+    let tmp = setup("native");
+    let d = tmp.path();
+    let create = |format: &str, stations: &[&str], out: &str| {
+        let mut args = vec![
+            "create",
+            "--format",
+            format,
+            "--files",
+            "algo",
+            "--entrypoint",
+            "main.py",
+            "--creator-id",
+            "alice",
+            "--creator-key",
+            "keys/alice.key.pem",
+            "--builder-key",
+            "keys/builder.key.pem",
+            "--out",
+            out,
+        ];
+        for s in stations {
+            args.extend(["--station", s]);
+        }
+        train(d, &args, &[])
+    };
+    // The messages a station gives (train-lib/tests/tamper.rs feeds them to pre-run).
+    let bad_id = |i: usize, id: &str| {
+        train_lib::ids::check(&format!("train.route[{i}].id"), id)
+            .unwrap_err()
+            .to_string()
+    };
+    for (i, (stations, want)) in [
+        (
+            vec!["s1=keys/s1.pub.pem", "s\n2=keys/s2.pub.pem"],
+            bad_id(1, "s\n2"),
+        ),
+        (vec![" s1=keys/s1.pub.pem"], bad_id(0, " s1")),
+        (vec!["s1 =keys/s1.pub.pem"], bad_id(0, "s1 ")),
+        (vec!["..=keys/s1.pub.pem"], bad_id(0, "..")),
+        (
+            vec!["s1=keys/s1.pub.pem", "s2=keys/s1.pub.pem"],
+            train_lib::Rejection::SharedStationKey {
+                first: "s1".into(),
+                second: "s2".into(),
+            }
+            .to_string(),
+        ),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let out = format!("native-{i}");
+        fails(&create("native", &stations, &out), 1, &want);
+        assert!(!d.join(&out).exists(), "nothing is written");
+    }
+    // Legacy stations compare ids in the reference's Python form: `01` is station `1`.
+    let o = create(
+        "legacy",
+        &["1=keys/s1.pub.pem", "01=keys/s2.pub.pem"],
+        "legacy-0",
+    );
+    fails(
+        &o,
+        1,
+        &train_lib::Rejection::DuplicateStation("1".into()).to_string(),
+    );
+    assert!(!d.join("legacy-0").exists());
+}

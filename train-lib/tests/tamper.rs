@@ -342,6 +342,70 @@ fn native_wrong_station_key_and_unknown_station() {
     );
 }
 
+/// Edits the creator-signed body of a fresh native train and signs it again with the creator's
+/// key: the train is then exactly what a (careless or malicious) creator could send.
+fn resign_native(dir: &Path, edit: impl FnOnce(&mut train_lib::native::config::TrainBody)) {
+    let p = dir.join("train_config.json");
+    let mut cfg = train_lib::native::NativeConfig::parse(&fs::read(&p).unwrap()).unwrap();
+    edit(&mut cfg.train);
+    cfg.creator_signature = hex::encode(creator().sign_pss_sha256(&cfg.body_digest()).unwrap());
+    cfg.build = None;
+    cfg.dispatch.signature = hex::encode(
+        creator()
+            .sign_pss_sha256(&cfg.dispatch_digest().unwrap())
+            .unwrap(),
+    );
+    fs::write(p, cfg.to_json()).unwrap();
+}
+
+#[test]
+fn native_signed_routes_with_ids_or_keys_a_station_refuses() {
+    // What `train create` refuses (train-lib/tests/cli.rs) is refused by a station with the
+    // same message, even when the creator signed it.
+    for (edit, want) in [
+        (
+            Box::new(|b: &mut train_lib::native::config::TrainBody| {
+                b.route[1].id = "station-1\n".into()
+            }) as Box<dyn FnOnce(&mut _)>,
+            train_lib::ids::check("train.route[1].id", "station-1\n").unwrap_err(),
+        ),
+        (
+            Box::new(|b: &mut train_lib::native::config::TrainBody| {
+                b.route[1].id = " station-1".into()
+            }),
+            train_lib::ids::check("train.route[1].id", " station-1").unwrap_err(),
+        ),
+        (
+            Box::new(|b: &mut train_lib::native::config::TrainBody| b.route[1].id = "..".into()),
+            train_lib::ids::check("train.route[1].id", "..").unwrap_err(),
+        ),
+        (
+            Box::new(|b: &mut train_lib::native::config::TrainBody| {
+                b.route[2].public_key = b.route[0].public_key.clone()
+            }),
+            Rejection::SharedStationKey {
+                first: "station-0".into(),
+                second: "station-2".into(),
+            },
+        ),
+        (
+            Box::new(|b: &mut train_lib::native::config::TrainBody| {
+                b.creator.id = "creator\u{1b}[2K".into()
+            }),
+            train_lib::ids::check("train.creator.id", "creator\u{1b}[2K").unwrap_err(),
+        ),
+    ] {
+        let f = create_train(Format::Native, 3, &[("main.py", b"print(1)".to_vec())]);
+        resign_native(&f.dir, edit);
+        expect(
+            &f,
+            |_| {},
+            |t| t.pre_run(&f.station(0)),
+            |e| rejected(e, &want),
+        );
+    }
+}
+
 fn trust_file(dir: &Path, json: String) -> TrustStore {
     let p = dir.join("trust.json");
     fs::write(&p, json).unwrap();

@@ -4,11 +4,12 @@
 
 use super::error::io_err;
 use super::ImageError;
+use crate::tree::EntryKind;
 use aws_lc_rs::digest::{Context, SHA256};
 use flate2::write::GzEncoder;
 use flate2::Compression;
-use std::fs::{self, File};
-use std::io::{self, Write};
+use std::fs::File;
+use std::io::{self, Read, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
@@ -51,9 +52,11 @@ pub struct Owner {
     pub gid: u64,
 }
 
-/// Appends `dir`'s content under `prefix` (e.g. `opt`) in sorted order, normalised as described
-/// in the module documentation; `owned` lists top-level names (below `prefix`) whose entries get
-/// `owner` instead of root, so a non-root container user can write them.
+/// Appends `dir`'s content under `prefix` (e.g. `opt`), normalised as described in the module
+/// documentation: the configuration file first (a reader checks it before it unpacks anything
+/// else), then every other entry in the protocol's walk order; `owned` lists top-level names
+/// (below `prefix`) whose entries get `owner` instead of root, so a non-root container user can
+/// write them. The walk is iterative and refuses links, devices and unnamable entries.
 pub fn append_tree<W: Write>(
     b: &mut tar::Builder<W>,
     dir: &Path,
@@ -61,10 +64,53 @@ pub fn append_tree<W: Write>(
     owned: &[&str],
     owner: Owner,
 ) -> Result<(), ImageError> {
-    let mut h = dir_header(Owner { uid: 0, gid: 0 });
+    let root = Owner { uid: 0, gid: 0 };
+    let mut h = dir_header(root);
     b.append_data(&mut h, format!("{prefix}/"), io::empty())
         .map_err(io_err(dir))?;
-    append_dir(b, dir, prefix, "", owned, owner)
+    let entries = crate::tree::walk(dir).map_err(|e| ImageError::Io {
+        path: dir.to_path_buf(),
+        cause: io::Error::new(io::ErrorKind::InvalidData, e.to_string()),
+    })?;
+    let (first, rest): (Vec<_>, Vec<_>) = entries
+        .into_iter()
+        .partition(|e| e.path == crate::common::CONFIG);
+    for e in first.into_iter().chain(rest) {
+        let top = e.path.split('/').next().unwrap_or_default();
+        let o = if owned.contains(&top) { owner } else { root };
+        let path = dir.join(&e.path);
+        match e.kind {
+            EntryKind::Dir => {
+                let mut h = dir_header(o);
+                b.append_data(&mut h, format!("{prefix}/{}/", e.path), io::empty())
+                    .map_err(io_err(&path))?;
+            }
+            EntryKind::File(_) => {
+                let f = crate::tree::open_regular(&path).map_err(|e| ImageError::Io {
+                    path: path.clone(),
+                    cause: io::Error::other(e.to_string()),
+                })?;
+                // Size and mode from the open file, not from the walk: what is sent is what
+                // the header says.
+                let meta = f.metadata().map_err(io_err(&path))?;
+                let mut h = tar::Header::new_gnu();
+                h.set_entry_type(tar::EntryType::Regular);
+                h.set_mode(if meta.permissions().mode() & 0o111 != 0 {
+                    0o755
+                } else {
+                    0o644
+                });
+                h.set_uid(o.uid);
+                h.set_gid(o.gid);
+                h.set_mtime(0);
+                h.set_size(meta.len());
+                let len = meta.len();
+                b.append_data(&mut h, format!("{prefix}/{}", e.path), f.take(len))
+                    .map_err(io_err(&path))?;
+            }
+        }
+    }
+    Ok(())
 }
 
 fn dir_header(o: Owner) -> tar::Header {
@@ -76,79 +122,6 @@ fn dir_header(o: Owner) -> tar::Header {
     h.set_mtime(0);
     h.set_size(0);
     h
-}
-
-fn append_dir<W: Write>(
-    b: &mut tar::Builder<W>,
-    root: &Path,
-    prefix: &str,
-    rel: &str,
-    owned: &[&str],
-    owner: Owner,
-) -> Result<(), ImageError> {
-    let here = if rel.is_empty() {
-        root.to_path_buf()
-    } else {
-        root.join(rel)
-    };
-    let mut names: Vec<_> = fs::read_dir(&here)
-        .map_err(io_err(&here))?
-        .map(|e| e.map(|e| e.file_name()))
-        .collect::<Result<_, _>>()
-        .map_err(io_err(&here))?;
-    names.sort();
-    for name in names {
-        let name = name.to_str().ok_or_else(|| ImageError::Io {
-            path: here.join(&name),
-            cause: io::Error::new(io::ErrorKind::InvalidData, "file name is not UTF-8"),
-        })?;
-        let child_rel = if rel.is_empty() {
-            name.to_string()
-        } else {
-            format!("{rel}/{name}")
-        };
-        let top = child_rel.split('/').next().unwrap_or_default();
-        let o = if owned.contains(&top) {
-            owner
-        } else {
-            Owner { uid: 0, gid: 0 }
-        };
-        let path = root.join(&child_rel);
-        let meta = fs::symlink_metadata(&path).map_err(io_err(&path))?;
-        if meta.is_dir() {
-            let mut h = dir_header(o);
-            b.append_data(&mut h, format!("{prefix}/{child_rel}/"), io::empty())
-                .map_err(io_err(&path))?;
-            append_dir(b, root, prefix, &child_rel, owned, owner)?;
-        } else if meta.is_file() {
-            let mut h = tar::Header::new_gnu();
-            h.set_entry_type(tar::EntryType::Regular);
-            h.set_mode(if meta.permissions().mode() & 0o111 != 0 {
-                0o755
-            } else {
-                0o644
-            });
-            h.set_uid(o.uid);
-            h.set_gid(o.gid);
-            h.set_mtime(0);
-            h.set_size(meta.len());
-            let f = crate::tree::open_regular(&path).map_err(|e| ImageError::Io {
-                path: path.clone(),
-                cause: io::Error::other(e.to_string()),
-            })?;
-            b.append_data(&mut h, format!("{prefix}/{child_rel}"), f)
-                .map_err(io_err(&path))?;
-        } else {
-            return Err(ImageError::Io {
-                path,
-                cause: io::Error::new(
-                    io::ErrorKind::InvalidData,
-                    "not a regular file or directory; a train directory holds only those",
-                ),
-            });
-        }
-    }
-    Ok(())
 }
 
 /// The digests and size of a written layer.
@@ -251,6 +224,7 @@ pub fn open_layer(path: &Path) -> Result<Box<dyn io::Read + Send>, ImageError> {
 mod tests {
     use super::super::{read_layer, LayerRole, OptTree};
     use super::*;
+    use std::fs;
 
     #[test]
     fn same_tree_same_bytes_and_it_reads_back() {

@@ -17,6 +17,19 @@ pub fn create(spec: &CreateSpec<'_>, out: &Path) -> Result<StepReport> {
     let builder = spec
         .builder_key
         .ok_or_else(|| ProtocolError::Input("legacy trains need --builder-key".into()))?;
+    // A station compares station ids in the reference's Python string form (`01` is `1`): a
+    // route it would refuse is refused here, with its message.
+    for (i, (id, _)) in spec.stations.iter().enumerate() {
+        let id = Id::Str(id.clone()).python_str();
+        if spec.stations[..i]
+            .iter()
+            .any(|(o, _)| Id::Str(o.clone()).python_str() == id)
+        {
+            return Err(ProtocolError::Input(
+                crate::Rejection::DuplicateStation(id).to_string(),
+            ));
+        }
+    }
     let (files, query) = common::source_files(spec)?;
     let total: u64 = files.iter().map(|(_, n)| n).sum();
     let session: [u8; 64] = random_bytes();

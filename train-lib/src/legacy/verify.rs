@@ -16,6 +16,8 @@ pub fn verify(dir: &Path, trust: &TrustStore) -> Result<VerifyReport> {
     let mut rep = VerifyReport {
         format: "legacy",
         train_id: cfg.id.clone(),
+        identity: format!("legacy:{}", cfg.hash),
+        creator: cfg.creator.id.python_str(),
         route: cfg.route.iter().map(|s| s.station.python_str()).collect(),
         stops_done: 0,
         checks: Vec::new(),

@@ -175,6 +175,8 @@ impl NativeConfig {
             }
         }
         crate::tree::check_rel_path(&c.train.entrypoint)?;
+        crate::ids::check("train.id", &c.train.id)?;
+        crate::ids::check("train.creator.id", &c.train.creator.id)?;
         for (i, s) in c.stops.iter().enumerate() {
             let mut seen = std::collections::BTreeSet::new();
             for r in &s.results {
@@ -251,23 +253,48 @@ impl NativeConfig {
         ))
     }
 
-    /// The public keys of the route, checked to have unique ids.
+    /// The public keys of the route, checked by [`check_route`].
     pub fn route_keys(&self) -> Result<Vec<PublicKey>, Rejection> {
         let mut out = Vec::new();
         for (i, p) in self.train.route.iter().enumerate() {
-            if self.train.route[..i].iter().any(|o| o.id == p.id) {
-                return Err(Rejection::DuplicateStation(p.id.clone()));
-            }
             out.push(parse_key(
                 &format!("train.route[{i}].public_key"),
                 &p.public_key,
             )?);
         }
-        if out.is_empty() {
-            return Err(Rejection::ConfigSchema("the route is empty".into()));
-        }
+        let route: Vec<(&str, &PublicKey)> = self
+            .train
+            .route
+            .iter()
+            .map(|p| p.id.as_str())
+            .zip(&out)
+            .collect();
+        check_route(&route)?;
         Ok(out)
     }
+}
+
+/// The checks of a route that a station applies and `train create` applies before it writes
+/// anything, with the same messages: at least one stop, every id in the id grammar
+/// ([`crate::ids`]), no station twice, and no two stations sharing a key (its holder could
+/// otherwise sign two stops).
+pub fn check_route(route: &[(&str, &PublicKey)]) -> Result<(), Rejection> {
+    if route.is_empty() {
+        return Err(Rejection::ConfigSchema("the route is empty".into()));
+    }
+    for (i, (id, key)) in route.iter().enumerate() {
+        crate::ids::check(&format!("train.route[{i}].id"), id)?;
+        if route[..i].iter().any(|(o, _)| o == id) {
+            return Err(Rejection::DuplicateStation(id.to_string()));
+        }
+        if let Some((first, _)) = route[..i].iter().find(|(_, k)| k == key) {
+            return Err(Rejection::SharedStationKey {
+                first: first.to_string(),
+                second: id.to_string(),
+            });
+        }
+    }
+    Ok(())
 }
 
 /// SHA-256 over the canonical JSON of a list of key wraps.

@@ -259,6 +259,21 @@ fn encrypt_one(
 
 /// Creates an encrypted native train in `out`, ready for its first station.
 pub fn create(spec: &CreateSpec<'_>, out: &Path) -> Result<StepReport> {
+    let train_id = spec
+        .train_id
+        .clone()
+        .unwrap_or_else(common::random_train_id);
+    // What a station would refuse is refused here, with the station's message, before anything
+    // is written.
+    let refused = |r: Rejection| ProtocolError::Input(r.to_string());
+    crate::ids::check("train.id", &train_id).map_err(refused)?;
+    crate::ids::check("train.creator.id", spec.creator_id).map_err(refused)?;
+    let route: Vec<(&str, &PublicKey)> = spec
+        .stations
+        .iter()
+        .map(|(id, k)| (id.as_str(), k))
+        .collect();
+    super::config::check_route(&route).map_err(refused)?;
     let (mut files, query) = common::source_files(spec)?;
     if let Some(q) = &query {
         let n = std::fs::metadata(q).map_err(tree::io_err(q))?.len();
@@ -284,10 +299,6 @@ pub fn create(spec: &CreateSpec<'_>, out: &Path) -> Result<StepReport> {
     })?;
     let total = manifest.iter().map(|f| f.size).sum();
     let creator = spec.creator_key.public();
-    let train_id = spec
-        .train_id
-        .clone()
-        .unwrap_or_else(common::random_train_id);
     let mut cfg = NativeConfig {
         format: FORMAT.into(),
         train: TrainBody {
@@ -579,6 +590,8 @@ pub fn verify(dir: &Path, trust: &TrustStore) -> Result<VerifyReport> {
     let mut rep = VerifyReport {
         format: "native",
         train_id: String::new(),
+        identity: String::new(),
+        creator: String::new(),
         route: Vec::new(),
         stops_done: 0,
         checks: Vec::new(),
@@ -591,6 +604,8 @@ pub fn verify(dir: &Path, trust: &TrustStore) -> Result<VerifyReport> {
         }
     };
     rep.train_id = cfg.train.id.clone();
+    rep.identity = format!("native:{}", hex::encode(cfg.body_digest()));
+    rep.creator = cfg.train.creator.id.clone();
     rep.route = cfg.train.route.iter().map(|p| p.id.clone()).collect();
     rep.stops_done = cfg.stops.len();
     rep.check("configuration", Ok("canonical".into()));

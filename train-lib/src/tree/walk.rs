@@ -4,7 +4,7 @@
 use super::{io_err, TreeError};
 use crate::error::Rejection;
 use std::fs;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// What an entry is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -39,39 +39,18 @@ pub fn walk(root: &Path) -> Result<Vec<Entry>, TreeError> {
         }
         Ok(_) => {}
     }
-    walk_into(root, "", &mut out)?;
-    Ok(out)
-}
-
-fn walk_into(dir: &Path, prefix: &str, out: &mut Vec<Entry>) -> Result<(), TreeError> {
-    let mut names = Vec::new();
-    for ent in fs::read_dir(dir).map_err(io_err(dir))? {
-        let ent = ent.map_err(io_err(dir))?;
-        let name = ent.file_name();
-        let name = name
-            .to_str()
-            .filter(|n| !n.chars().any(char::is_control))
-            .ok_or_else(|| TreeError::BadName(dir.join(&name).display().to_string()))?
-            .to_string();
-        names.push(name);
-    }
-    // Go's filepath.Walk sorts by byte order, which is what `str::cmp` is.
-    names.sort();
-    for name in names {
-        let full = dir.join(&name);
-        let rel = if prefix.is_empty() {
-            name.clone()
-        } else {
-            format!("{prefix}/{name}")
-        };
+    // Iterative, with an explicit stack: a train's output decides how deep the tree is, and a
+    // recursive walk of a 1,900-level results tree overflowed the station's stack.
+    let mut pending = sorted_children(root, "")?;
+    while let Some((full, rel)) = pending.pop() {
         let meta = fs::symlink_metadata(&full).map_err(io_err(&full))?;
         let ft = meta.file_type();
         if ft.is_dir() {
+            pending.extend(sorted_children(&full, &rel)?);
             out.push(Entry {
-                path: rel.clone(),
+                path: rel,
                 kind: EntryKind::Dir,
             });
-            walk_into(&full, &rel, out)?;
         } else if ft.is_file() {
             out.push(Entry {
                 path: rel,
@@ -84,7 +63,36 @@ fn walk_into(dir: &Path, prefix: &str, out: &mut Vec<Entry>) -> Result<(), TreeE
             });
         }
     }
-    Ok(())
+    Ok(out)
+}
+
+/// The entries of `dir` as (full path, relative path), sorted by name in *reverse*, so that
+/// popping them off a stack visits them in order.
+fn sorted_children(dir: &Path, prefix: &str) -> Result<Vec<(PathBuf, String)>, TreeError> {
+    let mut names = Vec::new();
+    for ent in fs::read_dir(dir).map_err(io_err(dir))? {
+        let ent = ent.map_err(io_err(dir))?;
+        let name = ent.file_name();
+        let name = name
+            .to_str()
+            .filter(|n| !n.chars().any(char::is_control))
+            .ok_or_else(|| TreeError::BadName(dir.join(&name).display().to_string()))?
+            .to_string();
+        names.push(name);
+    }
+    // Go's filepath.Walk sorts by byte order, which is what `str::cmp` is.
+    names.sort_unstable_by(|a, b| b.cmp(a));
+    Ok(names
+        .into_iter()
+        .map(|name| {
+            let rel = if prefix.is_empty() {
+                name.clone()
+            } else {
+                format!("{prefix}/{name}")
+            };
+            (dir.join(name), rel)
+        })
+        .collect())
 }
 
 fn kind_name(m: &fs::Metadata) -> &'static str {
@@ -144,6 +152,24 @@ mod tests {
                 ..
             })
         ));
+    }
+
+    #[test]
+    fn a_tree_deeper_than_the_stack_allows_recursion_is_walked() {
+        // 1,900 levels (as a train left once): a recursive walk needs far more than the 128 KiB
+        // stack this runs on.
+        let d = tempfile::tempdir().unwrap();
+        let deep = (0..1900).fold(d.path().to_path_buf(), |p, _| p.join("a"));
+        fs::create_dir_all(&deep).unwrap();
+        fs::write(deep.join("x"), b"1").unwrap();
+        let root = d.path().to_path_buf();
+        let n = std::thread::Builder::new()
+            .stack_size(128 << 10)
+            .spawn(move || walk(&root).unwrap().len())
+            .unwrap()
+            .join()
+            .unwrap();
+        assert_eq!(n, 1901);
     }
 
     #[test]
