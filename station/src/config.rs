@@ -7,9 +7,11 @@
 //! # key_password_env = "PHT_KEY_PASSWORD"
 //!
 //! [policy]
-//! # Master images a train may be built on: a repository prefix (any digest from it) or an
-//! # exact `repo@sha256:…`. Empty: any master (its lineage is still checked).
-//! allowed_masters = ["127.0.0.1:5001/master/"]
+//! # Master images a train may be built on: a repository or a parent path of repositories
+//! # (matched by whole path segments, any digest) or an exact `repo@sha256:…`. Empty: any
+//! # master a native train's creator signed; legacy trains (whose masters nobody signs) and
+//! # unlabelled images are then refused.
+//! allowed_masters = ["127.0.0.1:5001/master"]
 //! allowed_creators = ["alice"]        # empty: any creator
 //! trust = "/etc/pht/trust.json"       # pinned creator, builder and station keys
 //!
@@ -20,6 +22,9 @@
 //! timeout_secs = 3600
 //! log_bytes = 1048576
 //! results_bytes = 10737418240
+//! disk_mib = 16384                    # the train's /opt: a filesystem of this size
+//! train_bytes = 17179869184           # what a train's layers may unpack to (legacy; native: its signed sizes)
+//! train_entries = 1000000
 //! user = "65534:65534"                # never root
 //!
 //! [registry]
@@ -34,48 +39,77 @@ use serde::Deserialize;
 use std::path::{Path, PathBuf};
 
 /// The whole file; every section is optional.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StationConfig {
     #[serde(default)]
+    /// `[station]`: who the station is.
     pub station: Identity,
     #[serde(default)]
+    /// `[policy]`: what it accepts.
     pub policy: Policy,
     #[serde(default)]
+    /// `[limits]`: what a train gets.
     pub limits: Limits,
     #[serde(default)]
+    /// `[registry]`: how registries are reached.
     pub registry: RegistrySection,
     #[serde(default)]
+    /// `[audit]`: where decisions are recorded.
     pub audit: AuditSection,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
+/// `[station]`.
 pub struct Identity {
+    /// The station's id on routes.
     pub id: Option<String>,
+    /// Its private key (PEM).
     pub key: Option<PathBuf>,
+    /// The variable holding the key's password.
     pub key_password_env: Option<String>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
+/// `[policy]`.
 pub struct Policy {
     #[serde(default)]
+    /// Master images trains may run on (see [`StationConfig::policy_names_master`]).
     pub allowed_masters: Vec<String>,
     #[serde(default)]
+    /// Creator ids accepted; empty: any.
     pub allowed_creators: Vec<String>,
+    /// The trust file of pinned keys.
     pub trust: Option<PathBuf>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
+/// `[limits]`: the bounds every train runs within.
 pub struct Limits {
+    /// Memory (and memory plus swap), MiB.
     pub memory_mib: u64,
+    /// CPUs.
     pub cpus: f64,
+    /// Processes.
     pub pids: i64,
+    /// Wall-clock seconds before the container is killed.
     pub timeout_secs: u64,
+    /// Train output shown on stderr, at most.
     pub log_bytes: u64,
+    /// What the results archive may hold, at most.
     pub results_bytes: u64,
+    /// Size of the filesystem the train's `/opt` is (a loop-mounted ext4 image): what a train
+    /// can write to the host's disk, at most.
+    pub disk_mib: u64,
+    /// What a train's layers may unpack to: bytes of content (a native train is held to its
+    /// signed sizes as well) and entries.
+    pub train_bytes: u64,
+    /// Entries (files and directories) a train's layers or results may hold.
+    pub train_entries: u64,
+    /// `uid:gid` the train runs as; never root.
     pub user: String,
 }
 
@@ -88,21 +122,46 @@ impl Default for Limits {
             timeout_secs: 3600,
             log_bytes: 1 << 20,
             results_bytes: 16 << 30,
+            disk_mib: 16 << 10,
+            train_bytes: 16 << 30,
+            train_entries: 1_000_000,
             user: "65534:65534".into(),
         }
     }
 }
 
-#[derive(Debug, Default, Deserialize)]
+impl Limits {
+    /// The caps on what a train's layers may unpack to.
+    pub fn read_limits(&self) -> train_lib::image::ReadLimits {
+        train_lib::image::ReadLimits {
+            bytes: self.train_bytes,
+            entries: self.train_entries,
+        }
+    }
+
+    /// `user` as numbers (checked at load: never root).
+    pub fn user_ids(&self) -> (u64, u64) {
+        self.user
+            .split_once(':')
+            .and_then(|(u, g)| Some((u.parse().ok()?, g.parse().ok()?)))
+            .unwrap_or((65534, 65534))
+    }
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
+/// `[registry]`.
 pub struct RegistrySection {
     #[serde(default)]
+    /// Registries (`host:port`) spoken to over plain HTTP although not on loopback.
     pub insecure: Vec<String>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
+/// `[audit]`.
 pub struct AuditSection {
+    /// The audit log; without one a station cannot refuse a replay.
     pub log: Option<PathBuf>,
 }
 
@@ -135,17 +194,36 @@ impl StationConfig {
         if l.memory_mib < 16 || l.cpus <= 0.0 || l.pids < 8 || l.timeout_secs == 0 {
             bail!("limits: memory_mib ≥ 16, cpus > 0, pids ≥ 8 and timeout_secs > 0 are required");
         }
+        if l.disk_mib < 16 || l.train_bytes == 0 || l.train_entries == 0 {
+            bail!("limits: disk_mib ≥ 16, train_bytes > 0 and train_entries > 0 are required (no limit is not an option)");
+        }
         Ok(())
     }
 
-    /// Whether `master` (`registry/repo`) at `digest` is allowed.
-    pub fn master_allowed(&self, master_repo: &str, digest: &str) -> bool {
-        let allowed = &self.policy.allowed_masters;
-        allowed.is_empty()
-            || allowed.iter().any(|a| match a.split_once('@') {
+    /// Whether the policy names `master_repo` (`registry/repository`) at `digest`: an entry
+    /// `repo@digest` exactly, or an entry that is the repository or a parent path of it, by
+    /// whole path segments (`reg/master/python` allows `reg/master/python` and
+    /// `reg/master/python/3.11`, never `reg/master/python-evil`). An empty policy names none.
+    pub fn policy_names_master(&self, master_repo: &str, digest: &str) -> bool {
+        self.policy
+            .allowed_masters
+            .iter()
+            .any(|a| match a.split_once('@') {
                 Some((repo, d)) => repo == master_repo && d == digest,
-                None => master_repo.starts_with(a.as_str()),
+                None => {
+                    let want: Vec<&str> = a.trim_end_matches('/').split('/').collect();
+                    let have: Vec<&str> = master_repo.split('/').collect();
+                    !a.trim_end_matches('/').is_empty()
+                        && have.len() >= want.len()
+                        && have[..want.len()] == want[..]
+                }
             })
+    }
+
+    /// Whether `master_repo` at `digest` may be run: any master when the policy is empty,
+    /// otherwise one it names.
+    pub fn master_allowed(&self, master_repo: &str, digest: &str) -> bool {
+        self.policy.allowed_masters.is_empty() || self.policy_names_master(master_repo, digest)
     }
 }
 
@@ -174,5 +252,29 @@ mod tests {
         assert!(c.master_allowed("r:1/other", "sha256:aa"));
         assert!(!c.master_allowed("r:1/other", "sha256:bb"));
         assert!(!c.master_allowed("r:2/master/busybox", "sha256:x"));
+    }
+
+    #[test]
+    fn masters_match_by_whole_path_segments() {
+        let c: StationConfig = toml::from_str(
+            "[policy]\nallowed_masters = [\"reg:5000/master/python\", \"reg:5/m/\"]\n",
+        )
+        .unwrap();
+        for (repo, ok) in [
+            ("reg:5000/master/python", true),
+            ("reg:5000/master/python/3.11", true),
+            ("reg:5000/master/python-evil", false),
+            ("reg:5000/master/pythonx/3.11", false),
+            ("reg:50001/master/python", false),
+            ("reg:5/m/anything", true),
+            ("reg:5/mm/anything", false),
+            ("reg:5/m", true),
+        ] {
+            assert_eq!(c.policy_names_master(repo, "sha256:x"), ok, "{repo}");
+        }
+        // An empty policy names nothing (legacy trains need it to), and allows any signed one.
+        let empty = StationConfig::default();
+        assert!(!empty.policy_names_master("reg/m", "sha256:x"));
+        assert!(empty.master_allowed("reg/m", "sha256:x"));
     }
 }

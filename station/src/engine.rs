@@ -13,44 +13,73 @@ use bollard::Docker;
 use bytes::Bytes;
 use futures_util::StreamExt;
 use std::collections::HashMap;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 use tokio::io::AsyncWriteExt;
+use tokio_util::sync::CancellationToken;
 
-/// Label on every train container (its value: the station's pid), so an interrupted run can
-/// remove its container and leftovers can be found (`docker ps -a --filter label=…`).
+/// Label on every train container and volume: the run's id (also in the audit log's records).
 pub const LABEL_RUN: &str = "org.pht.station.run";
 
 /// Label on every train container: the train image it runs (pinned).
 pub const LABEL_TRAIN: &str = "org.pht.station.train";
+
+/// Label on every train container and volume: the station id.
+pub const LABEL_STATION: &str = "org.pht.station.id";
+
+/// Label on every train container and volume: the host the station runs on.
+pub const LABEL_HOST: &str = "org.pht.station.host";
+
+/// Label on every train container and volume: the run's work directory (locked while it runs).
+pub const LABEL_WORKDIR: &str = "org.pht.station.workdir";
 
 /// What the train container gets.
 #[derive(Debug, Clone)]
 pub struct ContainerSpec {
     /// `registry/repo@sha256:…` of the image to run (the master's when known).
     pub image: String,
-    /// The train image (for the container's label).
-    pub train: String,
     /// `uid:gid`, never root.
     pub user: String,
     /// Replaces the image's entrypoint when set.
     pub entrypoint: Option<Vec<String>>,
     /// The command (the train's entrypoint file).
     pub cmd: Vec<String>,
+    /// Memory limit, bytes.
     pub memory_bytes: i64,
+    /// CPU limit, billionths of a CPU.
     pub nano_cpus: i64,
+    /// Process limit.
     pub pids: i64,
     /// Host paths mounted read-only at `/opt/train_data/<name>`.
     pub data: Vec<(String, PathBuf)>,
+    /// Environment (`KEY=value`).
     pub env: Vec<String>,
+    /// The volume mounted at `/opt` (the run's fixed-size disk).
+    pub volume: String,
+    /// Labels: the run, station, host, work directory and train.
+    pub labels: Vec<(String, String)>,
 }
 
 /// How the run ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Exit {
+    /// It exited with this code.
     Code(i64),
+    /// It ran past the wall-clock limit and was killed.
     TimedOut,
+    /// The job was cancelled while the container ran; it was killed.
+    Cancelled,
+}
+
+/// A container or volume of the station's, found by its labels.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Leftover {
+    /// A container (`true`) or a volume.
+    pub container: bool,
+    /// Its id or name.
+    pub id: String,
+    /// The run's work directory, from its label.
+    pub workdir: Option<String>,
 }
 
 /// What the station needs of a container engine. [`Engine`] is Docker; the unit tests of the
@@ -59,6 +88,15 @@ pub enum Exit {
 pub trait ContainerEngine {
     /// Makes the engine hold `image` (pinned by digest), pulling it from `registry`.
     async fn ensure_image(&self, image: &str, registry: &str) -> Result<()>;
+    /// Creates the volume `name` on the block device `device` (ext4), with `labels`.
+    async fn create_volume(
+        &self,
+        name: &str,
+        device: &str,
+        labels: &[(String, String)],
+    ) -> Result<()>;
+    /// Removes the volume `name` (the engine unmounts it).
+    async fn remove_volume(&self, name: &str) -> Result<()>;
     /// Creates the train container ([`container_body`]); returns its id.
     async fn create(&self, spec: &ContainerSpec) -> Result<String>;
     /// Streams a tar into `path` of the container (before start).
@@ -70,13 +108,21 @@ pub trait ContainerEngine {
     ) -> Result<()>;
     /// Starts the container.
     async fn start(&self, id: &str) -> Result<()>;
-    /// Waits up to `limit` for the exit, showing at most `cap` bytes of output; kills the
-    /// container at the limit.
-    async fn wait(&self, id: &str, limit: Duration, cap: u64) -> Result<Exit>;
+    /// Waits up to `limit` for the exit, showing at most `cap` bytes of output (escaped); kills
+    /// the container at the limit, or when `cancel` fires.
+    async fn wait(
+        &self,
+        id: &str,
+        limit: Duration,
+        cap: u64,
+        cancel: &CancellationToken,
+    ) -> Result<Exit>;
     /// Writes the tar of `path` in the container to `dest`, refusing more than `cap` bytes.
     async fn download(&self, id: &str, path: &str, dest: &Path, cap: u64) -> Result<u64>;
-    /// Removes the container and its anonymous volume.
+    /// Removes the container (killing it) and its anonymous volumes.
     async fn remove(&self, id: &str) -> Result<()>;
+    /// Containers and volumes labelled as this station's on this host.
+    async fn leftovers(&self, station: &str, host: &str) -> Result<Vec<Leftover>>;
 }
 
 /// The Docker engine.
@@ -90,28 +136,6 @@ impl Engine {
         let docker = Docker::connect_with_defaults()
             .context("cannot reach the Docker engine (DOCKER_HOST or /var/run/docker.sock); is dockerd running? scripts/services.sh starts one")?;
         Ok(Self { docker })
-    }
-
-    /// Removes the containers this process created (after an interrupt).
-    pub async fn remove_own(&self) -> Result<usize> {
-        use bollard::query_parameters::ListContainersOptions;
-        let filter = format!("{LABEL_RUN}={}", std::process::id());
-        let list = self
-            .docker
-            .list_containers(Some(ListContainersOptions {
-                all: true,
-                filters: Some(HashMap::from([("label".to_string(), vec![filter])])),
-                ..Default::default()
-            }))
-            .await?;
-        let mut n = 0;
-        for c in list {
-            if let Some(id) = c.id {
-                self.remove(&id).await?;
-                n += 1;
-            }
-        }
-        Ok(n)
     }
 }
 
@@ -134,6 +158,85 @@ impl ContainerEngine for Engine {
             ev.with_context(|| format!("the Docker engine could not pull {image}"))?;
         }
         Ok(())
+    }
+
+    async fn create_volume(
+        &self,
+        name: &str,
+        device: &str,
+        labels: &[(String, String)],
+    ) -> Result<()> {
+        use bollard::models::VolumeCreateRequest;
+        self.docker
+            .create_volume(VolumeCreateRequest {
+                name: Some(name.to_string()),
+                driver: Some("local".into()),
+                driver_opts: Some(HashMap::from([
+                    ("type".to_string(), "ext4".to_string()),
+                    ("device".to_string(), device.to_string()),
+                    ("o".to_string(), "nodev,nosuid".to_string()),
+                ])),
+                labels: Some(labels.iter().cloned().collect()),
+                ..Default::default()
+            })
+            .await
+            .with_context(|| format!("creating the train's /opt volume on {device}"))?;
+        Ok(())
+    }
+
+    async fn remove_volume(&self, name: &str) -> Result<()> {
+        self.docker
+            .remove_volume(
+                name,
+                Some(bollard::query_parameters::RemoveVolumeOptions { force: true }),
+            )
+            .await
+            .with_context(|| format!("removing volume {name}"))
+    }
+
+    async fn leftovers(&self, station: &str, host: &str) -> Result<Vec<Leftover>> {
+        use bollard::query_parameters::{ListContainersOptions, ListVolumesOptions};
+        let filters = HashMap::from([(
+            "label".to_string(),
+            vec![
+                format!("{LABEL_STATION}={station}"),
+                format!("{LABEL_HOST}={host}"),
+            ],
+        )]);
+        let mut out = Vec::new();
+        for c in self
+            .docker
+            .list_containers(Some(ListContainersOptions {
+                all: true,
+                filters: Some(filters.clone()),
+                ..Default::default()
+            }))
+            .await
+            .context("listing the station's containers")?
+        {
+            if let Some(id) = c.id {
+                out.push(Leftover {
+                    container: true,
+                    id,
+                    workdir: c.labels.and_then(|l| l.get(LABEL_WORKDIR).cloned()),
+                });
+            }
+        }
+        let vols = self
+            .docker
+            .list_volumes(Some(ListVolumesOptions {
+                filters: Some(filters),
+            }))
+            .await
+            .context("listing the station's volumes")?;
+        for v in vols.volumes.unwrap_or_default() {
+            out.push(Leftover {
+                container: false,
+                workdir: v.labels.get(LABEL_WORKDIR).cloned(),
+                id: v.name,
+            });
+        }
+        Ok(out)
     }
 
     async fn create(&self, spec: &ContainerSpec) -> Result<String> {
@@ -174,9 +277,15 @@ impl ContainerEngine for Engine {
             .context("starting the train container")
     }
 
-    /// Streams the container's output to stderr (prefixed, at most `cap` bytes) while waiting up
-    /// to `limit` for it to exit; kills it at the limit.
-    async fn wait(&self, id: &str, limit: Duration, cap: u64) -> Result<Exit> {
+    /// Streams the container's output to stderr (prefixed, escaped, at most `cap` bytes) while
+    /// waiting up to `limit` for it to exit; kills it at the limit or on cancellation.
+    async fn wait(
+        &self,
+        id: &str,
+        limit: Duration,
+        cap: u64,
+        cancel: &CancellationToken,
+    ) -> Result<Exit> {
         let docker = self.docker.clone();
         let cid = id.to_string();
         let logs = tokio::spawn(async move {
@@ -189,38 +298,37 @@ impl ContainerEngine for Engine {
                     ..Default::default()
                 }),
             );
-            let mut shown = 0u64;
-            let mut err = std::io::stderr();
+            let mut shown = crate::output::TrainOutput::new(std::io::stderr(), cap);
             while let Some(Ok(chunk)) = s.next().await {
-                let b = chunk.into_bytes();
-                if shown < cap {
-                    let n = (cap - shown).min(b.len() as u64) as usize;
-                    for line in String::from_utf8_lossy(&b[..n]).lines() {
-                        let _ = writeln!(err, "  [train] {line}");
-                    }
-                    shown += b.len() as u64;
-                    if shown >= cap {
-                        let _ = writeln!(err, "  [train] … output beyond {cap} bytes not shown");
-                    }
-                }
+                shown.push(&chunk.into_bytes());
             }
+            shown.finish();
         });
         let mut w = self.docker.wait_container(id, None::<WaitContainerOptions>);
-        let exit = match tokio::time::timeout(limit, w.next()).await {
-            Err(_) => {
+        let exit = tokio::select! {
+            r = tokio::time::timeout(limit, w.next()) => match r {
+                Err(_) => {
+                    let _ = self
+                        .docker
+                        .kill_container(id, None::<KillContainerOptions>)
+                        .await;
+                    Exit::TimedOut
+                }
+                Ok(Some(Ok(r))) => Exit::Code(r.status_code),
+                // A non-zero exit arrives as an error carrying the code (bollard 0.21).
+                Ok(Some(Err(bollard::errors::Error::DockerContainerWaitError { code, .. }))) => {
+                    Exit::Code(code)
+                }
+                Ok(Some(Err(e))) => return Err(e).context("waiting for the train container"),
+                Ok(None) => anyhow::bail!("the Docker engine closed the wait without an exit code"),
+            },
+            () = cancel.cancelled() => {
                 let _ = self
                     .docker
                     .kill_container(id, None::<KillContainerOptions>)
                     .await;
-                Exit::TimedOut
+                Exit::Cancelled
             }
-            Ok(Some(Ok(r))) => Exit::Code(r.status_code),
-            // A non-zero exit arrives as an error carrying the code (bollard 0.21).
-            Ok(Some(Err(bollard::errors::Error::DockerContainerWaitError { code, .. }))) => {
-                Exit::Code(code)
-            }
-            Ok(Some(Err(e))) => return Err(e).context("waiting for the train container"),
-            Ok(None) => anyhow::bail!("the Docker engine closed the wait without an exit code"),
         };
         let _ = tokio::time::timeout(Duration::from_secs(2), logs).await;
         Ok(exit)
@@ -234,9 +342,9 @@ impl ContainerEngine for Engine {
                 path: path.to_string(),
             }),
         );
-        let mut f = tokio::fs::File::create(dest)
-            .await
+        let f = train_lib::tree::private::create_file(dest)
             .with_context(|| format!("creating {}", dest.display()))?;
+        let mut f = tokio::fs::File::from_std(f);
         let mut n = 0u64;
         while let Some(chunk) = s.next().await {
             let chunk = chunk.with_context(|| format!("copying {path} out of the container"))?;
@@ -267,11 +375,12 @@ impl ContainerEngine for Engine {
 }
 
 /// The train container: no network, read-only root with a small tmpfs /tmp, no capabilities,
-/// no privilege gain, a non-root user, memory/CPU/pids limits, /opt an empty anonymous volume
-/// (so nothing of the image's /opt shows through), data read-only.
+/// no privilege gain, a non-root user, memory/CPU/pids limits, /opt the run's own fixed-size
+/// volume (empty, so nothing of the image's /opt shows through), data read-only.
 pub fn container_body(spec: &ContainerSpec) -> ContainerCreateBody {
     let mut mounts = vec![Mount {
         target: Some("/opt".into()),
+        source: Some(spec.volume.clone()),
         typ: Some(MountType::VOLUME),
         volume_options: Some(MountVolumeOptions {
             no_copy: Some(true),
@@ -317,10 +426,7 @@ pub fn container_body(spec: &ContainerSpec) -> ContainerCreateBody {
         env: Some(spec.env.clone()),
         network_disabled: Some(true),
         working_dir: Some("/opt".into()),
-        labels: Some(HashMap::from([
-            (LABEL_RUN.to_string(), std::process::id().to_string()),
-            (LABEL_TRAIN.to_string(), spec.train.clone()),
-        ])),
+        labels: Some(spec.labels.iter().cloned().collect()),
         host_config: Some(host),
         ..Default::default()
     }

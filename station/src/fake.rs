@@ -1,12 +1,13 @@
 //! A fake container engine for the unit tests of the run: it records every call, keeps what is
 //! uploaded and answers with a configured exit and results archive.
 
-use crate::engine::{ContainerEngine, ContainerSpec, Exit};
+use crate::engine::{ContainerEngine, ContainerSpec, Exit, Leftover};
 use anyhow::Result;
 use bytes::Bytes;
 use std::path::Path;
 use std::sync::Mutex;
 use std::time::Duration;
+use tokio_util::sync::CancellationToken;
 
 pub struct Fake {
     pub exit: Exit,
@@ -14,6 +15,8 @@ pub struct Fake {
     pub calls: Mutex<Vec<&'static str>>,
     pub uploaded: Mutex<Vec<u8>>,
     pub spec: Mutex<Option<ContainerSpec>>,
+    pub leftovers: Mutex<Vec<Leftover>>,
+    pub removed: Mutex<Vec<String>>,
 }
 
 impl Fake {
@@ -24,6 +27,8 @@ impl Fake {
             calls: Mutex::default(),
             uploaded: Mutex::default(),
             spec: Mutex::default(),
+            leftovers: Mutex::default(),
+            removed: Mutex::default(),
         }
     }
     fn call(&self, c: &'static str) {
@@ -37,6 +42,15 @@ impl Fake {
 impl ContainerEngine for Fake {
     async fn ensure_image(&self, _: &str, _: &str) -> Result<()> {
         self.call("ensure_image");
+        Ok(())
+    }
+    async fn create_volume(&self, _: &str, _: &str, _: &[(String, String)]) -> Result<()> {
+        self.call("create_volume");
+        Ok(())
+    }
+    async fn remove_volume(&self, name: &str) -> Result<()> {
+        self.call("remove_volume");
+        self.removed.lock().unwrap().push(name.to_string());
         Ok(())
     }
     async fn create(&self, spec: &ContainerSpec) -> Result<String> {
@@ -60,8 +74,12 @@ impl ContainerEngine for Fake {
         self.call("start");
         Ok(())
     }
-    async fn wait(&self, _: &str, _: Duration, _: u64) -> Result<Exit> {
+    async fn wait(&self, _: &str, _: Duration, _: u64, cancel: &CancellationToken) -> Result<Exit> {
         self.call("wait");
+        if self.exit == Exit::Cancelled {
+            // A run that only ends when its job is cancelled.
+            cancel.cancelled().await;
+        }
         Ok(self.exit)
     }
     async fn download(&self, _: &str, _: &str, dest: &Path, cap: u64) -> Result<u64> {
@@ -72,8 +90,13 @@ impl ContainerEngine for Fake {
         std::fs::write(dest, &self.results)?;
         Ok(self.results.len() as u64)
     }
-    async fn remove(&self, _: &str) -> Result<()> {
+    async fn remove(&self, id: &str) -> Result<()> {
         self.call("remove");
+        self.removed.lock().unwrap().push(id.to_string());
         Ok(())
+    }
+    async fn leftovers(&self, _: &str, _: &str) -> Result<Vec<Leftover>> {
+        self.call("leftovers");
+        Ok(self.leftovers.lock().unwrap().clone())
     }
 }

@@ -1,18 +1,12 @@
 //! `station`: runs Personal Health Trains at a station.
 
-mod audit;
-mod config;
-mod engine;
-#[cfg(test)]
-mod fake;
-mod results;
-mod run;
-
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
+use station::{audit, config, engine, output, run};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
+use tokio_util::sync::CancellationToken;
 use train_lib::image::ImageRef;
 use train_lib::keys::PrivateKey;
 use zeroize::Zeroizing;
@@ -20,7 +14,7 @@ use zeroize::Zeroizing;
 const EXIT_CODES: &str = "\
 Exit codes:
   0  the train ran and its next image was pushed (audit verify: the log is intact)
-  1  error: registry, engine, file or key trouble (nothing was pushed)
+  1  error: registry, engine, file or key trouble; or interrupted (nothing was pushed)
   2  usage error
   3  rejected: a policy, protocol or image check failed (nothing ran, nothing was pushed);
      audit verify: the log was edited or truncated
@@ -122,7 +116,13 @@ fn load_key(path: &Path, password_env: Option<&str>) -> Result<PrivateKey> {
     Ok(PrivateKey::from_file(path, pw.as_deref().map(|p| &p[..]))?)
 }
 
-async fn main_run(cmd: Cmd) -> Result<()> {
+/// What a command ended with: the exit code and, on failure, the message.
+enum Ended {
+    Ok,
+    Failed(run::Decision, String),
+}
+
+async fn main_run(cmd: Cmd) -> Result<Ended> {
     match cmd {
         Cmd::Run {
             reference,
@@ -160,36 +160,16 @@ async fn main_run(cmd: Cmd) -> Result<()> {
                 config: cfg,
                 quiet: quiet || json,
             };
+            let engine = engine::Engine::connect()?;
+            // Ctrl-C or SIGTERM cancels the job: it stops at its next step (an engine call in
+            // flight is waited for), removes its container, volume, disk and work directory,
+            // and records `interrupted`. A second signal exits at once; the next start of the
+            // station removes what that left.
+            let cancel = CancellationToken::new();
+            let watcher = tokio::spawn(on_signals(cancel.clone()));
             let mut summary = run::Summary::default();
-            let (audit_log, audit_key) = (req.config.audit.log.clone(), req.key.clone());
-            // On Ctrl-C or SIGTERM the run is dropped (its private directory with it) and its
-            // container removed; nothing is pushed. The audit log says so.
-            let interrupt = tokio::select! {
-                out = run::run(req, &mut summary) => Err(out),
-                sig = interrupted() => Ok(sig),
-            };
-            let out = match interrupt {
-                Err(out) => out,
-                Ok(sig) => {
-                    if let Ok(engine) = engine::Engine::connect() {
-                        let _ = engine.remove_own().await;
-                    }
-                    let why = format!("interrupted by {sig}; the container and the decrypted train were removed, nothing was pushed");
-                    summary.decision = "interrupted".into();
-                    summary.reason = Some(why.clone());
-                    if let Some(log) = &audit_log {
-                        let mut r = audit::record(&summary.station);
-                        r.train_id = summary.train_id.clone();
-                        r.digest_in = summary.digest_in.clone();
-                        r.decision = "interrupted".into();
-                        r.reason = Some(why.clone());
-                        audit::append(log, &audit_key, r).with_context(|| {
-                            format!("appending to the audit log {}", log.display())
-                        })?;
-                    }
-                    Err(anyhow::anyhow!(why))
-                }
-            };
+            let out = run::run(&engine, &req, &cancel, &mut summary).await;
+            watcher.abort();
             if json {
                 println!("{}", serde_json::to_string_pretty(&summary)?);
             } else if out.is_ok() {
@@ -204,7 +184,10 @@ async fn main_run(cmd: Cmd) -> Result<()> {
                     summary.seconds.push
                 );
             }
-            out
+            Ok(match out {
+                Ok(()) => Ended::Ok,
+                Err(e) => Ended::Failed(e.decision(), format!("{e:#}")),
+            })
         }
         Cmd::Audit(AuditCmd::Verify {
             log,
@@ -228,29 +211,46 @@ async fn main_run(cmd: Cmd) -> Result<()> {
                     "pass --public-key or --key (the head is signed with the station key)"
                 ),
             };
-            match audit::verify(&log, &public) {
-                Ok(n) => {
+            Ok(match audit::AuditLog::new(&log).verify(&public) {
+                Ok(records) => {
                     println!(
-                        "{}: {n} records, chain and signed head intact",
-                        log.display()
+                        "{}: {} records, chain and signed head intact",
+                        log.display(),
+                        records.len()
                     );
-                    Ok(())
+                    Ended::Ok
                 }
-                Err(e) => Err(run::Rejected(format!("{e:#}")).into()),
-            }
+                Err(e) => Ended::Failed(run::Decision::Rejected, format!("rejected: {e:#}")),
+            })
         }
     }
 }
 
-async fn interrupted() -> &'static str {
+/// Cancels `cancel` at the first SIGINT or SIGTERM; exits at the second.
+async fn on_signals(cancel: CancellationToken) {
     use tokio::signal::unix::{signal, SignalKind};
-    let mut term = match signal(SignalKind::terminate()) {
-        Ok(s) => s,
-        Err(_) => return std::future::pending().await,
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
+        return;
     };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => "SIGINT",
-        _ = term.recv() => "SIGTERM",
+    let mut seen = 0;
+    loop {
+        let sig = tokio::select! {
+            _ = int.recv() => "SIGINT",
+            _ = term.recv() => "SIGTERM",
+        };
+        seen += 1;
+        if seen == 1 {
+            eprintln!("{sig}: stopping; removing the container and the decrypted train first …");
+            cancel.cancel();
+        } else {
+            eprintln!(
+                "{sig} again: exiting now; the next start of the station removes what is left"
+            );
+            std::process::exit(1);
+        }
     }
 }
 
@@ -273,18 +273,21 @@ fn main() -> ExitCode {
         }
     };
     match rt.block_on(main_run(cli.cmd)) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e:#}");
-            if e.downcast_ref::<run::Rejected>().is_some() {
-                eprintln!("nothing was run or pushed");
-                ExitCode::from(3)
-            } else if e.downcast_ref::<run::TrainFailed>().is_some() {
-                eprintln!("nothing was pushed; the container and the decrypted train were removed");
-                ExitCode::from(4)
-            } else {
-                ExitCode::from(1)
+        Ok(Ended::Ok) => ExitCode::SUCCESS,
+        Ok(Ended::Failed(decision, msg)) => {
+            eprintln!("error: {}", output::escape(&msg));
+            match decision {
+                run::Decision::Rejected => eprintln!("nothing was run or pushed"),
+                run::Decision::TrainFailed => eprintln!(
+                    "nothing was pushed; the container and the decrypted train were removed"
+                ),
+                _ => {}
             }
+            ExitCode::from(decision.exit_code())
+        }
+        Err(e) => {
+            eprintln!("error: {}", output::escape(&format!("{e:#}")));
+            ExitCode::from(1)
         }
     }
 }

@@ -1,61 +1,54 @@
 //! Taking the results out of the container: the tar the engine hands back is as untrusted as
-//! the train that wrote it. Only directories and regular files under `pht_results/` are taken.
+//! the train that wrote it. It goes through the same hardened reader as registry layers
+//! (`image::untar`), with the results' policy: everything under `pht_results/`, only
+//! directories and regular files, each path once, at most `limits.train_entries` entries and
+//! `limits.results_bytes` bytes; created private (0700/0600) without following links.
 
-use anyhow::{bail, Context, Result};
-use std::collections::BTreeSet;
-use std::fs::{self, OpenOptions};
+use anyhow::{Context, Result};
 use std::io::Read;
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
+use train_lib::image::untar::{self, refused, Dest, Flow, Kind, ReadLimits, Rules};
 
-/// Unpacks `tar` (Docker's archive of `/opt/pht_results`) into the new directory `dest`.
-pub fn extract(tar: impl Read, dest: &Path) -> Result<u64> {
-    fs::create_dir(dest).with_context(|| format!("creating {}", dest.display()))?;
-    let mut a = tar::Archive::new(tar);
-    let mut seen = BTreeSet::new();
+/// Unpacks `tar` (Docker's archive of `/opt/pht_results`) into the new directory `dest`;
+/// returns the number of files.
+pub fn extract(tar: impl Read, dest: &Path, limits: ReadLimits) -> Result<u64> {
+    train_lib::tree::private::create_dir(dest)
+        .with_context(|| format!("creating {}", dest.display()))?;
+    let out = Dest::new(dest);
+    let rules = Rules {
+        name: "results",
+        limits,
+        unique_paths: true,
+    };
     let mut files = 0;
-    for e in a.entries().context("reading the results archive")? {
-        let mut e = e.context("reading the results archive")?;
-        let raw = String::from_utf8_lossy(&e.path_bytes()).into_owned();
-        let p = raw.trim_end_matches('/');
-        let rel = if p == "pht_results" {
+    untar::read(tar, &rules, |it| {
+        let rel = if it.path == "pht_results" {
             ""
-        } else if let Some(r) = p.strip_prefix("pht_results/") {
+        } else if let Some(r) = it.path.strip_prefix("pht_results/") {
             r
         } else {
-            bail!("results: entry `{raw}` is outside pht_results");
+            return Err(refused("results", it.raw, "outside pht_results"));
         };
-        if !rel.is_empty() {
-            train_lib::tree::check_rel_path(rel)
-                .map_err(|_| anyhow::anyhow!("results: unsafe path `{raw}`"))?;
-        }
-        if !seen.insert(rel.to_string()) {
-            bail!("results: duplicate entry `{raw}`");
-        }
-        let kind = e.header().entry_type();
-        let target = dest.join(rel);
-        if kind.is_dir() {
-            fs::create_dir_all(&target)?;
-        } else if kind.is_file() {
-            if let Some(parent) = target.parent() {
-                fs::create_dir_all(parent)?;
+        match it.kind {
+            Kind::Dir if rel.is_empty() => {}
+            Kind::Dir => out.dir(rel)?,
+            Kind::File(_) if !rel.is_empty() => {
+                out.file(rel, it.data)?;
+                files += 1;
             }
-            let mut f = OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .mode(0o600)
-                .custom_flags(libc::O_NOFOLLOW)
-                .open(&target)
-                .with_context(|| format!("writing result {rel}"))?;
-            std::io::copy(&mut e, &mut f)?;
-            files += 1;
-        } else {
-            bail!(
-                "results: `{raw}` is a {:?}; a train may leave only files and directories",
-                kind
-            );
+            Kind::File(_) => {
+                return Err(refused("results", it.raw, "pht_results is not a directory"))
+            }
+            Kind::Other(what) => {
+                return Err(refused(
+                    "results",
+                    it.raw,
+                    format!("{what}; a train may leave only files and directories"),
+                ))
+            }
         }
-    }
+        Ok(Flow::Continue)
+    })?;
     Ok(files)
 }
 
@@ -90,7 +83,8 @@ mod tests {
         assert_eq!(
             extract(
                 &tar_with(tar::EntryType::Regular, "pht_results/a/b.csv")[..],
-                &d.path().join("ok")
+                &d.path().join("ok"),
+                ReadLimits::default()
             )
             .unwrap(),
             1
@@ -100,11 +94,41 @@ mod tests {
             (tar::EntryType::Link, "pht_results/x", "Link"),
             (tar::EntryType::Fifo, "pht_results/x", "Fifo"),
             (tar::EntryType::Regular, "pht_results/../x", "unsafe"),
+            (tar::EntryType::Regular, "pht_results/a\x1b[2K", "unsafe"),
             (tar::EntryType::Regular, "etc/passwd", "outside"),
         ] {
             let out = d.path().join(format!("o{why}"));
-            let e = extract(&tar_with(k, p)[..], &out).unwrap_err().to_string();
+            let e = extract(&tar_with(k, p)[..], &out, ReadLimits::default())
+                .unwrap_err()
+                .to_string();
             assert!(e.contains(why), "{e}");
         }
+    }
+
+    #[test]
+    fn results_are_private_and_capped() {
+        use std::os::unix::fs::PermissionsExt;
+        let d = tempfile::tempdir().unwrap();
+        let out = d.path().join("r");
+        extract(
+            &tar_with(tar::EntryType::Regular, "pht_results/a/b.csv")[..],
+            &out,
+            ReadLimits::default(),
+        )
+        .unwrap();
+        for (p, want) in [("", 0o700), ("a", 0o700), ("a/b.csv", 0o600)] {
+            let m = std::fs::metadata(out.join(p)).unwrap().permissions().mode();
+            assert_eq!(m & 0o777, want, "{p}");
+        }
+        let e = extract(
+            &tar_with(tar::EntryType::Regular, "pht_results/a/b.csv")[..],
+            &d.path().join("capped"),
+            ReadLimits {
+                bytes: 1,
+                entries: 10,
+            },
+        )
+        .unwrap_err();
+        assert!(format!("{e:#}").contains("more than 1 bytes"), "{e:#}");
     }
 }

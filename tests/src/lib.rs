@@ -82,6 +82,13 @@ pub fn master() -> &'static str {
     })
 }
 
+/// A `[policy]` section allowing the test master: legacy trains need one (their master is
+/// not signed).
+pub fn master_policy() -> String {
+    let repo = master().rsplit_once(':').unwrap().0;
+    format!("[policy]\nallowed_masters = [\"{repo}\"]\n")
+}
+
 /// Whether registry `host:port` has `repo:tag`.
 pub fn exists(reg: &str, repo: &str, tag: &str) -> bool {
     let url = format!("http://{reg}/v2/{repo}/manifests/{tag}");
@@ -149,6 +156,11 @@ impl Scene {
 
     /// Writes the algorithm `script` as `algo/run.sh` and creates the train directory `train`.
     pub fn create(&self, format: &str, script: &str) -> PathBuf {
+        self.create_with(format, script, &[])
+    }
+
+    /// [`Scene::create`] with more `train create` arguments.
+    pub fn create_with(&self, format: &str, script: &str, extra: &[&str]) -> PathBuf {
         let algo = self.path("algo");
         std::fs::create_dir_all(&algo).unwrap();
         std::fs::write(algo.join("run.sh"), script).unwrap();
@@ -164,6 +176,7 @@ impl Scene {
         if format == "legacy" {
             c.arg("--builder-key").arg(self.key("builder"));
         }
+        c.args(extra);
         for s in &self.stations {
             c.arg("--station").arg(format!(
                 "{s}={}",
@@ -172,6 +185,36 @@ impl Scene {
         }
         ok(&mut c);
         out
+    }
+
+    /// Writes a station configuration `name` (e.g. `st-1.toml`) with its own audit log
+    /// (`st-1.audit.jsonl`: a log belongs to one station) and `extra`; returns its path.
+    pub fn config(&self, name: &str, extra: &str) -> PathBuf {
+        let p = self.path(name);
+        std::fs::write(
+            &p,
+            format!(
+                "[audit]\nlog = \"{}\"\n{extra}",
+                self.audit_log(name).display()
+            ),
+        )
+        .unwrap();
+        p
+    }
+
+    /// The audit log of the configuration `name`.
+    pub fn audit_log(&self, config: &str) -> PathBuf {
+        let stem = config.strip_suffix(".toml").unwrap_or(config);
+        self.path(&format!("{stem}.audit.jsonl"))
+    }
+
+    /// The audit log's records (of the configuration `name`).
+    pub fn audit_records(&self, config: &str) -> Vec<serde_json::Value> {
+        std::fs::read_to_string(self.audit_log(config))
+            .unwrap_or_default()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
     }
 
     /// Builds and pushes the train image for `train` on the test master to `tag`.

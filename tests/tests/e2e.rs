@@ -15,9 +15,16 @@ fn travel(format: &str) {
     let repo = repo(&format!("travel-{format}"));
     let first = format!("{a}/{repo}:st-1");
     s.build(&train, &first);
+    // Legacy trains sign no master: a station runs them only on masters its policy names.
+    let cfg = |id: &str| {
+        s.config(&format!("{id}.toml"), &master_policy())
+            .to_str()
+            .unwrap()
+            .to_string()
+    };
 
     // Stop 1: default push target is the same repository tagged with the next station.
-    let o = s.station("st-1", &first, &["--json"]);
+    let o = s.station("st-1", &first, &["--json", "--config", &cfg("st-1")]);
     let (code, err) = code_and_err(&o);
     assert_eq!(code, 0, "{err}");
     let summary: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
@@ -27,13 +34,22 @@ fn travel(format: &str) {
 
     // Stop 2 pushes across to registry B.
     let second = format!("{a}/{repo}:st-2");
-    let o = s.station("st-2", &second, &["--push", &format!("{b}/{repo}:st-3")]);
+    let o = s.station(
+        "st-2",
+        &second,
+        &[
+            "--push",
+            &format!("{b}/{repo}:st-3"),
+            "--config",
+            &cfg("st-2"),
+        ],
+    );
     assert_eq!(code_and_err(&o).0, 0, "{}", code_and_err(&o).1);
     assert!(exists(&b, &repo, "st-3"));
 
     // Stop 3 on registry B; after the last stop the tag is `done`.
     let third = format!("{b}/{repo}:st-3");
-    let o = s.station("st-3", &third, &[]);
+    let o = s.station("st-3", &third, &["--config", &cfg("st-3")]);
     assert_eq!(code_and_err(&o).0, 0, "{}", code_and_err(&o).1);
     assert!(exists(&b, &repo, "done"));
 
@@ -285,10 +301,14 @@ fn a_station_does_not_run_the_same_state_twice() {
     assert!(err.contains("already ran this exact train state"), "{err}");
     assert!(!exists(&a, &repo, "again"));
     let log = std::fs::read_to_string(s.path("audit.jsonl")).unwrap();
-    let records: Vec<serde_json::Value> = log
+    let all: Vec<serde_json::Value> = log
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
+    // The run that pushed recorded `started` before its container started.
+    assert_eq!(all[0]["decision"], "started");
+    let records: Vec<&serde_json::Value> =
+        all.iter().filter(|r| r["decision"] != "started").collect();
     assert_eq!(records.len(), 2);
     assert_eq!(records[0]["decision"], "pushed");
     assert_eq!(records[0]["exit_code"], 0);
@@ -321,14 +341,26 @@ fn reference_style(train: &std::path::Path, repo: &str, base_run: &str) -> Strin
 fn a_reference_style_legacy_image_rebases_onto_its_base_tag() {
     // PHT-meDIC builds `:base` (master + empty train directories) and the train on top of it
     // with docker build; no labels of ours.
+    // No labels: the master is the one the configuration's `source` names, run only because the
+    // station's policy names it, and proven by lineage.
     let s = Scene::new(&["st-1", "st-2"]);
-    let train = s.create("legacy", COUNT);
+    let train = s.create_with("legacy", COUNT, &["--master-image", master()]);
     let a = registry('A');
     let repo = repo("reference");
     let latest = reference_style(&train, &repo, "mkdir -p /opt/pht_train /opt/pht_results");
-    let o = s.station("st-1", &latest, &[]);
+    let cfg = |id: &str| {
+        s.config(&format!("{id}.toml"), &master_policy())
+            .to_str()
+            .unwrap()
+            .to_string()
+    };
+    let o = s.station("st-1", &latest, &["--config", &cfg("st-1")]);
     assert_eq!(code_and_err(&o).0, 0, "{}", code_and_err(&o).1);
-    let o = s.station("st-2", &format!("{a}/{repo}:st-2"), &[]);
+    let o = s.station(
+        "st-2",
+        &format!("{a}/{repo}:st-2"),
+        &["--config", &cfg("st-2")],
+    );
     assert_eq!(code_and_err(&o).0, 0, "{}", code_and_err(&o).1);
     assert_eq!(
         s.results(&format!("{a}/{repo}:done")),
@@ -465,7 +497,7 @@ fn an_image_whose_entrypoint_was_changed_still_runs_the_signed_entrypoint() {
 fn a_base_layer_with_content_under_the_train_paths_is_rejected() {
     // A PHT-meDIC-style `:base` that hides a file in /opt/pht_train below the train layer.
     let s = Scene::new(&["st-1", "st-2"]);
-    let train = s.create("legacy", COUNT);
+    let train = s.create_with("legacy", COUNT, &["--master-image", master()]);
     let a = registry('A');
     let repo = repo("base-smuggle");
     let latest = reference_style(
@@ -473,7 +505,8 @@ fn a_base_layer_with_content_under_the_train_paths_is_rejected() {
         &repo,
         "mkdir -p /opt/pht_train /opt/pht_results && echo 'echo evil' > /opt/pht_train/evil.sh",
     );
-    let o = s.station("st-1", &latest, &[]);
+    let cfg = s.config("st-1.toml", &master_policy());
+    let o = s.station("st-1", &latest, &["--config", cfg.to_str().unwrap()]);
     let (code, err) = code_and_err(&o);
     assert_eq!(code, 3, "{err}");
     assert!(

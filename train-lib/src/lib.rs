@@ -28,4 +28,4 @@ pub mod tree;
 
 pub use common::{CreateSpec, Station, StepReport, VerifyReport};
 pub use error::{ProtocolError, Rejection};
-pub use train_dir::{create, Format, TrainDir};
+pub use train_dir::{create, unpack_allowance, Allowance, Format, MasterImage, TrainDir};

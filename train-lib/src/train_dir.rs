@@ -38,6 +38,19 @@ impl FromStr for Format {
     }
 }
 
+/// The master image a train names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum MasterImage {
+    /// A manifest digest its creator signed (native).
+    Signed(String),
+    /// An image reference nobody signed (legacy `source`): a hint where to look, which a
+    /// station trusts only when its own policy names that master.
+    Claimed(String),
+    /// None.
+    None,
+}
+
 /// A train directory whose format has been detected from its configuration.
 #[derive(Debug, Clone)]
 pub struct TrainDir {
@@ -81,6 +94,33 @@ impl TrainDir {
         &self.path
     }
 
+    /// The file the train runs, below `pht_train`, when the configuration signs it (native);
+    /// `None` for a legacy train (its image's `CMD` names it, unsigned).
+    pub fn entrypoint(&self) -> Result<Option<String>> {
+        interrupted(&self.path)?;
+        match self.format {
+            Format::Legacy => Ok(None),
+            Format::Native => native::steps::entrypoint(&self.path).map(Some),
+        }
+    }
+
+    /// The master image the train names: signed by its creator (a native train's digest), or
+    /// only claimed (a legacy train's `source`, which no signature covers), or none.
+    pub fn master_image(&self) -> Result<MasterImage> {
+        interrupted(&self.path)?;
+        Ok(match self.format {
+            Format::Native => match native::steps::master_image(&self.path)? {
+                Some(d) => MasterImage::Signed(d),
+                None => MasterImage::None,
+            },
+            Format::Legacy => {
+                let cfg = legacy::config::LegacyConfig::parse(&common::read_config(&self.path)?)?;
+                let tag = cfg.source.tag.as_deref().unwrap_or("latest");
+                MasterImage::Claimed(format!("{}:{tag}", cfg.source.address))
+            }
+        })
+    }
+
     /// Verifies and decrypts in place for a station; unchanged on failure.
     pub fn pre_run(&self, st: &Station<'_>) -> Result<StepReport> {
         interrupted(&self.path)?;
@@ -120,6 +160,28 @@ impl TrainDir {
             Format::Legacy => legacy::results(&self.path, creator, trust, out),
             Format::Native => native::results(&self.path, creator, trust, out),
         }
+    }
+}
+
+/// What a train's image layers may unpack to: bytes of file content and entries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Allowance {
+    /// Bytes of file content.
+    pub bytes: u64,
+    /// Files and directories.
+    pub entries: u64,
+}
+
+/// What the layers of the train whose `train_config.json` is `config` may unpack to, decided
+/// from the configuration before anything else is unpacked: for a native train, exactly what
+/// its signed configuration lists (its signatures are checked first); `None` for a legacy
+/// train, whose configuration signs no sizes (a station applies its own limit).
+pub fn unpack_allowance(config: &[u8]) -> Result<Option<Allowance>> {
+    let v: serde_json::Value =
+        serde_json::from_slice(config).map_err(|e| Rejection::ConfigSchema(e.to_string()))?;
+    match v.get("format") {
+        Some(_) => native::steps::unpack_allowance(config).map(Some),
+        None => Ok(None),
     }
 }
 

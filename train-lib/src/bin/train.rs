@@ -581,14 +581,31 @@ fn as_image(arg: &Path) -> Result<Option<ImageRef>> {
     })?))
 }
 
+/// How `train` reads images: progress bars, the default caps, never cancelled (a signal ends
+/// the process; its temporary directory holds no plaintext).
+fn pull_options<'a>(
+    bars: &'a image::Bars,
+    cancel: &'a tokio_util::sync::CancellationToken,
+) -> image::PullOptions<'a> {
+    image::PullOptions {
+        reporter: bars,
+        limits: image::ReadLimits::default(),
+        cancel,
+    }
+}
+
 /// Pulls an image's /opt into a private temporary directory (removed when the guard drops).
 fn pull_image(r: &ImageRef, reg: &RegistryArgs) -> Result<(tempfile::TempDir, PathBuf)> {
     let work = tempfile::Builder::new().prefix("pht-train-").tempdir()?;
+    let (bars, cancel) = (
+        image::Bars::default(),
+        tokio_util::sync::CancellationToken::new(),
+    );
     let pulled = runtime()?.block_on(image::pull_train(
         &reg.registry(),
         r,
         work.path(),
-        &image::Bars::default(),
+        pull_options(&bars, &cancel),
     ))?;
     let dir = pulled.dir.clone();
     Ok((work, dir))
@@ -603,11 +620,15 @@ fn verify_image(
     let registry = reg.registry();
     let rt = runtime()?;
     let work = tempfile::Builder::new().prefix("pht-train-").tempdir()?;
+    let (bars, cancel) = (
+        image::Bars::default(),
+        tokio_util::sync::CancellationToken::new(),
+    );
     let pulled = rt.block_on(image::pull_train(
         &registry,
         r,
         work.path(),
-        &image::Bars::default(),
+        pull_options(&bars, &cancel),
     ))?;
     let mut checks = vec![Check {
         name: "image layers".into(),
@@ -669,7 +690,7 @@ fn verify_image(
         &pulled,
         proven,
         work.path(),
-        &image::Bars::default(),
+        pull_options(&bars, &cancel),
     )) {
         Ok(n) => (
             true,
@@ -733,14 +754,8 @@ fn main() -> ExitCode {
                 .downcast_ref::<ProtocolError>()
                 .and_then(ProtocolError::rejection)
                 .is_some()
-                || matches!(
-                    e.downcast_ref::<image::ImageError>(),
-                    Some(
-                        image::ImageError::Smuggling { .. }
-                            | image::ImageError::Lineage(_)
-                            | image::ImageError::Digest { .. }
-                    )
-                );
+                || e.downcast_ref::<image::ImageError>()
+                    .is_some_and(image::ImageError::is_rejection);
             eprintln!("error: {e:#}");
             if rejected {
                 eprintln!("the train directory was left unchanged");

@@ -88,7 +88,7 @@ pub fn decrypt<R: Read, W: Write>(
             .len();
         blocks.pool().give(buf);
         if last {
-            if total_ct == 0 || total_ct % BLOCK as u64 != 0 {
+            if total_ct == 0 || !total_ct.is_multiple_of(BLOCK as u64) {
                 return Err(CipherError::Malformed(
                     "ciphertext is not a whole number of AES blocks",
                 ));

@@ -54,7 +54,7 @@ pub fn decrypt(
     }
     file.read_exact_at(&mut iv, 0)?;
     let ct_len = len - BLOCK as u64;
-    if ct_len == 0 || ct_len % BLOCK as u64 != 0 {
+    if ct_len == 0 || !ct_len.is_multiple_of(BLOCK as u64) {
         return Err(CipherError::Malformed(
             "ciphertext is not a whole number of AES blocks",
         ));

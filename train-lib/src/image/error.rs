@@ -50,6 +50,19 @@ pub enum ImageError {
         /// Why it is refused.
         reason: String,
     },
+    /// Something read from a registry is larger than its descriptor says or than a cap allows
+    /// (a manifest or configuration that never ends, a layer that unpacks to more than the
+    /// signed configuration or the station's limits allow).
+    #[error("{what}: {detail}")]
+    Limit {
+        /// What was being read.
+        what: String,
+        /// Which cap it passed, and how to raise it when that is legitimate.
+        detail: String,
+    },
+    /// The work was cancelled (a signal, or the caller's token) before it finished.
+    #[error("cancelled before it finished")]
+    Cancelled,
     /// The train image does not descend from its master image.
     #[error("lineage: {0}")]
     Lineage(String),
@@ -69,6 +82,21 @@ pub enum ImageError {
         /// The cause (in the message, so not also a `source`: chains would print it twice).
         cause: std::io::Error,
     },
+}
+
+impl ImageError {
+    /// Whether the error means the image is refused (tampered with, hostile or outside the
+    /// limits: exit 3), rather than that something could not be reached or used (exit 1). The
+    /// one place this is decided, for `train verify` and `station run` alike.
+    pub fn is_rejection(&self) -> bool {
+        matches!(
+            self,
+            ImageError::Smuggling { .. }
+                | ImageError::Lineage(_)
+                | ImageError::Digest { .. }
+                | ImageError::Limit { .. }
+        )
+    }
 }
 
 pub(crate) fn io_err(path: &std::path::Path) -> impl FnOnce(std::io::Error) -> ImageError + '_ {

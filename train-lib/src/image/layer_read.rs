@@ -5,13 +5,10 @@
 //! that leaves `/opt`) could change what the container sees without changing those hashes, so it
 //! is refused rather than interpreted.
 
-use super::error::io_err;
+use super::untar::{self, refused, Dest, Flow, Item, Kind, ReadLimits, Rules};
 use super::{ImageError, TRAIN_PATHS};
-use std::collections::BTreeSet;
-use std::fs::{self, OpenOptions};
-use std::io::{self, Read};
-use std::os::unix::fs::OpenOptionsExt;
-use std::path::{Path, PathBuf};
+use std::io::Read;
+use std::path::Path;
 
 /// Which part of the image a layer is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -22,26 +19,35 @@ pub enum LayerRole {
     Train,
 }
 
-/// The `/opt` being assembled from the train layers, in a private directory.
+/// The `/opt` being assembled from the train layers, in a private directory, with caps that
+/// hold across all of them.
 #[derive(Debug)]
 pub struct OptTree {
-    root: PathBuf,
+    dest: Dest,
+    limits: ReadLimits,
     files: u64,
     bytes: u64,
+    entries: u64,
 }
 
 impl OptTree {
-    /// Unpacks into `root`, which must exist and be private (mode 0700).
+    /// Unpacks into `root`, which must exist and be private (mode 0700), with the default caps.
     pub fn new(root: &Path) -> Self {
+        Self::with_limits(root, ReadLimits::default())
+    }
+    /// Unpacks into `root` at most `limits`, summed over every layer unpacked into it.
+    pub fn with_limits(root: &Path, limits: ReadLimits) -> Self {
         Self {
-            root: root.to_path_buf(),
+            dest: Dest::new(root),
+            limits,
             files: 0,
             bytes: 0,
+            entries: 0,
         }
     }
     /// The directory.
     pub fn root(&self) -> &Path {
-        &self.root
+        self.dest.root()
     }
     /// Regular files unpacked so far.
     pub fn files(&self) -> u64 {
@@ -51,144 +57,192 @@ impl OptTree {
     pub fn bytes(&self) -> u64 {
         self.bytes
     }
+    /// What may still be unpacked into the tree.
+    fn remaining(&self) -> ReadLimits {
+        ReadLimits {
+            bytes: self.limits.bytes.saturating_sub(self.bytes),
+            entries: self.limits.entries.saturating_sub(self.entries),
+        }
+    }
 }
 
-// PAX records the tar crate applies itself, and that say nothing about content the hashes miss.
-const PAX_ALLOWED: &[&str] = &[
-    "path", "size", "mtime", "atime", "ctime", "uid", "gid", "uname", "gname",
-];
-
 /// Reads one uncompressed layer tar. `Train` layers are unpacked into `tree` (whiteouts
-/// honoured); `Base` layers are only checked. `tree` may be `None` for a `Base` layer.
+/// honoured); `Base` layers are only checked, with the default caps. `tree` may be `None` for a
+/// `Base` layer.
 pub fn read_layer<R: Read>(
     tar_stream: R,
     digest: &str,
     role: LayerRole,
-    mut tree: Option<&mut OptTree>,
+    tree: Option<&mut OptTree>,
 ) -> Result<(), ImageError> {
-    let refuse = |path: &str, reason: &str| ImageError::Smuggling {
-        layer: digest.to_string(),
-        path: path.to_string(),
-        reason: reason.to_string(),
+    match (role, tree) {
+        (LayerRole::Base, _) => scan_base_layer(tar_stream, digest, ReadLimits::default()),
+        (LayerRole::Train, Some(t)) => unpack_train_layer(tar_stream, digest, t),
+        (LayerRole::Train, None) => panic!("train layers unpack into a tree"),
+    }
+}
+
+/// Checks a base layer: it may hold anything, except content under the train paths (only
+/// the train layer may); the empty train directories are allowed.
+pub fn scan_base_layer<R: Read>(
+    tar: R,
+    digest: &str,
+    limits: ReadLimits,
+) -> Result<(), ImageError> {
+    let rules = Rules {
+        name: digest,
+        limits,
+        unique_paths: false,
     };
-    let mut archive = tar::Archive::new(tar_stream);
-    let mut seen = BTreeSet::new();
-    let entries = archive.entries().map_err(|e| refuse("", &e.to_string()))?;
-    for entry in entries {
-        let mut entry = entry.map_err(|e| refuse("", &format!("unreadable tar: {e}")))?;
-        let raw_path = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
-        let kind = entry.header().entry_type();
-        if kind.is_pax_global_extensions() {
-            return Err(refuse(&raw_path, "global PAX header"));
-        }
-        let norm = normalize(&raw_path).ok_or_else(|| refuse(&raw_path, "unsafe path"))?;
-        let under_train = in_train_paths(&norm);
-        let in_opt = norm == "opt" || norm.starts_with("opt/");
-        if role == LayerRole::Base {
-            if under_train.is_some() && !(kind.is_dir() && TRAIN_PATHS.contains(&norm.as_str())) {
-                return Err(refuse(
-                    &raw_path,
-                    "a base layer holds content under the train paths (only the train layer may)",
-                ));
-            }
-            continue;
-        }
-        // Train layer from here on.
-        if !in_opt {
-            return Err(refuse(
-                &raw_path,
-                "the train layer touches a path outside /opt",
+    untar::read(tar, &rules, |it| {
+        if in_train_paths(it.path).is_some()
+            && !(it.kind == Kind::Dir && TRAIN_PATHS.contains(&it.path))
+        {
+            return Err(refused(
+                digest,
+                it.raw,
+                "a base layer holds content under the train paths (only the train layer may)",
             ));
         }
-        if !seen.insert(norm.clone()) {
-            return Err(refuse(&raw_path, "duplicate entry"));
+        Ok(Flow::Continue)
+    })?;
+    Ok(())
+}
+
+/// Reads `opt/train_config.json` from a train layer without unpacking anything, stopping as
+/// soon as it is found (layers written by this project put it first). `None` when the layer
+/// has none. The configuration itself is capped at `CONFIG_CAP` bytes.
+pub fn find_config<R: Read>(
+    tar: R,
+    digest: &str,
+    limits: ReadLimits,
+) -> Result<Option<Vec<u8>>, ImageError> {
+    let rules = Rules {
+        name: digest,
+        limits,
+        unique_paths: true,
+    };
+    let mut found = None;
+    untar::read(tar, &rules, |it| {
+        if it.path != "opt/train_config.json" {
+            return Ok(Flow::Continue);
         }
-        if let Some(exts) = entry
-            .pax_extensions()
-            .map_err(|e| refuse(&raw_path, &e.to_string()))?
-        {
-            for ext in exts {
-                let ext = ext.map_err(|e| refuse(&raw_path, &e.to_string()))?;
-                let key = ext.key().unwrap_or("<non-UTF-8>");
-                if !PAX_ALLOWED.contains(&key) {
-                    return Err(refuse(&raw_path, &format!("PAX record `{key}`")));
-                }
-            }
+        let Kind::File(size) = it.kind else {
+            return Err(refused(
+                digest,
+                it.raw,
+                "the configuration is not a regular file",
+            ));
+        };
+        if size > CONFIG_CAP {
+            return Err(ImageError::Limit {
+                what: format!("layer {digest}: opt/train_config.json"),
+                detail: format!("{size} bytes, more than a configuration may hold ({CONFIG_CAP})"),
+            });
         }
-        let name = norm.rsplit('/').next().unwrap_or_default();
-        if let Some(target) = name.strip_prefix(".wh.") {
-            let parent = norm.rsplit_once('/').map_or("", |(p, _)| p);
-            let inside = parent == "opt"
-                && TRAIN_PATHS.iter().any(|t| *t == format!("opt/{target}"))
-                || in_train_paths(parent).is_some();
-            if !inside {
-                return Err(refuse(&raw_path, "a whiteout outside the train paths"));
-            }
-            if !(kind.is_file() && entry.size() == 0) {
-                return Err(refuse(
-                    &raw_path,
-                    "a whiteout must be an empty regular file",
-                ));
-            }
-            let tree = tree
-                .as_deref_mut()
-                .expect("train layers unpack into a tree");
-            let dir = tree.root.join(rel_in_opt(parent));
-            if target == ".wh..opq" {
-                clear_dir(&dir)?;
-            } else if target.starts_with(".wh.") || target.is_empty() {
-                return Err(refuse(&raw_path, "malformed whiteout"));
+        let mut buf = Vec::with_capacity(size as usize);
+        it.data
+            .read_to_end(&mut buf)
+            .map_err(|e| untar::cancelled_or(e, |e| refused(digest, it.raw, e.to_string())))?;
+        found = Some(buf);
+        Ok(Flow::Stop)
+    })?;
+    Ok(found)
+}
+
+/// The largest `train_config.json` read: a native configuration lists every file with its hash
+/// (about 150 bytes each), so 16 MiB holds some 100,000 files.
+pub const CONFIG_CAP: u64 = 16 << 20;
+
+/// Unpacks a train layer's `/opt` into `tree`, within what is left of the tree's caps.
+pub fn unpack_train_layer<R: Read>(
+    tar: R,
+    digest: &str,
+    tree: &mut OptTree,
+) -> Result<(), ImageError> {
+    let rules = Rules {
+        name: digest,
+        limits: tree.remaining(),
+        unique_paths: true,
+    };
+    let dest = &tree.dest;
+    let (mut files, mut bytes) = (0, 0);
+    let counts = untar::read(tar, &rules, |it| {
+        if let Some(n) = unpack_entry(dest, digest, it)? {
+            files += 1;
+            bytes += n;
+        }
+        Ok(Flow::Continue)
+    })?;
+    tree.files += files;
+    tree.bytes += bytes;
+    tree.entries += counts.entries;
+    Ok(())
+}
+
+/// One train-layer entry: a whiteout applied, a directory made, a file written (`Some(size)`).
+fn unpack_entry(dest: &Dest, digest: &str, it: Item<'_>) -> Result<Option<u64>, ImageError> {
+    let (norm, raw) = (it.path, it.raw);
+    if norm != "opt" && !norm.starts_with("opt/") {
+        return Err(refused(
+            digest,
+            raw,
+            "the train layer touches a path outside /opt",
+        ));
+    }
+    let name = norm.rsplit('/').next().unwrap_or_default();
+    if let Some(target) = name.strip_prefix(".wh.") {
+        let parent = norm.rsplit_once('/').map_or("", |(p, _)| p);
+        let inside = parent == "opt" && TRAIN_PATHS.iter().any(|t| *t == format!("opt/{target}"))
+            || in_train_paths(parent).is_some();
+        if !inside {
+            return Err(refused(digest, raw, "a whiteout outside the train paths"));
+        }
+        if it.kind != Kind::File(0) {
+            return Err(refused(
+                digest,
+                raw,
+                "a whiteout must be an empty regular file",
+            ));
+        }
+        if target == ".wh..opq" {
+            dest.clear(rel_in_opt(parent))?;
+        } else if target.starts_with(".wh.") || target.is_empty() {
+            return Err(refused(digest, raw, "malformed whiteout"));
+        } else {
+            let dir = rel_in_opt(parent);
+            dest.remove(&if dir.is_empty() {
+                target.to_string()
             } else {
-                remove_any(&dir.join(target))?;
-            }
-            continue;
+                format!("{dir}/{target}")
+            })?;
         }
-        if norm != "opt" && under_train.is_none() {
-            return Err(refuse(&raw_path, "not a train path (the train layer may hold only /opt/train_config.json, pht_train/, pht_results/, user_sym_key.key)"));
+        return Ok(None);
+    }
+    if norm != "opt" && in_train_paths(norm).is_none() {
+        return Err(refused(digest, raw, "not a train path (the train layer may hold only /opt/train_config.json, pht_train/, pht_results/, user_sym_key.key)"));
+    }
+    match it.kind {
+        Kind::Dir => {
+            dest.dir(rel_in_opt(norm))?;
+            Ok(None)
         }
-        let tree = tree
-            .as_deref_mut()
-            .expect("train layers unpack into a tree");
-        let dest = tree.root.join(rel_in_opt(&norm));
-        if kind.is_dir() {
-            if dest.is_file() {
-                fs::remove_file(&dest).map_err(io_err(&dest))?;
-            }
-            fs::create_dir_all(&dest).map_err(io_err(&dest))?;
-        } else if kind.is_file() || kind == tar::EntryType::Continuous {
-            if ["opt", "opt/pht_train", "opt/pht_results"].contains(&norm.as_str()) {
-                return Err(refuse(
-                    &raw_path,
+        Kind::File(_) => {
+            if ["opt", "opt/pht_train", "opt/pht_results"].contains(&norm) {
+                return Err(refused(
+                    digest,
+                    raw,
                     "a file where the train layout has a directory",
                 ));
             }
-            if let Some(parent) = dest.parent() {
-                fs::create_dir_all(parent).map_err(io_err(parent))?;
-            }
-            remove_any(&dest)?;
-            let mut out = OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .mode(0o600)
-                .custom_flags(libc::O_NOFOLLOW)
-                .open(&dest)
-                .map_err(io_err(&dest))?;
-            let n = io::copy(&mut entry, &mut out).map_err(io_err(&dest))?;
-            tree.files += 1;
-            tree.bytes += n;
-        } else {
-            let what = match kind {
-                tar::EntryType::Symlink => "a symbolic link",
-                tar::EntryType::Link => "a hard link",
-                tar::EntryType::Char | tar::EntryType::Block => "a device file",
-                tar::EntryType::Fifo => "a FIFO",
-                tar::EntryType::GNUSparse => "a sparse file",
-                _ => "an entry type other than file or directory",
-            };
-            return Err(refuse(&raw_path, what));
+            Ok(Some(dest.file(rel_in_opt(norm), it.data)?))
         }
+        Kind::Other(what) => Err(refused(
+            digest,
+            raw,
+            format!("{what}; a train layer holds only files and directories"),
+        )),
     }
-    Ok(())
 }
 
 /// `opt/x/y` → `x/y`; `opt` → ``.
@@ -204,46 +258,10 @@ fn in_train_paths(norm: &str) -> Option<&'static str> {
         .find(|t| norm == *t || norm.strip_prefix(t).is_some_and(|r| r.starts_with('/')))
 }
 
-/// Layer paths are relative; `./` prefixes and trailing slashes are cosmetic. Anything with `..`,
-/// empty or `.` components, NUL or control characters, or an absolute path is refused.
-fn normalize(p: &str) -> Option<String> {
-    let p = p.strip_prefix("./").unwrap_or(p);
-    let p = p.trim_end_matches('/');
-    if p.is_empty() || p.starts_with('/') || p.chars().any(char::is_control) || p.contains('\\') {
-        return None;
-    }
-    if p.split('/').any(|c| c.is_empty() || c == "." || c == "..") {
-        return None;
-    }
-    Some(p.to_string())
-}
-
-fn clear_dir(dir: &Path) -> Result<(), ImageError> {
-    match fs::read_dir(dir) {
-        Ok(rd) => {
-            for e in rd {
-                let e = e.map_err(io_err(dir))?;
-                remove_any(&e.path())?;
-            }
-            Ok(())
-        }
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(io_err(dir)(e)),
-    }
-}
-
-fn remove_any(p: &Path) -> Result<(), ImageError> {
-    match fs::symlink_metadata(p) {
-        Ok(m) if m.is_dir() => fs::remove_dir_all(p).map_err(io_err(p)),
-        Ok(_) => fs::remove_file(p).map_err(io_err(p)),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(io_err(p)(e)),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::fs;
 
     fn tar_of(entries: &[(&str, tar::EntryType, &[u8])]) -> Vec<u8> {
         let mut b = tar::Builder::new(Vec::new());

@@ -10,12 +10,16 @@
 mod assemble;
 mod credentials;
 mod error;
+mod http;
 mod layer_read;
 mod layer_write;
+mod lineage;
 mod progress;
+mod pull;
+mod push;
 mod reference;
 mod registry;
-mod transfer;
+pub mod untar;
 
 pub use assemble::{
     next_image, Descriptor, ImageConfig, Manifest, NextImage, LABEL_MASTER, LABEL_MASTER_REPO,
@@ -23,15 +27,17 @@ pub use assemble::{
 };
 pub use credentials::Credentials;
 pub use error::ImageError;
-pub use layer_read::{read_layer, LayerRole, OptTree};
-pub use layer_write::{append_tree, open_layer, write_layer_to, ChunkSender, LayerDigests, Owner};
-pub use progress::Bars;
-pub use reference::ImageRef;
-pub use registry::{Pinned, Registry, RegistryOptions};
-pub use transfer::{
-    build_train_image, copy_image, lineage, pull_train, push_next, scan_base_layers, Lineage,
-    Progress, PulledTrain, PushReport, Reporter, Silent,
+pub use layer_read::{
+    find_config, read_layer, scan_base_layer, unpack_train_layer, LayerRole, OptTree, CONFIG_CAP,
 };
+pub use layer_write::{append_tree, open_layer, write_layer_to, ChunkSender, LayerDigests, Owner};
+pub use lineage::{lineage, Lineage};
+pub use progress::{Bars, Progress, Reporter, Silent};
+pub use pull::{pull_train, scan_base_layers, PullOptions, PulledTrain};
+pub use push::{build_train_image, copy_image, push_next, PushReport};
+pub use reference::{next_stop_tag, tag_for, ImageRef};
+pub use registry::{Pinned, Registry, RegistryOptions, METADATA_CAP};
+pub use untar::ReadLimits;
 
 /// Paths of the train directory inside an image, relative to `/`.
 pub const TRAIN_PATHS: &[&str] = &[

@@ -57,6 +57,35 @@ impl ImageRef {
     }
 }
 
+/// The tag of a train's image after stop `index` of `route`: the next station's id, or `done`
+/// after the last stop. Station and route service name the next image the same way.
+pub fn next_stop_tag(route: &[String], index: usize) -> String {
+    route
+        .get(index + 1)
+        .map_or_else(|| "done".to_string(), |s| tag_for(s))
+}
+
+/// A tag from a station id: Docker tags allow `[A-Za-z0-9_.-]`, at most 128 characters, not
+/// starting with `.` or `-`. (Native station ids are already tags; legacy ids may not be.)
+pub fn tag_for(station: &str) -> String {
+    let t: String = station
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' || c == '.' || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .take(128)
+        .collect();
+    if t.starts_with(['.', '-']) || t.is_empty() {
+        format!("s{t}")
+    } else {
+        t
+    }
+}
+
 impl FromStr for ImageRef {
     type Err = ImageError;
     fn from_str(s: &str) -> Result<Self, ImageError> {
@@ -92,6 +121,17 @@ impl fmt::Debug for ImageRef {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tags_are_docker_safe() {
+        assert_eq!(tag_for("hospital-a"), "hospital-a");
+        assert_eq!(tag_for("2"), "2");
+        assert_eq!(tag_for("a/b:c"), "a_b_c");
+        assert_eq!(tag_for("-x"), "s-x");
+        let route = vec!["a".to_string(), "b".to_string()];
+        assert_eq!(next_stop_tag(&route, 0), "b");
+        assert_eq!(next_stop_tag(&route, 1), "done");
+    }
 
     #[test]
     fn registry_must_be_explicit_and_loopback_is_detected() {

@@ -2,9 +2,10 @@
 //! explicitly insecure registries, credentials from Docker's configuration, every manifest and
 //! blob checked against the digest it was asked for.
 
-use super::assemble::Manifest;
+use super::assemble::{Descriptor, Manifest};
 use super::error::io_err;
-use super::transfer::Progress;
+use super::http::CappedHttp;
+use super::progress::Progress;
 use super::{Credentials, ImageError, ImageRef};
 use aws_lc_rs::digest::{digest, SHA256};
 use futures_util::{StreamExt, TryStreamExt};
@@ -19,6 +20,7 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use tokio::io::AsyncWriteExt;
+use tokio_util::sync::CancellationToken;
 
 /// How to reach registries.
 #[derive(Debug, Clone, Default)]
@@ -45,7 +47,13 @@ pub struct Pinned {
 pub struct Registry {
     opts: RegistryOptions,
     clients: Arc<Mutex<HashMap<String, (Client, RegistryAuth)>>>,
+    http: Arc<std::sync::OnceLock<CappedHttp>>,
 }
+
+/// The largest manifest or image configuration read: the largest seen in the wild (multi-arch
+/// indexes, configurations with long histories) are around 100 KiB; 4 MiB leaves room and
+/// bounds what a hostile registry can make a station hold.
+pub const METADATA_CAP: u64 = 4 << 20;
 
 const ACCEPT: &[&str] = &[
     IMAGE_MANIFEST_MEDIA_TYPE,
@@ -67,6 +75,7 @@ impl Registry {
         Self {
             opts,
             clients: Arc::default(),
+            http: Arc::default(),
         }
     }
 
@@ -78,7 +87,7 @@ impl Registry {
         }
     }
 
-    async fn client(&self, r: &ImageRef) -> Result<Client, ImageError> {
+    pub(crate) async fn client(&self, r: &ImageRef) -> Result<Client, ImageError> {
         Ok(self.client_and_auth(r).await?.0)
     }
 
@@ -88,7 +97,7 @@ impl Registry {
         if let Some(c) = self.clients.lock().expect("not poisoned").get(&reg) {
             return Ok(c.clone());
         }
-        let plain = r.is_loopback() || self.opts.insecure.contains(&reg);
+        let plain = self.plain(r);
         let config = ClientConfig {
             protocol: if plain {
                 ClientProtocol::HttpsExcept(vec![reg.clone()])
@@ -109,13 +118,25 @@ impl Registry {
         Ok((client, auth))
     }
 
+    fn plain(&self, r: &ImageRef) -> bool {
+        r.is_loopback() || self.opts.insecure.iter().any(|i| i == r.registry())
+    }
+
     /// Resolves `r` to its manifest digest (checked against the bytes when `r` names a digest).
+    /// The manifest is read up to [`METADATA_CAP`] bytes.
     pub async fn resolve(&self, r: &ImageRef) -> Result<Pinned, ImageError> {
         let (c, auth) = self.client_and_auth(r).await?;
-        let (raw, _) = c
-            .pull_manifest_raw(r.inner(), &auth, ACCEPT)
-            .await
-            .map_err(|e| Self::err(r, "manifest pull", e))?;
+        let http = match self.http.get() {
+            Some(h) => h,
+            None => {
+                let h = CappedHttp::new()?;
+                self.http.get_or_init(|| h)
+            }
+        };
+        let scheme = if self.plain(r) { "http" } else { "https" };
+        let raw = http
+            .manifest(&c, &auth, r, scheme, ACCEPT, METADATA_CAP)
+            .await?;
         let actual = sha256(&raw);
         if let Some(want) = r.digest() {
             if want != actual {
@@ -150,53 +171,108 @@ impl Registry {
         }
     }
 
-    /// The image configuration of a pinned image.
+    /// The image configuration of a pinned image, read up to [`METADATA_CAP`] bytes.
     pub async fn config(&self, p: &Pinned) -> Result<super::ImageConfig, ImageError> {
         let raw = self
-            .blob_bytes(&p.reference, &p.manifest.config.digest)
+            .blob_bytes(&p.reference, &p.manifest.config, METADATA_CAP)
             .await?;
         super::ImageConfig::parse(&raw, &p.given.to_string())
     }
 
-    /// A small blob (an image configuration) in memory, checked against `digest`.
-    pub async fn blob_bytes(&self, r: &ImageRef, digest: &str) -> Result<Vec<u8>, ImageError> {
-        let c = self.client(r).await?;
-        let mut out = Vec::new();
-        c.pull_blob(r.inner(), digest, &mut out)
-            .await
-            .map_err(|e| Self::err(r, &format!("blob {digest} pull"), e))?;
-        let actual = sha256(&out);
-        if actual != digest {
-            return Err(ImageError::Digest {
-                what: format!("blob of {r}"),
-                expected: digest.to_string(),
-                actual,
+    /// A small blob (an image configuration) in memory: refused when its descriptor says more
+    /// than `cap` bytes, cut off and refused when the registry sends more than the descriptor
+    /// says, and checked against its digest.
+    pub async fn blob_bytes(
+        &self,
+        r: &ImageRef,
+        d: &Descriptor,
+        cap: u64,
+    ) -> Result<Vec<u8>, ImageError> {
+        if d.size > cap {
+            return Err(ImageError::Limit {
+                what: format!("blob {} of {r}", d.digest),
+                detail: format!(
+                    "its descriptor says {} bytes, more than the {cap} a configuration may have",
+                    d.size
+                ),
             });
         }
+        let mut out = Vec::with_capacity(d.size as usize);
+        self.stream_blob(r, d, &mut out, &super::Silent, &CancellationToken::new())
+            .await?;
         Ok(out)
     }
 
-    /// Streams a blob into `path`; the stream is checked against `digest` before this returns.
+    /// Streams a blob into the new private file `path`; the stream is cut off at the
+    /// descriptor's size and checked against its digest before this returns.
     pub async fn blob_to_file(
         &self,
         r: &ImageRef,
-        digest: &str,
+        d: &Descriptor,
         path: &Path,
         progress: &dyn Progress,
+        cancel: &CancellationToken,
     ) -> Result<(), ImageError> {
-        let c = self.client(r).await?;
-        let mut stream = c
-            .pull_blob_stream(r.inner(), digest)
-            .await
-            .map_err(|e| Self::err(r, &format!("blob {digest} pull"), e))?;
-        let mut f = tokio::fs::File::create(path).await.map_err(io_err(path))?;
-        while let Some(chunk) = stream.next().await {
-            let chunk = chunk.map_err(|e| Self::err(r, &format!("blob {digest} pull"), e))?;
-            f.write_all(&chunk).await.map_err(io_err(path))?;
-            progress.advance(chunk.len() as u64);
-        }
+        let f = crate::tree::private::create_file(path).map_err(io_err(path))?;
+        let mut f = tokio::io::BufWriter::with_capacity(1 << 20, tokio::fs::File::from_std(f));
+        self.stream_blob(r, d, &mut f, progress, cancel).await?;
         f.flush().await.map_err(io_err(path))?;
         Ok(())
+    }
+
+    /// Pulls blob `d` of `r` into `sink`: at most `d.size` bytes (more is cut off and refused),
+    /// then checked against `d.digest` (a mismatch is tampering, a rejection, whichever side
+    /// noticed it).
+    async fn stream_blob(
+        &self,
+        r: &ImageRef,
+        d: &Descriptor,
+        sink: &mut (dyn tokio::io::AsyncWrite + Unpin + Send),
+        progress: &dyn Progress,
+        cancel: &CancellationToken,
+    ) -> Result<u64, ImageError> {
+        let c = self.client(r).await?;
+        let what = format!("blob {} of {r}", d.digest);
+        let pull_err =
+            |e: &dyn std::fmt::Display| Self::err(r, &format!("blob {} pull", d.digest), e);
+        let mut stream = tokio::select! {
+            s = c.pull_blob_stream(r.inner(), d.digest.as_str()) => s.map_err(|e| pull_err(&e))?,
+            () = cancel.cancelled() => return Err(ImageError::Cancelled),
+        };
+        let mut ctx = aws_lc_rs::digest::Context::new(&SHA256);
+        let mut n = 0u64;
+        loop {
+            let next = tokio::select! {
+                n = stream.next() => n,
+                () = cancel.cancelled() => return Err(ImageError::Cancelled),
+            };
+            let Some(chunk) = next else { break };
+            let chunk = chunk.map_err(|e| digest_or(e, &what, pull_err))?;
+            n += chunk.len() as u64;
+            if n > d.size {
+                return Err(ImageError::Limit {
+                    what,
+                    detail: format!(
+                        "the registry sent more than the {} bytes its descriptor says; cut off and refused",
+                        d.size
+                    ),
+                });
+            }
+            ctx.update(&chunk);
+            sink.write_all(&chunk)
+                .await
+                .map_err(|e| pull_err(&format!("writing it: {e}")))?;
+            progress.advance(chunk.len() as u64);
+        }
+        let actual = format!("sha256:{}", hex::encode(ctx.finish().as_ref()));
+        if actual != d.digest || n != d.size {
+            return Err(ImageError::Digest {
+                what,
+                expected: d.digest.clone(),
+                actual,
+            });
+        }
+        Ok(n)
     }
 
     /// Whether `r`'s repository holds `digest`.
@@ -271,8 +347,19 @@ impl Registry {
         // Download and upload overlap: the pull runs in its own task, a few MiB ahead of the
         // push (bounded, so memory stays flat whatever the blob size).
         let (tx, rx) = tokio::sync::mpsc::channel::<std::io::Result<bytes::Bytes>>(COPY_AHEAD);
+        // A source that sends more than the descriptor says is cut off there (the target then
+        // refuses the upload): nothing unbounded is relayed.
         tokio::spawn(async move {
-            while let Some(item) = pulled.next().await {
+            let mut n = 0u64;
+            while let Some(mut item) = pulled.next().await {
+                if let Ok(b) = &item {
+                    n += b.len() as u64;
+                    if n > size {
+                        item = Err(std::io::Error::other(format!(
+                            "the source sent more than the {size} bytes its descriptor says"
+                        )));
+                    }
+                }
                 let stop = item.is_err();
                 if tx.send(item).await.is_err() || stop {
                     break;
@@ -306,5 +393,27 @@ impl Registry {
             .await
             .map_err(|e| Self::err(to, "manifest push", e))?;
         Ok(d)
+    }
+}
+
+/// A stream error: `oci-client`'s own digest check (it verifies the blob too, and reports a
+/// mismatch as a stream error at the end) is tampering like ours; anything else is `other`.
+fn digest_or(
+    e: std::io::Error,
+    what: &str,
+    other: impl FnOnce(&dyn std::fmt::Display) -> ImageError,
+) -> ImageError {
+    match e
+        .get_ref()
+        .and_then(|i| i.downcast_ref::<oci_client::errors::DigestError>())
+    {
+        Some(oci_client::errors::DigestError::VerificationError { expected, actual }) => {
+            ImageError::Digest {
+                what: what.to_string(),
+                expected: expected.clone(),
+                actual: actual.clone(),
+            }
+        }
+        _ => other(&e),
     }
 }

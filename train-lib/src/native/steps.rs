@@ -716,3 +716,45 @@ pub fn master_image(dir: &Path) -> Result<Option<String>> {
 pub fn entrypoint(dir: &Path) -> Result<String> {
     Ok(load(dir)?.train.entrypoint)
 }
+
+/// What the image layers of this train may unpack to, from its configuration alone, once its
+/// signatures verify: the configuration, every train file and every result of the last stop
+/// at its exact ciphertext length, and the directories their paths need.
+pub fn unpack_allowance(config: &[u8]) -> Result<crate::Allowance> {
+    let Verified { cfg, .. } =
+        verify_signatures(NativeConfig::parse(config)?, &TrustStore::default())?;
+    let files = cfg
+        .train
+        .files
+        .iter()
+        .map(|f| (format!("{TRAIN_DIR}/{}", f.path), Some(f.size)))
+        .chain(expected_results(&cfg).iter().map(|e| {
+            let size = (e.kind == "file").then_some(e.size);
+            (format!("{RESULTS_DIR}/{}", e.path), size)
+        }));
+    let mut dirs = BTreeSet::from([TRAIN_DIR.to_string(), RESULTS_DIR.to_string()]);
+    let (mut bytes, mut entries) = (config.len() as u64, 0u64);
+    for (path, size) in files {
+        let mut at = path.as_str();
+        while let Some((parent, _)) = at.rsplit_once('/') {
+            dirs.insert(parent.to_string());
+            at = parent;
+        }
+        match size {
+            Some(n) => {
+                bytes = stream::ciphertext_len(n)
+                    .and_then(|c| bytes.checked_add(c))
+                    .ok_or_else(|| Rejection::ConfigSchema(format!("{path}: size out of range")))?;
+                entries += 1;
+            }
+            None => {
+                dirs.insert(path);
+            }
+        }
+    }
+    // `opt/` and the configuration besides the files and directories.
+    Ok(crate::Allowance {
+        bytes,
+        entries: entries + dirs.len() as u64 + 2,
+    })
+}

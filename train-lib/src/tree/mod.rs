@@ -2,6 +2,7 @@
 //! regular files and directories, and staging every change in a private directory that is
 //! committed only when all checks have passed.
 
+pub mod private;
 pub mod rewrite;
 mod staging;
 mod walk;

@@ -37,7 +37,7 @@ impl Staging {
             .map_err(io_err(&parent))?;
         for sub in ["new", "old"] {
             let p = dir.path().join(sub);
-            fs::create_dir(&p).map_err(io_err(&p))?;
+            super::private::create_dir(&p).map_err(io_err(&p))?;
         }
         Ok(Self {
             dir,
@@ -68,7 +68,7 @@ impl Staging {
     pub fn ensure_dir(&self, rel: &str) -> Result<(), TreeError> {
         self.note(rel);
         let p = self.dir.path().join("new").join(rel);
-        fs::create_dir_all(&p).map_err(io_err(&p))
+        super::private::create_dir_all(&p).map_err(io_err(&p))
     }
 
     /// Moves everything staged into place: directories first, the configuration last, so a
@@ -106,17 +106,12 @@ impl Staging {
     }
 }
 
-/// Creates a new file readable only by its owner (0600), with its parent directories.
+/// Creates a new file readable only by its owner (0600), with its parent directories (0700).
 fn create_private(p: &Path) -> Result<File, TreeError> {
     if let Some(parent) = p.parent() {
-        fs::create_dir_all(parent).map_err(io_err(parent))?;
+        super::private::create_dir_all(parent).map_err(io_err(parent))?;
     }
-    OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(p)
-        .map_err(io_err(p))
+    super::private::create_file(p).map_err(io_err(p))
 }
 
 /// Opens a file below a root for reading, refusing to follow a symlink at the last component.
@@ -185,7 +180,7 @@ impl OutputDir {
     /// Creates the directory `rel`.
     pub fn ensure_dir(&self, rel: &str) -> Result<(), TreeError> {
         let p = self.tmp.path().join(rel);
-        fs::create_dir_all(&p).map_err(io_err(&p))
+        super::private::create_dir_all(&p).map_err(io_err(&p))
     }
 
     /// Renames the finished directory to its target.

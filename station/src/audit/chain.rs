@@ -1,32 +1,57 @@
-//! The station's audit log: append-only JSON lines, each carrying the hash of the one before, and
-//! a head file holding the last line's number and hash, signed with the station key. An edited
-//! line breaks the chain; a truncated or deleted tail no longer matches the signed head.
+//! The chain itself: records as JSON lines, each carrying the hash of the one before, and a
+//! head file holding the last line's number and hash, signed with the station key. An edited
+//! line breaks the chain; a truncated or deleted tail no longer matches the signed head. Callers
+//! go through [`super::AuditLog`], which holds the lock these functions assume.
 
 use anyhow::{bail, Context, Result};
 use aws_lc_rs::digest::{digest, SHA256};
 use serde::{Deserialize, Serialize};
 use std::fs::{self, OpenOptions};
 use std::io::{BufRead, BufReader, Write};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use train_lib::keys::{PrivateKey, PublicKey};
 
-/// One decision of the station.
+/// One decision of the station (or, `started`, a run about to start its container).
+///
+/// Fields added after the first release are left out of the JSON when empty, so that the
+/// records written before them hash to what they always did.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Record {
+    /// Position in the log, from 1.
     pub seq: u64,
+    /// When (UTC, RFC 3339).
     pub time: String,
+    /// The train's id, once known.
     pub train_id: Option<String>,
+    /// This station's id.
     pub station: String,
+    /// The manifest digest of the image the run pulled.
     pub digest_in: Option<String>,
+    /// The manifest digest of the image it pushed.
     pub digest_out: Option<String>,
+    /// Where it pushed (`repo:tag@digest`).
     pub pushed_to: Option<String>,
-    /// `pushed`, `rejected`, `train-failed`, `error`, `interrupted`.
+    /// `started`, then one of `pushed`, `rejected`, `train-failed`, `error`, `interrupted`.
     pub decision: String,
+    /// The train's exit code, when it ran.
     pub exit_code: Option<i64>,
     /// Digest of the pushed train layer: the encrypted train and results this station signed.
     pub result_digest: Option<String>,
+    /// Why, for anything but `pushed` (escaped).
     pub reason: Option<String>,
+    /// The run this record belongs to (its containers, volume and work directory carry it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run_id: Option<String>,
+    /// The train's signed identity (`native:…`/`legacy:…`): what replays are refused by.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub identity: Option<String>,
+    /// The run's work directory (on a `started` record: where its leftovers would be).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workdir: Option<String>,
+    /// The hash of the record before (or all zeros for the first).
     pub prev: String,
+    /// This record's hash (over its JSON with this field empty).
     pub hash: String,
 }
 
@@ -46,7 +71,7 @@ fn line_hash(r: &Record) -> String {
     format!("sha256:{}", hex::encode(digest(&SHA256, &body).as_ref()))
 }
 
-fn head_path(log: &Path) -> PathBuf {
+pub(super) fn head_path(log: &Path) -> PathBuf {
     let mut p = log.as_os_str().to_owned();
     p.push(".head");
     PathBuf::from(p)
@@ -98,14 +123,16 @@ pub fn read_chain(log: &Path) -> Result<Vec<Record>> {
     Ok(out)
 }
 
-/// Checks the chain and the signed head; returns the number of records.
-pub fn verify(log: &Path, key: &PublicKey) -> Result<usize> {
+/// Checks the chain and the signed head; returns the records.
+pub fn verify(log: &Path, key: &PublicKey) -> Result<Vec<Record>> {
     let records = read_chain(log)?;
     let hp = head_path(log);
     let head: Head = match fs::read(&hp) {
         Ok(b) => serde_json::from_slice(&b)
             .with_context(|| format!("{}: not an audit head", hp.display()))?,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound && records.is_empty() => return Ok(0),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && records.is_empty() => {
+            return Ok(records)
+        }
         Err(e) => {
             return Err(e)
                 .with_context(|| format!("reading {} (the signed head of the log)", hp.display()))
@@ -128,20 +155,12 @@ pub fn verify(log: &Path, key: &PublicKey) -> Result<usize> {
             head.seq
         );
     }
-    Ok(records.len())
+    Ok(records)
 }
 
-/// Appends `r` (its seq, prev and hash are filled in) and re-signs the head.
-pub fn append(log: &Path, key: &PrivateKey, mut r: Record) -> Result<Record> {
-    if let Some(dir) = log.parent() {
-        fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    }
-    let records =
-        read_chain(log).context("the audit log fails its own check; refusing to append")?;
-    if !records.is_empty() {
-        verify(log, key.public())
-            .context("the audit log fails its own check; refusing to append")?;
-    }
+/// Appends `r` (its seq, prev and hash are filled in) after `records` (the log as it is, read
+/// and checked under the same lock) and re-signs the head.
+pub fn append(log: &Path, key: &PrivateKey, records: &[Record], mut r: Record) -> Result<Record> {
     r.seq = records.last().map_or(1, |l| l.seq + 1);
     r.prev = records
         .last()
@@ -150,6 +169,8 @@ pub fn append(log: &Path, key: &PrivateKey, mut r: Record) -> Result<Record> {
     let mut f = OpenOptions::new()
         .create(true)
         .append(true)
+        .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW)
         .open(log)
         .with_context(|| format!("opening {}", log.display()))?;
     let mut line = serde_json::to_vec(&r)?;
@@ -161,10 +182,18 @@ pub fn append(log: &Path, key: &PrivateKey, mut r: Record) -> Result<Record> {
         hash: r.hash.clone(),
         signature: hex::encode(key.sign_pss_sha256(&head_message(r.seq, &r.hash))?),
     };
+    // A unique temporary name beside the head, renamed over it: two writers can never mix
+    // their heads, and a reader sees the old head or the new one.
     let hp = head_path(log);
-    let tmp = hp.with_extension("head.tmp");
-    fs::write(&tmp, serde_json::to_vec(&head)?)?;
-    fs::rename(&tmp, &hp)?;
+    let dir = hp.parent().unwrap_or(Path::new("."));
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".audit-head-")
+        .tempfile_in(dir)
+        .with_context(|| format!("writing the audit head beside {}", hp.display()))?;
+    tmp.write_all(&serde_json::to_vec(&head)?)?;
+    tmp.as_file().sync_all()?;
+    tmp.persist(&hp)
+        .with_context(|| format!("replacing {}", hp.display()))?;
     Ok(r)
 }
 
@@ -182,6 +211,9 @@ pub fn record(station: &str) -> Record {
         exit_code: None,
         result_digest: None,
         reason: None,
+        run_id: None,
+        identity: None,
+        workdir: None,
         prev: String::new(),
         hash: String::new(),
     }
@@ -208,66 +240,4 @@ fn now_rfc3339() -> String {
         rem % 3600 / 60,
         rem % 60
     )
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn key() -> PrivateKey {
-        PrivateKey::generate(2048).unwrap()
-    }
-
-    fn filled(log: &Path, k: &PrivateKey, n: usize) {
-        for i in 0..n {
-            let mut r = record("s1");
-            r.decision = "pushed".into();
-            r.digest_in = Some(format!("sha256:{i}"));
-            append(log, k, r).unwrap();
-        }
-    }
-
-    #[test]
-    fn detects_edits_truncation_and_a_forged_head() {
-        let d = tempfile::tempdir().unwrap();
-        let log = d.path().join("audit.jsonl");
-        let k = key();
-        filled(&log, &k, 3);
-        assert_eq!(verify(&log, k.public()).unwrap(), 3);
-
-        // Edit a decision.
-        let text = fs::read_to_string(&log).unwrap();
-        fs::write(&log, text.replacen("\"pushed\"", "\"rejected\"", 1)).unwrap();
-        let e = verify(&log, k.public()).unwrap_err().to_string();
-        assert!(e.contains("line 1") && e.contains("edited"), "{e}");
-
-        // Truncate the tail.
-        let lines: Vec<&str> = text.lines().collect();
-        fs::write(&log, format!("{}\n{}\n", lines[0], lines[1])).unwrap();
-        let e = verify(&log, k.public()).unwrap_err().to_string();
-        assert!(e.contains("truncated"), "{e}");
-
-        // Remove a middle line.
-        fs::write(&log, format!("{}\n{}\n", lines[0], lines[2])).unwrap();
-        let e = verify(&log, k.public()).unwrap_err().to_string();
-        assert!(e.contains("line 2"), "{e}");
-
-        // A head signed by another key.
-        fs::write(&log, &text).unwrap();
-        let other = key();
-        assert!(verify(&log, other.public())
-            .unwrap_err()
-            .to_string()
-            .contains("signature"));
-        // And appending to a broken log is refused.
-        fs::write(&log, format!("{}\n", lines[0])).unwrap();
-        assert!(append(&log, &k, record("s1")).is_err());
-    }
-
-    #[test]
-    fn dates_are_rfc3339() {
-        let t = now_rfc3339();
-        assert_eq!(t.len(), 20);
-        assert!(t.starts_with("20") && t.ends_with('Z'));
-    }
 }

@@ -1,0 +1,15 @@
+//! The PHT station as a library: the run pipeline (`run`), the audit log, the container engine
+//! behind a trait, and what keeps a host clean (work directories, disks, sweeps). The
+//! `station` binary parses arguments and maps a run's outcome to an exit code.
+
+pub mod audit;
+pub mod config;
+pub mod disk;
+pub mod engine;
+#[cfg(test)]
+mod fake;
+pub mod output;
+pub mod results;
+pub mod run;
+pub mod sweep;
+pub mod workdir;

@@ -1,0 +1,164 @@
+//! How a run ends: one typed outcome that gives the audit record's decision, the JSON summary
+//! and the exit code.
+
+use serde::Serialize;
+use std::fmt::Display;
+use train_lib::image::{ImageError, PushReport};
+
+/// What the station decided.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Decision {
+    /// The train ran and its next image was pushed.
+    Pushed,
+    /// A policy, protocol or image check failed; nothing ran or was pushed.
+    Rejected,
+    /// The train ran and failed (exit code, time limit, its results or its disk).
+    TrainFailed,
+    /// Registry, engine, file or key trouble.
+    Error,
+    /// Stopped by a signal or the caller; cleaned up, nothing pushed.
+    Interrupted,
+}
+
+impl Decision {
+    /// The name in audit records and summaries.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Decision::Pushed => "pushed",
+            Decision::Rejected => "rejected",
+            Decision::TrainFailed => "train-failed",
+            Decision::Error => "error",
+            Decision::Interrupted => "interrupted",
+        }
+    }
+
+    /// `station run`'s exit code (README).
+    pub fn exit_code(self) -> u8 {
+        match self {
+            Decision::Pushed => 0,
+            Decision::Error | Decision::Interrupted => 1,
+            Decision::Rejected => 3,
+            Decision::TrainFailed => 4,
+        }
+    }
+}
+
+/// Why a run did not push.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Failure {
+    /// The train was refused: a policy, protocol or image check failed.
+    #[error("rejected: {0}")]
+    Rejected(String),
+    /// The train ran and failed.
+    #[error("the train failed: {0}")]
+    TrainFailed(String),
+    /// The run was stopped; what it had made was removed.
+    #[error("interrupted: {0}")]
+    Interrupted(String),
+    /// Something the station needs could not be used.
+    #[error(transparent)]
+    Error(#[from] anyhow::Error),
+}
+
+impl Failure {
+    /// The decision this failure is.
+    pub fn decision(&self) -> Decision {
+        match self {
+            Failure::Rejected(_) => Decision::Rejected,
+            Failure::TrainFailed(_) => Decision::TrainFailed,
+            Failure::Interrupted(_) => Decision::Interrupted,
+            Failure::Error(_) => Decision::Error,
+        }
+    }
+}
+
+/// A rejection with this reason.
+pub fn rejected(e: impl Display) -> Failure {
+    Failure::Rejected(e.to_string())
+}
+
+/// The interruption message.
+pub const INTERRUPTED: &str =
+    "stopped on request; the container, its volume and the decrypted train were removed, nothing was pushed";
+
+/// A protocol error: the train's fault (a rejection) or the station's.
+pub fn protocol(e: train_lib::ProtocolError) -> Failure {
+    if e.rejection().is_some() {
+        rejected(e)
+    } else {
+        Failure::Error(e.into())
+    }
+}
+
+/// An image error: rejections as decided by [`ImageError::is_rejection`], cancellation as an
+/// interruption, the rest errors.
+pub fn image(e: ImageError) -> Failure {
+    match e {
+        ImageError::Cancelled => Failure::Interrupted(INTERRUPTED.into()),
+        e if e.is_rejection() => rejected(e),
+        e => Failure::Error(e.into()),
+    }
+}
+
+/// The `--json` summary.
+#[derive(Debug, Default, Serialize)]
+pub struct Summary {
+    /// The station.
+    pub station: String,
+    /// This run's id (labels, audit records).
+    pub run_id: String,
+    /// The train's id.
+    pub train_id: Option<String>,
+    /// The train's signed identity.
+    pub identity: Option<String>,
+    /// `native` or `legacy`.
+    pub format: Option<String>,
+    /// The image pulled, by digest.
+    pub digest_in: Option<String>,
+    /// The image pushed, by digest.
+    pub digest_out: Option<String>,
+    /// Where it was pushed.
+    pub pushed_to: Option<String>,
+    /// The train's exit code.
+    pub exit_code: Option<i64>,
+    /// `pushed`, `rejected`, `train-failed`, `error` or `interrupted`.
+    pub decision: String,
+    /// Why, unless pushed.
+    pub reason: Option<String>,
+    /// Seconds per step.
+    pub seconds: Timings,
+    /// What the push did.
+    pub push: Option<PushReport>,
+    /// The train's disk, once it ran.
+    pub disk: Option<DiskUse>,
+}
+
+/// Seconds per step.
+#[derive(Debug, Default, Serialize)]
+pub struct Timings {
+    /// Pulling and unpacking.
+    pub pull: f64,
+    /// Verifying and decrypting.
+    pub pre_run: f64,
+    /// The container, from creation to removal.
+    pub run: f64,
+    /// Hashing, signing, re-encrypting.
+    pub post_run: f64,
+    /// Pushing the next image.
+    pub push: f64,
+    /// Everything.
+    pub total: f64,
+}
+
+/// The train's disk.
+#[derive(Debug, Default, Clone, Serialize)]
+pub struct DiskUse {
+    /// Its size (`limits.disk_mib`).
+    pub quota_bytes: u64,
+    /// What it took of the host's disk when the run ended.
+    pub host_bytes: u64,
+    /// Whether the train filled it.
+    pub full: bool,
+}

@@ -1,0 +1,209 @@
+//! What runs of dead station processes left behind, removed when a station starts.
+//!
+//! A station killed outright (SIGKILL, power loss) leaves its container, the container's `/opt`
+//! volume with decrypted data, the loop device under it, and its private work directory, and no
+//! decision in its audit log. Every container and volume of a run carries the station id, the
+//! host and the run's work directory in its labels; a work directory is locked by its run for as
+//! long as the run lives. So at start a station removes, for every run whose work directory is
+//! gone or unlocked: its containers, its volumes, its loop devices and its work directory, and
+//! appends `interrupted` to the audit log for each `started` record of such a run. Runs still
+//! going (in this process or another) hold their locks and are left alone.
+
+use crate::audit::{self, AuditLog};
+use crate::disk;
+use crate::engine::ContainerEngine;
+use crate::workdir;
+use anyhow::Result;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use train_lib::keys::PrivateKey;
+
+/// What a sweep removed.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Swept {
+    /// Containers removed.
+    pub containers: usize,
+    /// Volumes removed.
+    pub volumes: usize,
+    /// Loop devices detached.
+    pub loop_devices: usize,
+    /// Work directories removed.
+    pub workdirs: usize,
+    /// Runs recorded as interrupted.
+    pub interrupted: usize,
+}
+
+impl Swept {
+    /// Whether anything was found.
+    pub fn any(&self) -> bool {
+        *self != Swept::default()
+    }
+}
+
+/// This host's name (as the station labels its containers with it).
+pub fn host() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_else(|_| "localhost".into())
+}
+
+/// Removes the leftovers of dead runs of `station` on this host; `tmp` is where work
+/// directories are made. With an audit log, records their runs as `interrupted`.
+pub async fn sweep<E: ContainerEngine>(
+    engine: &E,
+    station: &str,
+    tmp: &Path,
+    audit: Option<(&AuditLog, &PrivateKey)>,
+) -> Result<Swept> {
+    let mut out = Swept::default();
+    // Dead work directories, each with its lock held while it is cleaned.
+    let mut dead: BTreeMap<PathBuf, workdir::Dead> = workdir::dead_in(tmp).into_iter().collect();
+    let is_dead = |p: &Path, dead: &mut BTreeMap<PathBuf, workdir::Dead>| -> bool {
+        if dead.contains_key(p) {
+            return true;
+        }
+        match workdir::dead(p) {
+            Some(guard) => {
+                dead.insert(p.to_path_buf(), guard);
+                true
+            }
+            None => false,
+        }
+    };
+    let mut leftovers = engine.leftovers(station, &host()).await?;
+    // Containers before volumes: a volume in use cannot be removed.
+    leftovers.sort_by_key(|l| !l.container);
+    for l in leftovers {
+        let Some(dir) = l.workdir.as_deref().map(PathBuf::from) else {
+            continue;
+        };
+        if !is_dead(&dir, &mut dead) {
+            continue;
+        }
+        if l.container {
+            engine.remove(&l.id).await?;
+            out.containers += 1;
+        } else {
+            engine.remove_volume(&l.id).await?;
+            out.volumes += 1;
+        }
+    }
+    let dirs: Vec<PathBuf> = dead.keys().cloned().collect();
+    out.loop_devices = disk::detach_images_in(&dirs);
+    if let Some((log, key)) = audit {
+        let records = log.verify(key.public())?;
+        let gone: Vec<String> = audit::unfinished(&records)
+            .into_iter()
+            .filter(|r| {
+                r.workdir
+                    .as_deref()
+                    .is_some_and(|w| is_dead(Path::new(w), &mut dead))
+            })
+            .filter_map(|r| r.run_id.clone())
+            .collect();
+        if !gone.is_empty() {
+            // Checked again under the append lock: another station start may have closed them.
+            let appended = log.append_many(key, |now| {
+                audit::unfinished(now)
+                    .into_iter()
+                    .filter(|r| r.run_id.as_ref().is_some_and(|id| gone.contains(id)))
+                    .map(|started| {
+                        let mut r = audit::record(&started.station);
+                        r.decision = "interrupted".into();
+                        r.run_id = started.run_id.clone();
+                        r.train_id = started.train_id.clone();
+                        r.identity = started.identity.clone();
+                        r.digest_in = started.digest_in.clone();
+                        r.reason = Some(
+                            "the station process ended during the run (killed or crashed); at the next start its container, volume and work directory were removed and nothing was pushed"
+                                .into(),
+                        );
+                        r
+                    })
+                    .collect()
+            })?;
+            out.interrupted = appended.len();
+        }
+    }
+    for (dir, guard) in dead {
+        if dir.exists() && std::fs::remove_dir_all(&dir).is_ok() {
+            out.workdirs += 1;
+        }
+        drop(guard);
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::{Exit, Leftover};
+    use crate::fake::Fake;
+
+    #[tokio::test]
+    async fn removes_what_dead_runs_left_and_records_them_and_spares_live_ones() {
+        let tmp = tempfile::tempdir().unwrap();
+        let logdir = tempfile::tempdir().unwrap();
+        let log = AuditLog::new(&logdir.path().join("audit.jsonl"));
+        let key = PrivateKey::generate(2048).unwrap();
+        // A live run (this test holds its directory) and a dead one (its directory unlocked).
+        let live = workdir::WorkDir::create(tmp.path(), "live").unwrap();
+        let dead_dir = tmp.path().join("pht-station-dead");
+        train_lib::tree::private::create_dir(&dead_dir).unwrap();
+        std::fs::write(dead_dir.join("plaintext.csv"), b"secret").unwrap();
+        for (run, dir) in [("live", live.path()), ("dead", dead_dir.as_path())] {
+            let mut r = audit::record("s1");
+            r.decision = "started".into();
+            r.run_id = Some(run.into());
+            r.workdir = Some(dir.display().to_string());
+            log.append(&key, r).unwrap();
+        }
+        let fake = Fake::new(Exit::Code(0), vec![]);
+        *fake.leftovers.lock().unwrap() = vec![
+            Leftover {
+                container: false,
+                id: "vol-dead".into(),
+                workdir: Some(dead_dir.display().to_string()),
+            },
+            Leftover {
+                container: true,
+                id: "ctr-dead".into(),
+                workdir: Some(dead_dir.display().to_string()),
+            },
+            Leftover {
+                container: true,
+                id: "ctr-live".into(),
+                workdir: Some(live.path().display().to_string()),
+            },
+        ];
+        let s = sweep(&fake, "s1", tmp.path(), Some((&log, &key)))
+            .await
+            .unwrap();
+        assert_eq!(s.containers, 1);
+        assert_eq!(s.volumes, 1);
+        assert_eq!(s.workdirs, 1);
+        assert_eq!(s.interrupted, 1);
+        assert_eq!(
+            *fake.removed.lock().unwrap(),
+            ["ctr-dead", "vol-dead"],
+            "container first"
+        );
+        assert!(!dead_dir.exists());
+        assert!(live.path().exists());
+        let records = log.verify(key.public()).unwrap();
+        let last = records.last().unwrap();
+        assert_eq!(last.decision, "interrupted");
+        assert_eq!(last.run_id.as_deref(), Some("dead"));
+        assert_eq!(
+            audit::unfinished(&records).len(),
+            1,
+            "the live run stays open"
+        );
+        // A second sweep finds nothing more.
+        *fake.leftovers.lock().unwrap() = vec![];
+        let again = sweep(&fake, "s1", tmp.path(), Some((&log, &key)))
+            .await
+            .unwrap();
+        assert!(!again.any(), "{again:?}");
+    }
+}

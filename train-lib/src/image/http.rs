@@ -1,0 +1,154 @@
+//! Manifests fetched with a cap. `oci-client` reads a manifest response into memory whole,
+//! whatever its length: a registry that streamed a manifest without end drove `train verify`
+//! to 2.2 GB and an abort. Manifests are fetched here instead, with reqwest (the client
+//! `oci-client` itself is built on), and read only up to a cap; the token exchange is still
+//! `oci-client`'s.
+
+use super::{ImageError, ImageRef};
+use oci_client::secrets::RegistryAuth;
+use oci_client::RegistryOperation;
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+/// A plain HTTP client for capped reads, with the `Authorization` header each repository
+/// needed the last time (so a run asks for a token once, not per request).
+pub(crate) struct CappedHttp {
+    client: reqwest::Client,
+    headers: Mutex<HashMap<String, Option<String>>>,
+}
+
+impl CappedHttp {
+    pub(crate) fn new() -> Result<Self, ImageError> {
+        let client = reqwest::Client::builder()
+            .build()
+            .map_err(|e| ImageError::Registry {
+                registry: String::new(),
+                what: "HTTP client setup".into(),
+                reason: e.to_string(),
+            })?;
+        Ok(Self {
+            client,
+            headers: Mutex::default(),
+        })
+    }
+
+    /// GETs `r`'s manifest (by digest or tag) over `scheme`, reading at most `cap` bytes.
+    pub(crate) async fn manifest(
+        &self,
+        oci: &oci_client::Client,
+        auth: &RegistryAuth,
+        r: &ImageRef,
+        scheme: &str,
+        accept: &[&str],
+        cap: u64,
+    ) -> Result<Vec<u8>, ImageError> {
+        let registry = r.inner().resolve_registry().to_string();
+        let reference = r.digest().or(r.tag()).unwrap_or("latest");
+        let url = format!(
+            "{scheme}://{registry}/v2/{}/manifests/{reference}",
+            r.repository()
+        );
+        let err = |reason: String| ImageError::Registry {
+            registry: r.registry().to_string(),
+            what: format!("manifest pull ({r})"),
+            reason,
+        };
+        let key = format!("{registry}/{}", r.repository());
+        let mut header = self
+            .headers
+            .lock()
+            .expect("not poisoned")
+            .get(&key)
+            .cloned()
+            .flatten();
+        for attempt in 0..2 {
+            let mut req = self
+                .client
+                .get(&url)
+                .header(reqwest::header::ACCEPT, accept.join(", "));
+            if let Some(h) = &header {
+                req = req.header(reqwest::header::AUTHORIZATION, h);
+            }
+            let mut resp = req.send().await.map_err(|e| err(e.to_string()))?;
+            let status = resp.status();
+            if status == reqwest::StatusCode::UNAUTHORIZED && attempt == 0 {
+                header = authorize(oci, auth, r).await.map_err(err)?;
+                self.headers
+                    .lock()
+                    .expect("not poisoned")
+                    .insert(key.clone(), header.clone());
+                continue;
+            }
+            if !status.is_success() {
+                // The registry's error document, for the message (distribution's codes such as
+                // MANIFEST_UNKNOWN are what callers look for); a few KiB of it at most.
+                let body = read_capped(&mut resp, 4096, true).await.unwrap_or_default();
+                return Err(err(format!(
+                    "{status}: {}",
+                    String::from_utf8_lossy(&body).trim()
+                )));
+            }
+            let body = read_capped(&mut resp, cap, false)
+                .await
+                .map_err(|e| match e {
+                    Capped::Over => ImageError::Limit {
+                        what: format!("manifest of {r}"),
+                        detail: format!(
+                            "longer than {cap} bytes, more than any image manifest needs; refused"
+                        ),
+                    },
+                    Capped::Net(e) => err(e),
+                })?;
+            return Ok(body);
+        }
+        Err(err(
+            "the registry refused the credentials (401 after authenticating)".into(),
+        ))
+    }
+}
+
+/// A token (or Basic credentials) for pulling `r`.
+async fn authorize(
+    oci: &oci_client::Client,
+    auth: &RegistryAuth,
+    r: &ImageRef,
+) -> Result<Option<String>, String> {
+    use base64::Engine;
+    match oci.auth(r.inner(), auth, RegistryOperation::Pull).await {
+        Ok(Some(token)) => Ok(Some(format!("Bearer {token}"))),
+        Ok(None) => Ok(match auth {
+            RegistryAuth::Basic(u, p) => Some(format!(
+                "Basic {}",
+                base64::engine::general_purpose::STANDARD.encode(format!("{u}:{p}"))
+            )),
+            _ => None,
+        }),
+        Err(e) => Err(format!("authentication failed: {e}")),
+    }
+}
+
+enum Capped {
+    Over,
+    Net(String),
+}
+
+/// Reads a response body up to `cap` bytes; more is `Over` (or, with `truncate`, cut off).
+async fn read_capped(
+    resp: &mut reqwest::Response,
+    cap: u64,
+    truncate: bool,
+) -> Result<Vec<u8>, Capped> {
+    let mut body = Vec::new();
+    while let Some(chunk) = resp.chunk().await.map_err(|e| Capped::Net(e.to_string()))? {
+        if (body.len() + chunk.len()) as u64 > cap {
+            if truncate {
+                let room = cap as usize - body.len();
+                body.extend_from_slice(&chunk[..room]);
+                return Ok(body);
+            }
+            return Err(Capped::Over);
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
