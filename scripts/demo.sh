@@ -32,6 +32,19 @@ echo "$STATION_ID,$rows" >> /opt/pht_results/counts.csv
 ALGO
 for s in hospital-a hospital-b hospital-c; do
   mkdir -p "data-$s" && seq 1 $((RANDOM % 50 + 10)) > "data-$s/rows.csv"
+  # Each station's policy names the master it accepts (legacy trains sign none, so a station
+  # runs them only on a master it names) and keeps its own audit log.
+  cat > "$s.toml" <<TOML
+[station]
+id = "$s"
+key = "keys/$s.key.pem"
+
+[policy]
+allowed_masters = ["${master%:*}"]
+
+[audit]
+log = "audit-$s.jsonl"
+TOML
 done
 
 run=$(date +%s)
@@ -46,16 +59,16 @@ for format in native legacy; do
   repo="demo/$format-$run"
   "$train" image build "train-$format" --master "$master" --entrypoint count.sh \
     --creator-key keys/creator.key.pem --tag "$PHT_REGISTRY_A/$repo:hospital-a"
-  "$station" run "$PHT_REGISTRY_A/$repo:hospital-a" --station hospital-a \
-    --key keys/hospital-a.key.pem --data data-hospital-a
+  "$station" run "$PHT_REGISTRY_A/$repo:hospital-a" --config hospital-a.toml --data data-hospital-a
   # hospital-b sends the train on to the other registry.
-  "$station" run "$PHT_REGISTRY_A/$repo:hospital-b" --station hospital-b \
-    --key keys/hospital-b.key.pem --data data-hospital-b \
+  "$station" run "$PHT_REGISTRY_A/$repo:hospital-b" --config hospital-b.toml --data data-hospital-b \
     --push "$PHT_REGISTRY_B/$repo:hospital-c"
-  "$station" run "$PHT_REGISTRY_B/$repo:hospital-c" --station hospital-c \
-    --key keys/hospital-c.key.pem --data data-hospital-c
+  "$station" run "$PHT_REGISTRY_B/$repo:hospital-c" --config hospital-c.toml --data data-hospital-c
   "$train" verify "$PHT_REGISTRY_B/$repo:done" --master "$master"
   "$train" results "$PHT_REGISTRY_B/$repo:done" --key keys/creator.key.pem --out "results-$format"
   echo "--- results for the creator ($format) ---"
   cat "results-$format/counts.csv"
+done
+for s in hospital-a hospital-b hospital-c; do
+  "$station" audit verify --config "$s.toml"
 done

@@ -146,10 +146,12 @@ pub async fn run_container<E: ContainerEngine>(
             )
             .await?;
         let code = match exit {
-            Exit::TimedOut => return Err(Failure::TrainFailed(format!(
+            Exit::TimedOut => {
+                return Err(Failure::TrainFailed(format!(
                 "no exit within the wall-clock limit of {} s (limits.timeout_secs); it was killed",
                 limits.timeout_secs
-            ))),
+            )))
+            }
             Exit::Cancelled => return Err(Failure::Interrupted(INTERRUPTED.into())),
             Exit::Code(0) => 0,
             Exit::Code(c) => return Err(Failure::TrainFailed(format!("it exited with code {c}"))),
