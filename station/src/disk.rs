@@ -22,7 +22,6 @@ pub const IMAGE: &str = "opt.ext4";
 pub struct ScratchDisk {
     image: PathBuf,
     device: String,
-    bytes: u64,
     attached: bool,
 }
 
@@ -66,7 +65,6 @@ impl ScratchDisk {
         Ok(Self {
             image,
             device,
-            bytes,
             attached: true,
         })
     }
