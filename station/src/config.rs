@@ -34,9 +34,71 @@
 //! log = "/var/lib/pht-station/audit.jsonl"
 //! ```
 
-use anyhow::{bail, Context, Result};
 use serde::Deserialize;
+use std::fmt;
 use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+/// Why a station configuration cannot be used.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("reading the station configuration {path}: {source}")]
+    Read {
+        /// The file.
+        path: String,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// It is not a valid station configuration.
+    #[error("{path}: not a valid station configuration: {message}")]
+    Parse {
+        /// The file.
+        path: String,
+        /// What the parser said.
+        message: String,
+    },
+    /// A value would weaken isolation or is out of range.
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// The user a train runs as: `uid:gid`, numeric, parsed once. Never root (checked at load).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct User {
+    /// User id.
+    pub uid: u32,
+    /// Group id.
+    pub gid: u32,
+}
+
+impl FromStr for User {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let (u, g) = s
+            .split_once(':')
+            .ok_or("limits.user must be UID:GID (numeric)")?;
+        Ok(Self {
+            uid: u.parse().map_err(|_| "limits.user: UID must be numeric")?,
+            gid: g.parse().map_err(|_| "limits.user: GID must be numeric")?,
+        })
+    }
+}
+
+impl fmt::Display for User {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.uid, self.gid)
+    }
+}
+
+impl<'de> Deserialize<'de> for User {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        String::deserialize(d)?
+            .parse()
+            .map_err(serde::de::Error::custom)
+    }
+}
 
 /// The whole file; every section is optional.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -110,7 +172,7 @@ pub struct Limits {
     /// Entries (files and directories) a train's layers or results may hold.
     pub train_entries: u64,
     /// `uid:gid` the train runs as; never root.
-    pub user: String,
+    pub user: User,
 }
 
 impl Default for Limits {
@@ -125,26 +187,21 @@ impl Default for Limits {
             disk_mib: 16 << 10,
             train_bytes: 16 << 30,
             train_entries: 1_000_000,
-            user: "65534:65534".into(),
+            user: User {
+                uid: 65534,
+                gid: 65534,
+            },
         }
     }
 }
 
 impl Limits {
     /// The caps on what a train's layers may unpack to.
-    pub fn read_limits(&self) -> train_lib::image::ReadLimits {
-        train_lib::image::ReadLimits {
+    pub fn read_limits(&self) -> train_image::ReadLimits {
+        train_image::ReadLimits {
             bytes: self.train_bytes,
             entries: self.train_entries,
         }
-    }
-
-    /// `user` as numbers (checked at load: never root).
-    pub fn user_ids(&self) -> (u64, u64) {
-        self.user
-            .split_once(':')
-            .and_then(|(u, g)| Some((u.parse().ok()?, g.parse().ok()?)))
-            .unwrap_or((65534, 65534))
     }
 }
 
@@ -167,35 +224,35 @@ pub struct AuditSection {
 
 impl StationConfig {
     /// Reads and checks `path`.
-    pub fn load(path: &Path) -> Result<Self> {
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("reading the station configuration {}", path.display()))?;
-        let c: Self = toml::from_str(&text)
-            .with_context(|| format!("{}: not a valid station configuration", path.display()))?;
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let shown = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: shown.clone(),
+            source,
+        })?;
+        let c: Self = toml::from_str(&text).map_err(|e| ConfigError::Parse {
+            path: shown.clone(),
+            message: e.to_string(),
+        })?;
         c.check()
-            .with_context(|| format!("{}: invalid limits", path.display()))?;
+            .map_err(|e| ConfigError::Invalid(format!("{shown}: invalid limits: {e}")))?;
         Ok(c)
     }
 
     /// Limits that would weaken isolation are refused, not clamped.
-    pub fn check(&self) -> Result<()> {
+    pub fn check(&self) -> Result<(), ConfigError> {
         let l = &self.limits;
-        let (uid, gid) = l
-            .user
-            .split_once(':')
-            .context("limits.user must be UID:GID (numeric)")?;
-        let (uid, _gid): (u32, u32) = (
-            uid.parse().context("limits.user: UID must be numeric")?,
-            gid.parse().context("limits.user: GID must be numeric")?,
-        );
-        if uid == 0 {
-            bail!("limits.user must not be root (uid 0)");
+        let bad = |m: &str| Err(ConfigError::Invalid(m.to_string()));
+        if l.user.uid == 0 {
+            return bad("limits.user must not be root (uid 0)");
         }
         if l.memory_mib < 16 || l.cpus <= 0.0 || l.pids < 8 || l.timeout_secs == 0 {
-            bail!("limits: memory_mib ≥ 16, cpus > 0, pids ≥ 8 and timeout_secs > 0 are required");
+            return bad(
+                "limits: memory_mib ≥ 16, cpus > 0, pids ≥ 8 and timeout_secs > 0 are required",
+            );
         }
         if l.disk_mib < 16 || l.train_bytes == 0 || l.train_entries == 0 {
-            bail!("limits: disk_mib ≥ 16, train_bytes > 0 and train_entries > 0 are required (no limit is not an option)");
+            return bad("limits: disk_mib ≥ 16, train_bytes > 0 and train_entries > 0 are required (no limit is not an option)");
         }
         Ok(())
     }

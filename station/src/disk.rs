@@ -9,10 +9,33 @@
 //! past it gets ENOSPC; the host's disk grows by at most the file's size. This needs root (for
 //! the loop device) and an engine on this host, which is how a station runs.
 
-use anyhow::{bail, Context, Result};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+
+/// Why the train's disk could not be made, read or removed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum DiskError {
+    /// A file could not be created or sized.
+    #[error("{what}: {source}")]
+    Io {
+        /// What was being done.
+        what: String,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// A tool (mkfs.ext4, losetup, dumpe2fs) could not be run or failed.
+    #[error("{what}: {detail}")]
+    Tool {
+        /// What was being done.
+        what: String,
+        /// The tool's complaint.
+        detail: String,
+    },
+}
+
+type Result<T, E = DiskError> = std::result::Result<T, E>;
 
 /// Name of the filesystem image in a run's work directory.
 pub const IMAGE: &str = "opt.ext4";
@@ -26,15 +49,19 @@ pub struct ScratchDisk {
 }
 
 fn run(cmd: &mut Command, what: &str) -> Result<String> {
+    let tool = |detail: String| DiskError::Tool {
+        what: what.to_string(),
+        detail,
+    };
     let out = cmd
         .output()
-        .with_context(|| format!("{what}: cannot run {:?}", cmd.get_program()))?;
+        .map_err(|e| tool(format!("cannot run {:?}: {e}", cmd.get_program())))?;
     if !out.status.success() {
-        bail!(
-            "{what}: {:?} failed: {}",
+        return Err(tool(format!(
+            "{:?} failed: {}",
             cmd.get_program(),
             String::from_utf8_lossy(&out.stderr).trim()
-        );
+        )));
     }
     Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
 }
@@ -43,10 +70,12 @@ impl ScratchDisk {
     /// Makes a `bytes`-sized ext4 image in `workdir` and attaches it to a loop device.
     pub fn create(workdir: &Path, bytes: u64) -> Result<Self> {
         let image = workdir.join(IMAGE);
-        let f = train_lib::tree::private::create_file(&image)
-            .with_context(|| format!("creating {}", image.display()))?;
-        f.set_len(bytes)
-            .with_context(|| format!("sizing {}", image.display()))?;
+        let io = |source| DiskError::Io {
+            what: format!("creating the train's disk {}", image.display()),
+            source,
+        };
+        let f = train_lib::tree::private::create_file(&image).map_err(io)?;
+        f.set_len(bytes).map_err(io)?;
         drop(f);
         run(
             Command::new("mkfs.ext4")
@@ -60,7 +89,10 @@ impl ScratchDisk {
             "attaching the train's disk (limits.disk_mib) to a loop device; the station needs root on the engine's host",
         )?;
         if !device.starts_with("/dev/loop") {
-            bail!("losetup answered `{device}`, not a loop device");
+            return Err(DiskError::Tool {
+                what: "attaching the train's disk".into(),
+                detail: format!("losetup answered `{device}`, not a loop device"),
+            });
         }
         Ok(Self {
             image,
@@ -94,10 +126,13 @@ impl ScratchDisk {
             field("Block size:"),
             field("Block count:"),
         ) else {
-            bail!(
-                "dumpe2fs printed no block counts for {}",
-                self.image.display()
-            );
+            return Err(DiskError::Tool {
+                what: "reading the train's disk".into(),
+                detail: format!(
+                    "dumpe2fs printed no block counts for {}",
+                    self.image.display()
+                ),
+            });
         };
         let kept = (count / 50).min(4096);
         Ok(free < kept + (2 << 20) / block)

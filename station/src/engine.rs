@@ -1,7 +1,6 @@
 //! The container engine, over the Docker API (bollard). Everything the station asks of Docker
 //! goes through here, so the isolation settings are in one place.
 
-use anyhow::{Context, Result};
 use bollard::models::{
     ContainerCreateBody, HostConfig, HostConfigLogConfig, Mount, MountType, MountVolumeOptions,
 };
@@ -17,6 +16,56 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 use tokio::io::AsyncWriteExt;
 use tokio_util::sync::CancellationToken;
+
+/// What went wrong talking to the container engine.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum EngineError {
+    /// The engine could not be reached.
+    #[error("cannot reach the Docker engine (DOCKER_HOST or /var/run/docker.sock); is dockerd running? scripts/services.sh starts one: {0}")]
+    Connect(bollard::errors::Error),
+    /// A call to the engine failed.
+    #[error("{what}: {source}")]
+    Docker {
+        /// What was asked.
+        what: String,
+        /// The engine's answer.
+        source: bollard::errors::Error,
+    },
+    /// A local file could not be written.
+    #[error("{what}: {source}")]
+    Io {
+        /// What was being done.
+        what: String,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// The results archive was larger than allowed.
+    #[error("the train wrote more than the results limit ({0} bytes)")]
+    ResultsLimit(u64),
+    /// The engine ended a wait without an exit code.
+    #[error("the Docker engine closed the wait without an exit code")]
+    NoExitCode,
+    /// The registry credentials for the engine's pull could not be read.
+    #[error(transparent)]
+    Credentials(#[from] train_image::ImageError),
+}
+
+type Result<T, E = EngineError> = std::result::Result<T, E>;
+
+/// `.ctx(|| what)` on an engine call: the error says what was asked.
+trait Ctx<T> {
+    fn ctx(self, what: impl FnOnce() -> String) -> Result<T>;
+}
+
+impl<T> Ctx<T> for std::result::Result<T, bollard::errors::Error> {
+    fn ctx(self, what: impl FnOnce() -> String) -> Result<T> {
+        self.map_err(|source| EngineError::Docker {
+            what: what(),
+            source,
+        })
+    }
+}
 
 /// Label on every train container and volume: the run's id (also in the audit log's records).
 pub const LABEL_RUN: &str = "org.pht.station.run";
@@ -71,6 +120,9 @@ pub enum Exit {
     Cancelled,
 }
 
+/// Where a container's output goes, chunk by chunk (raw bytes: the run escapes and caps them).
+pub type OutputSink = std::sync::Arc<dyn Fn(&[u8]) + Send + Sync>;
+
 /// A container or volume of the station's, found by its labels.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Leftover {
@@ -108,13 +160,13 @@ pub trait ContainerEngine {
     ) -> Result<()>;
     /// Starts the container.
     async fn start(&self, id: &str) -> Result<()>;
-    /// Waits up to `limit` for the exit, showing at most `cap` bytes of output (escaped); kills
-    /// the container at the limit, or when `cancel` fires.
+    /// Waits up to `limit` for the exit, handing the container's output to `output` as it
+    /// comes; kills the container at the limit, or when `cancel` fires.
     async fn wait(
         &self,
         id: &str,
         limit: Duration,
-        cap: u64,
+        output: OutputSink,
         cancel: &CancellationToken,
     ) -> Result<Exit>;
     /// Writes the tar of `path` in the container to `dest`, refusing more than `cap` bytes.
@@ -133,8 +185,7 @@ pub struct Engine {
 impl Engine {
     /// Connects as the docker CLI would (`DOCKER_HOST` or the local socket).
     pub fn connect() -> Result<Self> {
-        let docker = Docker::connect_with_defaults()
-            .context("cannot reach the Docker engine (DOCKER_HOST or /var/run/docker.sock); is dockerd running? scripts/services.sh starts one")?;
+        let docker = Docker::connect_with_defaults().map_err(EngineError::Connect)?;
         Ok(Self { docker })
     }
 }
@@ -155,7 +206,7 @@ impl ContainerEngine for Engine {
             credentials(registry)?,
         );
         while let Some(ev) = s.next().await {
-            ev.with_context(|| format!("the Docker engine could not pull {image}"))?;
+            ev.ctx(|| format!("the Docker engine could not pull {image}"))?;
         }
         Ok(())
     }
@@ -180,7 +231,7 @@ impl ContainerEngine for Engine {
                 ..Default::default()
             })
             .await
-            .with_context(|| format!("creating the train's /opt volume on {device}"))?;
+            .ctx(|| format!("creating the train's /opt volume on {device}"))?;
         Ok(())
     }
 
@@ -191,7 +242,7 @@ impl ContainerEngine for Engine {
                 Some(bollard::query_parameters::RemoveVolumeOptions { force: true }),
             )
             .await
-            .with_context(|| format!("removing volume {name}"))
+            .ctx(|| format!("removing volume {name}"))
     }
 
     async fn leftovers(&self, station: &str, host: &str) -> Result<Vec<Leftover>> {
@@ -212,7 +263,7 @@ impl ContainerEngine for Engine {
                 ..Default::default()
             }))
             .await
-            .context("listing the station's containers")?
+            .ctx(|| "listing the station's containers".into())?
         {
             if let Some(id) = c.id {
                 out.push(Leftover {
@@ -228,7 +279,7 @@ impl ContainerEngine for Engine {
                 filters: Some(filters),
             }))
             .await
-            .context("listing the station's volumes")?;
+            .ctx(|| "listing the station's volumes".into())?;
         for v in vols.volumes.unwrap_or_default() {
             out.push(Leftover {
                 container: false,
@@ -245,7 +296,7 @@ impl ContainerEngine for Engine {
             .docker
             .create_container(None::<CreateContainerOptions>, body)
             .await
-            .with_context(|| format!("creating the train container from {}", spec.image))?;
+            .ctx(|| format!("creating the train container from {}", spec.image))?;
         Ok(r.id)
     }
 
@@ -267,23 +318,23 @@ impl ContainerEngine for Engine {
                 bollard::body_stream(stream),
             )
             .await
-            .with_context(|| format!("copying the train into the container at {path}"))
+            .ctx(|| format!("copying the train into the container at {path}"))
     }
 
     async fn start(&self, id: &str) -> Result<()> {
         self.docker
             .start_container(id, None::<bollard::query_parameters::StartContainerOptions>)
             .await
-            .context("starting the train container")
+            .ctx(|| "starting the train container".into())
     }
 
-    /// Streams the container's output to stderr (prefixed, escaped, at most `cap` bytes) while
-    /// waiting up to `limit` for it to exit; kills it at the limit or on cancellation.
+    /// Streams the container's output to `output` while waiting up to `limit` for it to exit;
+    /// kills it at the limit or on cancellation.
     async fn wait(
         &self,
         id: &str,
         limit: Duration,
-        cap: u64,
+        output: OutputSink,
         cancel: &CancellationToken,
     ) -> Result<Exit> {
         let docker = self.docker.clone();
@@ -298,11 +349,9 @@ impl ContainerEngine for Engine {
                     ..Default::default()
                 }),
             );
-            let mut shown = crate::output::TrainOutput::new(std::io::stderr(), cap);
             while let Some(Ok(chunk)) = s.next().await {
-                shown.push(&chunk.into_bytes());
+                output(&chunk.into_bytes());
             }
-            shown.finish();
         });
         let mut w = self.docker.wait_container(id, None::<WaitContainerOptions>);
         let exit = tokio::select! {
@@ -319,8 +368,8 @@ impl ContainerEngine for Engine {
                 Ok(Some(Err(bollard::errors::Error::DockerContainerWaitError { code, .. }))) => {
                     Exit::Code(code)
                 }
-                Ok(Some(Err(e))) => return Err(e).context("waiting for the train container"),
-                Ok(None) => anyhow::bail!("the Docker engine closed the wait without an exit code"),
+                Ok(Some(Err(e))) => return Err(e).ctx(|| "waiting for the train container".into()),
+                Ok(None) => return Err(EngineError::NoExitCode),
             },
             () = cancel.cancelled() => {
                 let _ = self
@@ -342,19 +391,29 @@ impl ContainerEngine for Engine {
                 path: path.to_string(),
             }),
         );
-        let f = train_lib::tree::private::create_file(dest)
-            .with_context(|| format!("creating {}", dest.display()))?;
+        let f = train_lib::tree::private::create_file(dest).map_err(|source| EngineError::Io {
+            what: format!("creating {}", dest.display()),
+            source,
+        })?;
         let mut f = tokio::fs::File::from_std(f);
         let mut n = 0u64;
         while let Some(chunk) = s.next().await {
-            let chunk = chunk.with_context(|| format!("copying {path} out of the container"))?;
+            let chunk = chunk.ctx(|| format!("copying {path} out of the container"))?;
             n += chunk.len() as u64;
             if n > cap {
-                anyhow::bail!("the train wrote more than the results limit ({cap} bytes)");
+                return Err(EngineError::ResultsLimit(cap));
             }
-            f.write_all(&chunk).await?;
+            f.write_all(&chunk)
+                .await
+                .map_err(|source| EngineError::Io {
+                    what: format!("writing {}", dest.display()),
+                    source,
+                })?;
         }
-        f.flush().await?;
+        f.flush().await.map_err(|source| EngineError::Io {
+            what: format!("writing {}", dest.display()),
+            source,
+        })?;
         Ok(n)
     }
 
@@ -370,7 +429,7 @@ impl ContainerEngine for Engine {
                 }),
             )
             .await
-            .with_context(|| format!("removing container {id}"))
+            .ctx(|| format!("removing container {id}"))
     }
 }
 
@@ -434,19 +493,17 @@ pub fn container_body(spec: &ContainerSpec) -> ContainerCreateBody {
 
 fn credentials(registry: &str) -> Result<Option<bollard::auth::DockerCredentials>> {
     use secrecy::ExposeSecret;
-    Ok(
-        match train_lib::image::Credentials::for_registry(registry)? {
-            train_lib::image::Credentials::Basic { username, password } => {
-                Some(bollard::auth::DockerCredentials {
-                    username: Some(username),
-                    password: Some(password.expose_secret().to_string()),
-                    serveraddress: Some(registry.to_string()),
-                    ..Default::default()
-                })
-            }
-            _ => None,
-        },
-    )
+    Ok(match train_image::Credentials::for_registry(registry)? {
+        train_image::Credentials::Basic { username, password } => {
+            Some(bollard::auth::DockerCredentials {
+                username: Some(username),
+                password: Some(password.expose_secret().to_string()),
+                serveraddress: Some(registry.to_string()),
+                ..Default::default()
+            })
+        }
+        _ => None,
+    })
 }
 
 fn tokio_stream(

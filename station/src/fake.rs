@@ -1,8 +1,7 @@
 //! A fake container engine for the unit tests of the run: it records every call, keeps what is
 //! uploaded and answers with a configured exit and results archive.
 
-use crate::engine::{ContainerEngine, ContainerSpec, Exit, Leftover};
-use anyhow::Result;
+use crate::engine::{ContainerEngine, ContainerSpec, EngineError, Exit, Leftover, OutputSink};
 use bytes::Bytes;
 use std::path::Path;
 use std::sync::Mutex;
@@ -12,6 +11,8 @@ use tokio_util::sync::CancellationToken;
 pub struct Fake {
     pub exit: Exit,
     pub results: Vec<u8>,
+    /// What the train "prints".
+    pub output: Vec<u8>,
     pub calls: Mutex<Vec<&'static str>>,
     pub uploaded: Mutex<Vec<u8>>,
     pub spec: Mutex<Option<ContainerSpec>>,
@@ -24,6 +25,7 @@ impl Fake {
         Self {
             exit,
             results,
+            output: Vec::new(),
             calls: Mutex::default(),
             uploaded: Mutex::default(),
             spec: Mutex::default(),
@@ -38,6 +40,8 @@ impl Fake {
         self.calls.lock().unwrap().clone()
     }
 }
+
+type Result<T> = std::result::Result<T, EngineError>;
 
 impl ContainerEngine for Fake {
     async fn ensure_image(&self, _: &str, _: &str) -> Result<()> {
@@ -74,8 +78,15 @@ impl ContainerEngine for Fake {
         self.call("start");
         Ok(())
     }
-    async fn wait(&self, _: &str, _: Duration, _: u64, cancel: &CancellationToken) -> Result<Exit> {
+    async fn wait(
+        &self,
+        _: &str,
+        _: Duration,
+        output: OutputSink,
+        cancel: &CancellationToken,
+    ) -> Result<Exit> {
         self.call("wait");
+        output(&self.output);
         if self.exit == Exit::Cancelled {
             // A run that only ends when its job is cancelled.
             cancel.cancelled().await;
@@ -85,9 +96,12 @@ impl ContainerEngine for Fake {
     async fn download(&self, _: &str, _: &str, dest: &Path, cap: u64) -> Result<u64> {
         self.call("download");
         if self.results.len() as u64 > cap {
-            anyhow::bail!("the train wrote more than the results limit ({cap} bytes)");
+            return Err(EngineError::ResultsLimit(cap));
         }
-        std::fs::write(dest, &self.results)?;
+        std::fs::write(dest, &self.results).map_err(|source| EngineError::Io {
+            what: "writing the results".into(),
+            source,
+        })?;
         Ok(self.results.len() as u64)
     }
     async fn remove(&self, id: &str) -> Result<()> {

@@ -6,6 +6,7 @@ pub mod audit;
 pub mod config;
 pub mod disk;
 pub mod engine;
+pub mod events;
 #[cfg(test)]
 mod fake;
 pub mod output;

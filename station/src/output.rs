@@ -1,39 +1,23 @@
-//! What reaches the operator's terminal from a train. A train's output (and any name or message
-//! a train controls) is shown with control characters escaped, except newline and tab: with
-//! `\r` and escape sequences a train could erase the `[train]` prefix, move the cursor and
-//! print a fake "pushed" line. Bidirectional-text controls, which reorder what is shown, are
-//! escaped too.
+//! A train's output, made safe to show: split into lines, capped (`limits.log_bytes`), and with
+//! control characters escaped ([`escape`]) except newline and tab. With `\r` and escape
+//! sequences a train could otherwise erase the `[train]` prefix, move the cursor and print a
+//! fake "pushed" line.
 
-use std::io::Write;
+pub use train_lib::text::escape;
 
-/// `s` with every control character other than `\n` and `\t`, and every bidirectional
-/// formatting character, replaced by its `\u{…}` escape.
-pub fn escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        let bidi = matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}');
-        if (c.is_control() && c != '\n' && c != '\t') || bidi {
-            out.extend(c.escape_unicode());
-        } else {
-            out.push(c);
-        }
-    }
-    out
-}
-
-/// The container's output, shown line by line with a prefix, escaped, and capped.
-pub struct TrainOutput<W: Write> {
-    out: W,
+/// The container's output as escaped lines, at most `cap` bytes of it, handed to a sink.
+pub struct TrainOutput<F: FnMut(&str)> {
+    sink: F,
     partial: Vec<u8>,
     shown: u64,
     cap: u64,
 }
 
-impl<W: Write> TrainOutput<W> {
-    /// Shows at most `cap` bytes of output on `out`.
-    pub fn new(out: W, cap: u64) -> Self {
+impl<F: FnMut(&str)> TrainOutput<F> {
+    /// Hands at most `cap` bytes of output, line by line, to `sink`.
+    pub fn new(cap: u64, sink: F) -> Self {
         Self {
-            out,
+            sink,
             partial: Vec::new(),
             shown: 0,
             cap,
@@ -54,15 +38,11 @@ impl<W: Write> TrainOutput<W> {
         }
         if self.shown >= self.cap {
             self.finish();
-            let _ = writeln!(
-                self.out,
-                "  [train] … output beyond {} bytes not shown",
-                self.cap
-            );
+            (self.sink)(&format!("… output beyond {} bytes not shown", self.cap));
         }
     }
 
-    /// Shows what is left of an unfinished line.
+    /// Hands over what is left of an unfinished line.
     pub fn finish(&mut self) {
         if !self.partial.is_empty() {
             let line = std::mem::take(&mut self.partial);
@@ -71,11 +51,7 @@ impl<W: Write> TrainOutput<W> {
     }
 
     fn line(&mut self, bytes: &[u8]) {
-        let _ = writeln!(
-            self.out,
-            "  [train] {}",
-            escape(&String::from_utf8_lossy(bytes))
-        );
+        (self.sink)(&escape(&String::from_utf8_lossy(bytes)));
     }
 }
 
@@ -83,34 +59,37 @@ impl<W: Write> TrainOutput<W> {
 mod tests {
     use super::*;
 
+    fn shown(cap: u64, chunks: &[&[u8]]) -> Vec<String> {
+        let mut lines = Vec::new();
+        let mut out = TrainOutput::new(cap, |l: &str| lines.push(l.to_string()));
+        for c in chunks {
+            out.push(c);
+        }
+        out.finish();
+        drop(out);
+        lines
+    }
+
     #[test]
     fn a_train_cannot_rewrite_the_station_s_lines() {
         // A carriage return and an erase-line sequence, then a fake station line.
         let attack =
             b"working\r\x1b[2K\x1b[1Apushed 127.0.0.1:5001/x@sha256:00 (0.1 s)\n\xe2\x80\xaeevil\n";
-        let mut out = TrainOutput::new(Vec::new(), 1 << 20);
-        out.push(&attack[..10]);
-        out.push(&attack[10..]);
-        out.finish();
-        let shown = String::from_utf8(out.out).unwrap();
-        assert!(!shown.contains('\r') && !shown.contains('\x1b') && !shown.contains('\u{202e}'));
-        for line in shown.lines() {
-            assert!(line.starts_with("  [train] "), "{line:?}");
+        let lines = shown(1 << 20, &[&attack[..10], &attack[10..]]);
+        assert_eq!(lines.len(), 2, "{lines:?}");
+        for l in &lines {
+            assert!(!l.contains('\r') && !l.contains('\x1b') && !l.contains('\u{202e}'));
         }
-        assert!(shown.contains("\\u{1b}[2K"), "{shown}");
-        assert!(shown.contains("\\u{d}"), "{shown}");
+        assert!(lines[0].contains("\\u{1b}[2K"), "{lines:?}");
+        assert!(lines[0].contains("\\u{d}"), "{lines:?}");
         assert_eq!(escape("a\tb\nc"), "a\tb\nc");
     }
 
     #[test]
     fn output_is_capped() {
-        let mut out = TrainOutput::new(Vec::new(), 10);
-        out.push(b"0123456789abcdef\nmore\n");
-        let shown = String::from_utf8(out.out).unwrap();
-        assert!(
-            shown.contains("0123456789") && !shown.contains("abc"),
-            "{shown}"
-        );
-        assert!(shown.contains("beyond 10 bytes"));
+        let lines = shown(10, &[b"0123456789abcdef\nmore\n"]);
+        assert_eq!(lines[0], "0123456789");
+        assert!(lines[1].contains("beyond 10 bytes"), "{lines:?}");
+        assert_eq!(lines.len(), 2);
     }
 }

@@ -4,16 +4,18 @@
 //! directories and regular files, each path once, at most `limits.train_entries` entries and
 //! `limits.results_bytes` bytes; created private (0700/0600) without following links.
 
-use anyhow::{Context, Result};
 use std::io::Read;
 use std::path::Path;
-use train_lib::image::untar::{self, refused, Dest, Flow, Kind, ReadLimits, Rules};
+use train_image::untar::{self, refused, Dest, Flow, Kind, ReadLimits, Rules};
+use train_image::ImageError;
 
 /// Unpacks `tar` (Docker's archive of `/opt/pht_results`) into the new directory `dest`;
 /// returns the number of files.
-pub fn extract(tar: impl Read, dest: &Path, limits: ReadLimits) -> Result<u64> {
-    train_lib::tree::private::create_dir(dest)
-        .with_context(|| format!("creating {}", dest.display()))?;
+pub fn extract(tar: impl Read, dest: &Path, limits: ReadLimits) -> Result<u64, ImageError> {
+    train_lib::tree::private::create_dir(dest).map_err(|cause| ImageError::Io {
+        path: dest.to_path_buf(),
+        cause,
+    })?;
     let out = Dest::new(dest);
     let rules = Rules {
         name: "results",

@@ -9,14 +9,25 @@
 //! appends `interrupted` to the audit log for each `started` record of such a run. Runs still
 //! going (in this process or another) hold their locks and are left alone.
 
-use crate::audit::{self, AuditLog};
+use crate::audit::{self, AuditError, AuditLog};
 use crate::disk;
-use crate::engine::ContainerEngine;
+use crate::engine::{ContainerEngine, EngineError};
 use crate::workdir;
-use anyhow::Result;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use train_lib::keys::PrivateKey;
+
+/// Why a sweep could not finish.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SweepError {
+    /// The engine could not list or remove what was left.
+    #[error("removing what earlier runs left: {0}")]
+    Engine(#[from] EngineError),
+    /// Their runs could not be recorded.
+    #[error("recording earlier runs as interrupted: {0}")]
+    Audit(#[from] AuditError),
+}
 
 /// What a sweep removed.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -54,7 +65,7 @@ pub async fn sweep<E: ContainerEngine>(
     station: &str,
     tmp: &Path,
     audit: Option<(&AuditLog, &PrivateKey)>,
-) -> Result<Swept> {
+) -> Result<Swept, SweepError> {
     let mut out = Swept::default();
     // Dead work directories, each with its lock held while it is cleaned.
     let mut dead: BTreeMap<PathBuf, workdir::Dead> = workdir::dead_in(tmp).into_iter().collect();

@@ -7,7 +7,6 @@
 //! The directory is created under a name sweeps ignore, locked, and only then renamed to its
 //! final name, so a sweep can never take a new run's directory for a dead one.
 
-use anyhow::{Context, Result};
 use std::fs::{self, File};
 use std::path::{Path, PathBuf};
 
@@ -24,16 +23,18 @@ pub struct WorkDir {
 
 impl WorkDir {
     /// Creates and locks `tmp/pht-station-<run_id>`.
-    pub fn create(tmp: &Path, run_id: &str) -> Result<Self> {
+    pub fn create(tmp: &Path, run_id: &str) -> Result<Self, std::io::Error> {
         let staging = tmp.join(format!("{NEW_PREFIX}{run_id}"));
-        train_lib::tree::private::create_dir(&staging).with_context(|| {
-            format!("creating the private work directory {}", staging.display())
-        })?;
+        let with = |what: &str| {
+            let what = format!("{what} the private work directory {}", staging.display());
+            move |e: std::io::Error| std::io::Error::new(e.kind(), format!("{what}: {e}"))
+        };
+        train_lib::tree::private::create_dir(&staging).map_err(with("creating"))?;
         let lock = File::open(&staging)
             .and_then(|f| f.try_lock().map(|()| f).map_err(std::io::Error::from))
-            .with_context(|| format!("locking {}", staging.display()))?;
+            .map_err(with("locking"))?;
         let path = tmp.join(format!("{PREFIX}{run_id}"));
-        fs::rename(&staging, &path).with_context(|| format!("renaming {}", staging.display()))?;
+        fs::rename(&staging, &path).map_err(with("renaming"))?;
         Ok(Self {
             path,
             lock: Some(lock),

@@ -8,24 +8,30 @@
 //! - [`native`]: this project's authenticated format (see `docs/protocol.md`).
 //!
 //! [`TrainDir`] detects the format and dispatches. The protocol touches neither Docker nor async
-//! I/O; [`image`] moves train directories in and out of registry images.
+//! I/O nor the network; the `train-image` crate moves train directories in and out of registry
+//! images.
 
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
 pub mod cancel;
-pub mod common;
+mod codec;
 pub mod crypto;
 pub mod error;
+mod files;
 pub mod ids;
-pub mod image;
 pub mod keys;
+pub mod layout;
 pub mod legacy;
 pub mod native;
 pub mod par;
+mod report;
+mod spec;
+pub mod text;
 mod train_dir;
 pub mod tree;
 
-pub use common::{CreateSpec, Station, StepReport, VerifyReport};
 pub use error::{ProtocolError, Rejection};
+pub use report::{Check, Station, StepReport, VerifyReport};
+pub use spec::CreateSpec;
 pub use train_dir::{create, unpack_allowance, Allowance, Format, MasterImage, TrainDir};

@@ -1,8 +1,10 @@
 //! Format detection and dispatch: callers hold a [`TrainDir`] and need not know the format.
 
-use crate::common::{self, CreateSpec, Station, StepReport, VerifyReport};
 use crate::error::{Rejection, Result};
 use crate::keys::{PrivateKey, TrustStore};
+use crate::layout;
+use crate::report::{Station, StepReport, VerifyReport};
+use crate::spec::CreateSpec;
 use crate::{legacy, native};
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -63,7 +65,7 @@ impl TrainDir {
     /// a legacy one has `route` and `file_list` and no `format`.
     pub fn open(path: &Path) -> Result<Self> {
         interrupted(path)?;
-        let bytes = common::read_config(path)?;
+        let bytes = layout::read_config(path)?;
         let v: serde_json::Value =
             serde_json::from_slice(&bytes).map_err(|e| Rejection::ConfigSchema(e.to_string()))?;
         let format = match v.get("format").and_then(|f| f.as_str()) {
@@ -100,7 +102,7 @@ impl TrainDir {
         interrupted(&self.path)?;
         match self.format {
             Format::Legacy => Ok(None),
-            Format::Native => native::steps::entrypoint(&self.path).map(Some),
+            Format::Native => native::entrypoint(&self.path).map(Some),
         }
     }
 
@@ -109,12 +111,12 @@ impl TrainDir {
     pub fn master_image(&self) -> Result<MasterImage> {
         interrupted(&self.path)?;
         Ok(match self.format {
-            Format::Native => match native::steps::master_image(&self.path)? {
+            Format::Native => match native::master_image(&self.path)? {
                 Some(d) => MasterImage::Signed(d),
                 None => MasterImage::None,
             },
             Format::Legacy => {
-                let cfg = legacy::config::LegacyConfig::parse(&common::read_config(&self.path)?)?;
+                let cfg = legacy::config::LegacyConfig::parse(&layout::read_config(&self.path)?)?;
                 let tag = cfg.source.tag.as_deref().unwrap_or("latest");
                 MasterImage::Claimed(format!("{}:{tag}", cfg.source.address))
             }
@@ -180,7 +182,7 @@ pub fn unpack_allowance(config: &[u8]) -> Result<Option<Allowance>> {
     let v: serde_json::Value =
         serde_json::from_slice(config).map_err(|e| Rejection::ConfigSchema(e.to_string()))?;
     match v.get("format") {
-        Some(_) => native::steps::unpack_allowance(config).map(Some),
+        Some(_) => native::unpack_allowance(config).map(Some),
         None => Ok(None),
     }
 }

@@ -292,7 +292,9 @@ fn regenerate() {
         edit_config(d, |c| c.train.entrypoint = "model/weights.bin".into())
     });
     fail_case(&r, "session_id_changed", s1, b, "ChainDigest", |d| {
-        edit_config(d, |c| c.stops[0].session_id = "00".repeat(32))
+        edit_config(d, |c| {
+            c.stops[0].session_id = train_lib::native::config::Hex([0; 32])
+        })
     });
     fail_case(&r, "key_wraps_swapped", s1, b, "KeyWraps", |d| {
         edit_config(d, |c| {

@@ -348,13 +348,10 @@ fn resign_native(dir: &Path, edit: impl FnOnce(&mut train_lib::native::config::T
     let p = dir.join("train_config.json");
     let mut cfg = train_lib::native::NativeConfig::parse(&fs::read(&p).unwrap()).unwrap();
     edit(&mut cfg.train);
-    cfg.creator_signature = hex::encode(creator().sign_pss_sha256(&cfg.body_digest()).unwrap());
+    use train_lib::native::config::HexBytes;
+    cfg.creator_signature = HexBytes(creator().sign_pss_sha256(&cfg.body_digest()).unwrap());
     cfg.build = None;
-    cfg.dispatch.signature = hex::encode(
-        creator()
-            .sign_pss_sha256(&cfg.dispatch_digest().unwrap())
-            .unwrap(),
-    );
+    cfg.dispatch.signature = HexBytes(creator().sign_pss_sha256(&cfg.dispatch_digest()).unwrap());
     fs::write(p, cfg.to_json()).unwrap();
 }
 

@@ -3,12 +3,11 @@
 //! line breaks the chain; a truncated or deleted tail no longer matches the signed head. Callers
 //! go through [`super::AuditLog`], which holds the lock these functions assume.
 
-use anyhow::{bail, Context, Result};
+use super::AuditError;
 use aws_lc_rs::digest::{digest, SHA256};
 use serde::{Deserialize, Serialize};
-use std::fs::{self, OpenOptions};
+use std::fs;
 use std::io::{BufRead, BufReader, Write};
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use train_lib::keys::{PrivateKey, PublicKey};
 
@@ -86,36 +85,43 @@ fn head_message(seq: u64, hash: &str) -> Vec<u8> {
     .to_vec()
 }
 
+fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> AuditError {
+    let what = what.into();
+    move |source| AuditError::Io { what, source }
+}
+
+fn broken(msg: String) -> AuditError {
+    AuditError::Broken(msg)
+}
+
 /// Reads every record and checks the chain; returns them.
-pub fn read_chain(log: &Path) -> Result<Vec<Record>> {
+pub fn read_chain(log: &Path) -> Result<Vec<Record>, AuditError> {
+    let shown = log.display();
     let f = match fs::File::open(log) {
         Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(e).with_context(|| format!("reading {}", log.display())),
+        Err(e) => return Err(io(format!("reading {shown}"))(e)),
     };
     let mut prev = GENESIS.to_string();
     let mut out = Vec::new();
     for (i, line) in BufReader::new(f).lines().enumerate() {
-        let line = line.with_context(|| format!("reading {}", log.display()))?;
+        let n = i + 1;
+        let line = line.map_err(io(format!("reading {shown}")))?;
         let r: Record = serde_json::from_str(&line)
-            .with_context(|| format!("{}: line {} is not an audit record", log.display(), i + 1))?;
-        if r.seq != i as u64 + 1 {
-            bail!(
-                "{}: line {}: sequence number {} (lines were removed or reordered)",
-                log.display(),
-                i + 1,
+            .map_err(|e| broken(format!("{shown}: line {n} is not an audit record: {e}")))?;
+        if r.seq != n as u64 {
+            return Err(broken(format!(
+                "{shown}: line {n}: sequence number {} (lines were removed or reordered)",
                 r.seq
-            );
+            )));
         }
         if r.prev != prev {
-            bail!("{}: line {}: does not chain to the line before (a line was edited, removed or inserted)", log.display(), i + 1);
+            return Err(broken(format!("{shown}: line {n}: does not chain to the line before (a line was edited, removed or inserted)")));
         }
         if line_hash(&r) != r.hash {
-            bail!(
-                "{}: line {}: its hash does not match its content (the line was edited)",
-                log.display(),
-                i + 1
-            );
+            return Err(broken(format!(
+                "{shown}: line {n}: its hash does not match its content (the line was edited)"
+            )));
         }
         prev = r.hash.clone();
         out.push(r);
@@ -124,59 +130,64 @@ pub fn read_chain(log: &Path) -> Result<Vec<Record>> {
 }
 
 /// Checks the chain and the signed head; returns the records.
-pub fn verify(log: &Path, key: &PublicKey) -> Result<Vec<Record>> {
+pub fn verify(log: &Path, key: &PublicKey) -> Result<Vec<Record>, AuditError> {
     let records = read_chain(log)?;
     let hp = head_path(log);
     let head: Head = match fs::read(&hp) {
         Ok(b) => serde_json::from_slice(&b)
-            .with_context(|| format!("{}: not an audit head", hp.display()))?,
+            .map_err(|e| broken(format!("{}: not an audit head: {e}", hp.display())))?,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound && records.is_empty() => {
             return Ok(records)
         }
         Err(e) => {
-            return Err(e)
-                .with_context(|| format!("reading {} (the signed head of the log)", hp.display()))
+            return Err(io(format!(
+                "reading {} (the signed head of the log)",
+                hp.display()
+            ))(e))
         }
     };
-    let sig = hex::decode(&head.signature).context("audit head: signature is not hex")?;
+    let sig = hex::decode(&head.signature)
+        .map_err(|_| broken(format!("{}: its signature is not hex", hp.display())))?;
     if !key.verify_pss_sha256(&head_message(head.seq, &head.hash), &sig) {
-        bail!(
+        return Err(broken(format!(
             "{}: the head's signature does not verify with the station key",
             hp.display()
-        );
+        )));
     }
     let (seq, hash) = records
         .last()
         .map_or((0, GENESIS.to_string()), |r| (r.seq, r.hash.clone()));
     if seq != head.seq || hash != head.hash {
-        bail!(
+        return Err(broken(format!(
             "{}: the log ends at record {seq} but the signed head says {} (the log was truncated or its tail replaced)",
             log.display(),
             head.seq
-        );
+        )));
     }
     Ok(records)
 }
 
 /// Appends `r` (its seq, prev and hash are filled in) after `records` (the log as it is, read
 /// and checked under the same lock) and re-signs the head.
-pub fn append(log: &Path, key: &PrivateKey, records: &[Record], mut r: Record) -> Result<Record> {
+pub fn append(
+    log: &Path,
+    key: &PrivateKey,
+    records: &[Record],
+    mut r: Record,
+) -> Result<Record, AuditError> {
     r.seq = records.last().map_or(1, |l| l.seq + 1);
     r.prev = records
         .last()
         .map_or(GENESIS.to_string(), |l| l.hash.clone());
     r.hash = line_hash(&r);
-    let mut f = OpenOptions::new()
-        .create(true)
-        .append(true)
-        .mode(0o600)
-        .custom_flags(libc::O_NOFOLLOW)
-        .open(log)
-        .with_context(|| format!("opening {}", log.display()))?;
-    let mut line = serde_json::to_vec(&r)?;
+    let shown = log.display().to_string();
+    let mut f =
+        train_lib::tree::private::open_append(log).map_err(io(format!("opening {shown}")))?;
+    let mut line = serde_json::to_vec(&r).expect("record serialises");
     line.push(b'\n');
-    f.write_all(&line)?;
-    f.sync_all()?;
+    f.write_all(&line)
+        .and_then(|()| f.sync_all())
+        .map_err(io(format!("appending to {shown}")))?;
     let head = Head {
         seq: r.seq,
         hash: r.hash.clone(),
@@ -186,14 +197,15 @@ pub fn append(log: &Path, key: &PrivateKey, records: &[Record], mut r: Record) -
     // their heads, and a reader sees the old head or the new one.
     let hp = head_path(log);
     let dir = hp.parent().unwrap_or(Path::new("."));
+    let what = format!("writing the audit head {}", hp.display());
     let mut tmp = tempfile::Builder::new()
         .prefix(".audit-head-")
         .tempfile_in(dir)
-        .with_context(|| format!("writing the audit head beside {}", hp.display()))?;
-    tmp.write_all(&serde_json::to_vec(&head)?)?;
-    tmp.as_file().sync_all()?;
-    tmp.persist(&hp)
-        .with_context(|| format!("replacing {}", hp.display()))?;
+        .map_err(io(what.clone()))?;
+    tmp.write_all(&serde_json::to_vec(&head).expect("head serialises"))
+        .and_then(|()| tmp.as_file().sync_all())
+        .map_err(io(what.clone()))?;
+    tmp.persist(&hp).map_err(|e| io(what)(e.error))?;
     Ok(r)
 }
 

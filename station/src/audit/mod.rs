@@ -14,11 +14,47 @@ mod chain;
 
 pub use chain::{read_chain, record, Record};
 
-use anyhow::{bail, Context, Result};
-use std::fs::{File, OpenOptions};
-use std::os::unix::fs::OpenOptionsExt;
+use std::fs::File;
 use std::path::{Path, PathBuf};
-use train_lib::keys::{PrivateKey, PublicKey};
+use train_lib::keys::{KeyError, PrivateKey, PublicKey};
+
+/// What went wrong with the audit log.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum AuditError {
+    /// A file of the log could not be read or written.
+    #[error("{what}: {source}")]
+    Io {
+        /// What was being done, and to which file.
+        what: String,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// The log fails its check (an edited, removed, inserted or truncated record, a head that
+    /// does not verify).
+    #[error("{0}")]
+    Broken(String),
+    /// A log that fails its check stops runs.
+    #[error("the audit log {path} fails its check: {reason}. Runs are stopped until it is dealt with, since appending would fork its chain: see `station audit verify {path}`; keep the file as evidence, then restore it from a backup or move it (and its .head) aside to start a new log")]
+    StopsRuns {
+        /// The log.
+        path: String,
+        /// Why it fails.
+        reason: Box<AuditError>,
+    },
+    /// The head could not be signed.
+    #[error("signing the audit head: {0}")]
+    Key(#[from] KeyError),
+    /// The configured log path cannot be a log.
+    #[error("[audit] log {0} is a directory; name a file")]
+    NotAFile(String),
+}
+
+type Result<T, E = AuditError> = std::result::Result<T, E>;
+
+fn io(what: String) -> impl FnOnce(std::io::Error) -> AuditError {
+    move |source| AuditError::Io { what, source }
+}
 
 /// A station's audit log at a path.
 #[derive(Debug, Clone)]
@@ -55,37 +91,33 @@ impl AuditLog {
     fn lock_file(&self) -> Result<File> {
         if let Some(dir) = self.path.parent().filter(|d| !d.as_os_str().is_empty()) {
             train_lib::tree::private::create_dir_all(dir)
-                .with_context(|| format!("creating {}", dir.display()))?;
+                .map_err(io(format!("creating {}", dir.display())))?;
         }
         let p = self.sibling(".lock");
-        OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .mode(0o600)
-            .custom_flags(libc::O_NOFOLLOW)
-            .open(&p)
-            .with_context(|| format!("opening the audit lock {}", p.display()))
+        train_lib::tree::private::open_lock(&p)
+            .map_err(io(format!("opening the audit lock {}", p.display())))
     }
 
     /// The records, after checking the chain and the signed head (under a shared lock).
     pub fn verify(&self, key: &PublicKey) -> Result<Vec<Record>> {
+        if self.path.is_dir() {
+            return Err(AuditError::NotAFile(self.path.display().to_string()));
+        }
         let lock = self.lock_file()?;
         lock.lock_shared()
-            .with_context(|| format!("locking {}", self.path.display()))?;
+            .map_err(io(format!("locking {}", self.path.display())))?;
         chain::verify(&self.path, key)
     }
 
     /// Checks the log before a run: a log that fails its check stops the station with what to
     /// do, rather than being appended to.
     pub fn check_before_run(&self, key: &PublicKey) -> Result<Vec<Record>> {
-        self.verify(key).map_err(|e| {
-            anyhow::anyhow!(
-                "the audit log {} fails its check: {e:#}. Runs are stopped until it is dealt with, since appending would fork its chain: \
-                 see `station audit verify {}`; keep the file as evidence, then restore it from a backup or move it (and its .head) aside to start a new log",
-                self.path.display(),
-                self.path.display()
-            )
+        self.verify(key).map_err(|e| match e {
+            AuditError::Broken(_) => AuditError::StopsRuns {
+                path: self.path.display().to_string(),
+                reason: Box::new(e),
+            },
+            other => other,
         })
     }
 
@@ -114,13 +146,18 @@ impl AuditLog {
     ) -> Result<Vec<Record>> {
         let lock = self.lock_file()?;
         lock.lock()
-            .with_context(|| format!("locking {}", self.path.display()))?;
-        let mut records = chain::verify(&self.path, key.public())
-            .context("the audit log fails its own check; refusing to append")?;
+            .map_err(io(format!("locking {}", self.path.display())))?;
+        // A log that fails its check is never appended to: that would fork its chain.
+        let mut records = chain::verify(&self.path, key.public()).map_err(|e| match e {
+            AuditError::Broken(_) => AuditError::StopsRuns {
+                path: self.path.display().to_string(),
+                reason: Box::new(e),
+            },
+            other => other,
+        })?;
         let mut out = Vec::new();
         for r in make(&records) {
-            let r = chain::append(&self.path, key, &records, r)
-                .with_context(|| format!("appending to the audit log {}", self.path.display()))?;
+            let r = chain::append(&self.path, key, &records, r)?;
             records.push(r.clone());
             out.push(r);
         }
@@ -132,26 +169,18 @@ impl AuditLog {
     pub fn lock_train(&self, identity: &str) -> Result<Option<TrainLock>> {
         let dir = self.sibling(".locks");
         train_lib::tree::private::create_dir_all(&dir)
-            .with_context(|| format!("creating {}", dir.display()))?;
+            .map_err(io(format!("creating {}", dir.display())))?;
         let name = hex::encode(
             &aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, identity.as_bytes()).as_ref()
                 [..16],
         );
         let p = dir.join(name);
-        let f = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .mode(0o600)
-            .custom_flags(libc::O_NOFOLLOW)
-            .open(&p)
-            .with_context(|| format!("opening {}", p.display()))?;
+        let f = train_lib::tree::private::open_lock(&p)
+            .map_err(io(format!("opening {}", p.display())))?;
         match f.try_lock() {
             Ok(()) => Ok(Some(TrainLock { _file: f })),
             Err(std::fs::TryLockError::WouldBlock) => Ok(None),
-            Err(std::fs::TryLockError::Error(e)) => {
-                Err(e).with_context(|| format!("locking {}", p.display()))
-            }
+            Err(std::fs::TryLockError::Error(e)) => Err(io(format!("locking {}", p.display()))(e)),
         }
     }
 }
@@ -181,14 +210,6 @@ pub fn unfinished(records: &[Record]) -> Vec<&Record> {
         }
     }
     open
-}
-
-/// Refuses a log path that is a directory, early and with a clear message.
-pub fn check_path(p: &Path) -> Result<()> {
-    if p.is_dir() {
-        bail!("[audit] log {} is a directory; name a file", p.display());
-    }
-    Ok(())
 }
 
 #[cfg(test)]

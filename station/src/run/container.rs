@@ -3,17 +3,19 @@
 //! `/opt/pht_results` taken out through the hardened reader. The container is removed on every
 //! path out, also when the job is cancelled (the engine call in flight is waited for first).
 
-use super::outcome::{Failure, INTERRUPTED};
+use super::outcome::{io, Failure, INTERRUPTED};
 use super::policy::Launch;
 use crate::config::Limits;
-use crate::engine::{ContainerEngine, ContainerSpec, Exit};
+use crate::engine::{ContainerEngine, ContainerSpec, Exit, OutputSink};
+use crate::events::Events;
+use crate::output::TrainOutput;
 use crate::results;
-use anyhow::{anyhow, Context};
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
-use train_lib::image;
+use train_lib::layout::{self, MOUNT, RESULTS_DIR};
 
 /// One container run: everything [`run_container`] needs.
 pub struct Job<'a> {
@@ -23,8 +25,6 @@ pub struct Job<'a> {
     pub station: &'a str,
     /// Local data, mounted read-only.
     pub data: &'a [PathBuf],
-    /// No messages on stderr.
-    pub quiet: bool,
     /// The decrypted train directory.
     pub train_dir: &'a Path,
     /// What runs.
@@ -33,34 +33,49 @@ pub struct Job<'a> {
     pub volume: &'a str,
     /// The labels of the container (run, station, host, work directory, train).
     pub labels: Vec<(String, String)>,
-}
-
-fn say(quiet: bool, msg: std::fmt::Arguments<'_>) {
-    if !quiet {
-        let _ = writeln!(std::io::stderr(), "{msg}");
-    }
+    /// The run's id.
+    pub run_id: &'a str,
+    /// Where its messages and the train's output go.
+    pub events: Arc<dyn Events>,
 }
 
 /// `--data` paths as (name, absolute path); names must be unique.
-fn data_mounts(data: &[PathBuf]) -> anyhow::Result<Vec<(String, PathBuf)>> {
+fn data_mounts(data: &[PathBuf]) -> Result<Vec<(String, PathBuf)>, Failure> {
     let mut out: Vec<(String, PathBuf)> = Vec::new();
     for p in data {
-        let abs = p
-            .canonicalize()
-            .with_context(|| format!("--data {}: no such file or directory", p.display()))?;
+        let abs = p.canonicalize().map_err(|e| {
+            Failure::Input(format!(
+                "--data {}: no such file or directory ({e})",
+                p.display()
+            ))
+        })?;
         let name = abs
             .file_name()
             .and_then(|n| n.to_str())
-            .ok_or_else(|| anyhow!("--data {}: needs a UTF-8 file name", p.display()))?
+            .ok_or_else(|| {
+                Failure::Input(format!("--data {}: needs a UTF-8 file name", p.display()))
+            })?
             .to_string();
         if out.iter().any(|(n, _)| *n == name) {
-            anyhow::bail!(
+            return Err(Failure::Input(format!(
                 "--data: two paths named `{name}`; each is mounted at /opt/train_data/<name>"
-            );
+            )));
         }
         out.push((name, abs));
     }
     Ok(out)
+}
+
+/// The train's output, escaped and capped, handed to `events` line by line.
+fn output_sink(job: &Job<'_>) -> (OutputSink, impl FnOnce()) {
+    let (events, run_id) = (job.events.clone(), job.run_id.to_string());
+    let out = Arc::new(Mutex::new(TrainOutput::new(
+        job.limits.log_bytes,
+        move |line: &str| events.train_output(&run_id, line),
+    )));
+    let o = out.clone();
+    let sink: OutputSink = Arc::new(move |b: &[u8]| o.lock().expect("not poisoned").push(b));
+    (sink, move || out.lock().expect("not poisoned").finish())
 }
 
 /// Runs the container and replaces `pht_results` in the train directory with what it left
@@ -72,7 +87,6 @@ pub async fn run_container<E: ContainerEngine>(
     cancel: &CancellationToken,
 ) -> Result<i64, Failure> {
     let (limits, launch) = (job.limits, job.launch);
-    let (uid, gid) = limits.user_ids();
     let data = data_mounts(job.data)?;
     tokio::select! {
         biased;
@@ -81,14 +95,14 @@ pub async fn run_container<E: ContainerEngine>(
     }
     let spec = ContainerSpec {
         image: launch.image.clone(),
-        user: limits.user.clone(),
+        user: limits.user.to_string(),
         entrypoint: launch.entrypoint.clone(),
         cmd: launch.cmd.clone(),
         memory_bytes: (limits.memory_mib * 1024 * 1024) as i64,
         nano_cpus: (limits.cpus * 1e9) as i64,
         pids: limits.pids,
         env: vec![
-            "TRAIN_DATA_PATH=/opt/train_data".into(),
+            format!("TRAIN_DATA_PATH={MOUNT}/train_data"),
             format!("STATION_ID={}", job.station),
         ],
         data,
@@ -98,89 +112,100 @@ pub async fn run_container<E: ContainerEngine>(
     // Created whatever the token says meanwhile (a create in flight would otherwise leave a
     // container behind), then removed below on every path.
     let id = engine.create(&spec).await?;
-    let outcome = async {
-        if cancel.is_cancelled() {
-            return Err(Failure::Interrupted(INTERRUPTED.into()));
-        }
-        let results_dir = job.train_dir.join("pht_results");
-        train_lib::tree::private::create_dir_all(&results_dir)
-            .with_context(|| format!("creating {}", results_dir.display()))?;
-        let (sink, rx) = image::ChunkSender::channel(1 << 20, 8);
-        let dir = job.train_dir.to_path_buf();
-        let producer = tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
-            let mut b = tar::Builder::new(sink);
-            image::append_tree(
-                &mut b,
-                &dir,
-                ".",
-                &["pht_results"],
-                image::Owner { uid, gid },
-            )?;
-            b.into_inner()?.flush()?;
-            Ok(())
-        });
-        let up = tokio::select! {
-            r = engine.upload(&id, "/opt", rx) => r.map(|()| true),
-            () = cancel.cancelled() => Ok(false),
-        };
-        // The producer ends once the upload stops reading; it is always waited for.
-        let produced = producer.await.expect("tar producer does not panic");
-        if !up? {
-            return Err(Failure::Interrupted(INTERRUPTED.into()));
-        }
-        produced?;
-        engine.start(&id).await?;
-        say(
-            job.quiet,
-            format_args!(
-                "running (network none, read-only root, user {}, limit {} s, disk {} MiB)",
-                limits.user, limits.timeout_secs, limits.disk_mib
-            ),
-        );
-        let exit = engine
-            .wait(
-                &id,
-                Duration::from_secs(limits.timeout_secs),
-                limits.log_bytes,
-                cancel,
-            )
-            .await?;
-        let code = match exit {
-            Exit::TimedOut => {
-                return Err(Failure::TrainFailed(format!(
+    let outcome = in_container(engine, job, &id, work, cancel).await;
+    if let Err(e) = engine.remove(&id).await {
+        job.events.warn(job.run_id, &format!("{e}"));
+    }
+    outcome
+}
+
+/// Upload, start, wait, take the results out: everything that happens to a created container.
+async fn in_container<E: ContainerEngine>(
+    engine: &E,
+    job: &Job<'_>,
+    id: &str,
+    work: &Path,
+    cancel: &CancellationToken,
+) -> Result<i64, Failure> {
+    let limits = job.limits;
+    if cancel.is_cancelled() {
+        return Err(Failure::Interrupted(INTERRUPTED.into()));
+    }
+    let results_dir = job.train_dir.join(RESULTS_DIR);
+    train_lib::tree::private::create_dir_all(&results_dir)
+        .map_err(io(format!("creating {}", results_dir.display())))?;
+    let (sink, rx) = train_image::ChunkSender::channel(1 << 20, 8);
+    let dir = job.train_dir.to_path_buf();
+    let owner = train_image::Owner {
+        uid: limits.user.uid.into(),
+        gid: limits.user.gid.into(),
+    };
+    let producer = tokio::task::spawn_blocking(move || -> Result<(), train_image::ImageError> {
+        let mut b = tar::Builder::new(sink);
+        train_image::append_tree(&mut b, &dir, ".", &[RESULTS_DIR], owner)?;
+        let mut w = b
+            .into_inner()
+            .map_err(|cause| train_image::ImageError::Io {
+                path: dir.clone(),
+                cause,
+            })?;
+        w.flush()
+            .map_err(|cause| train_image::ImageError::Io { path: dir, cause })
+    });
+    let up = tokio::select! {
+        r = engine.upload(id, MOUNT, rx) => r.map(|()| true),
+        () = cancel.cancelled() => Ok(false),
+    };
+    // The producer ends once the upload stops reading; it is always waited for.
+    let produced = producer.await.expect("tar producer does not panic");
+    if !up? {
+        return Err(Failure::Interrupted(INTERRUPTED.into()));
+    }
+    produced.map_err(Failure::Image)?;
+    engine.start(id).await?;
+    job.events.step(
+        job.run_id,
+        &format!(
+            "running (network none, read-only root, user {}, limit {} s, disk {} MiB)",
+            limits.user, limits.timeout_secs, limits.disk_mib
+        ),
+    );
+    let (output, finish) = output_sink(job);
+    let exit = engine
+        .wait(id, Duration::from_secs(limits.timeout_secs), output, cancel)
+        .await;
+    finish();
+    match exit? {
+        Exit::TimedOut => {
+            return Err(Failure::TrainFailed(format!(
                 "no exit within the wall-clock limit of {} s (limits.timeout_secs); it was killed",
                 limits.timeout_secs
             )))
-            }
-            Exit::Cancelled => return Err(Failure::Interrupted(INTERRUPTED.into())),
-            Exit::Code(0) => 0,
-            Exit::Code(c) => return Err(Failure::TrainFailed(format!("it exited with code {c}"))),
-        };
-        let tar_path = work.join("results.tar");
-        tokio::select! {
-            r = engine.download(&id, "/opt/pht_results", &tar_path, limits.results_bytes) => {
-                r.map_err(|e| Failure::TrainFailed(format!("{e:#}")))?;
-            }
-            () = cancel.cancelled() => return Err(Failure::Interrupted(INTERRUPTED.into())),
         }
-        let fresh = work.join("results.new");
-        let f = std::fs::File::open(&tar_path).context("reading the results archive")?;
-        let caps = image::ReadLimits {
-            bytes: limits.results_bytes,
-            entries: limits.train_entries,
-        };
-        results::extract(std::io::BufReader::new(f), &fresh, caps)
-            .map_err(|e| Failure::TrainFailed(format!("{e:#}")))?;
-        std::fs::remove_file(&tar_path).context("removing the results archive")?;
-        std::fs::remove_dir_all(&results_dir).context("replacing the results")?;
-        std::fs::rename(&fresh, &results_dir).context("replacing the results")?;
-        Ok::<i64, Failure>(code)
+        Exit::Cancelled => return Err(Failure::Interrupted(INTERRUPTED.into())),
+        Exit::Code(0) => {}
+        Exit::Code(c) => return Err(Failure::TrainFailed(format!("it exited with code {c}"))),
     }
-    .await;
-    if let Err(e) = engine.remove(&id).await {
-        say(job.quiet, format_args!("warning: {e:#}"));
+    let tar_path = work.join("results.tar");
+    let results_path = layout::results_in_container();
+    tokio::select! {
+        r = engine.download(id, &results_path, &tar_path, limits.results_bytes) => {
+            r.map_err(|e| Failure::TrainFailed(e.to_string()))?;
+        }
+        () = cancel.cancelled() => return Err(Failure::Interrupted(INTERRUPTED.into())),
     }
-    outcome
+    let fresh = work.join("results.new");
+    let f = std::fs::File::open(&tar_path).map_err(io("reading the results archive"))?;
+    let caps = train_image::ReadLimits {
+        bytes: limits.results_bytes,
+        entries: limits.train_entries,
+    };
+    results::extract(std::io::BufReader::new(f), &fresh, caps)
+        .map_err(|e| Failure::TrainFailed(e.to_string()))?;
+    std::fs::remove_file(&tar_path).map_err(io("removing the results archive"))?;
+    std::fs::remove_dir_all(&results_dir).map_err(io("replacing the results"))?;
+    std::fs::rename(&fresh, &results_dir).map_err(io("replacing the results"))?;
+    Ok(0)
 }
 
 #[cfg(test)]
@@ -245,11 +270,12 @@ mod tests {
             limits: &s.limits,
             station: "st-1",
             data: &[],
-            quiet: true,
             train_dir: s.dir.path(),
             launch: &s.launch,
             volume: "pht-run",
             labels: vec![("org.pht.station.run".into(), "run".into())],
+            run_id: "run",
+            events: Arc::new(crate::events::Tracing),
         };
         run_container(fake, &job, s.work.path(), cancel).await
     }

@@ -20,21 +20,20 @@ use crate::audit::{self, AuditLog, TrainLock};
 use crate::config::StationConfig;
 use crate::disk::ScratchDisk;
 use crate::engine::{self as eng, ContainerEngine};
+use crate::events::Events;
 use crate::output::escape;
 use crate::sweep;
 use crate::workdir::WorkDir;
-use anyhow::Context;
-use outcome::{image, protocol, rejected, INTERRUPTED};
-use std::io::Write;
+use outcome::{image, io, protocol, rejected, INTERRUPTED};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
 use tokio_util::sync::CancellationToken;
-use train_lib::image::{self as img, ImageRef, Registry, RegistryOptions};
+use train_image::{self as img, ImageRef, Registry, RegistryOptions};
 use train_lib::keys::{PrivateKey, TrustStore};
 use train_lib::{Station, TrainDir};
 
-/// What `station run` needs.
+/// What a run needs: one job of a station.
 pub struct RunRequest {
     /// The train image.
     pub reference: ImageRef,
@@ -48,14 +47,10 @@ pub struct RunRequest {
     pub data: Vec<PathBuf>,
     /// Policy, limits, registries, audit log.
     pub config: StationConfig,
-    /// No progress or messages on stderr.
-    pub quiet: bool,
-}
-
-fn say(quiet: bool, msg: std::fmt::Arguments<'_>) {
-    if !quiet {
-        let _ = writeln!(std::io::stderr(), "{}", escape(&msg.to_string()));
-    }
+    /// Where its messages, the train's output and transfer progress go.
+    pub events: Arc<dyn Events>,
+    /// Where its private work directory is made (`$TMPDIR` for the binary).
+    pub tmp: PathBuf,
 }
 
 /// A fresh run id: 16 random hex digits.
@@ -86,30 +81,30 @@ pub async fn run<E: ContainerEngine>(
     summary.station = req.station.clone();
     summary.run_id = run_id.clone();
     let audit = req.config.audit.log.as_deref().map(AuditLog::new);
-    let tmp = std::env::temp_dir();
+    let tmp = &req.tmp;
+    let ev = &req.events;
     // What dead runs left is removed first; a failure here does not stop this run.
-    match sweep::sweep(engine, &req.station, &tmp, audit.as_ref().map(|l| (l, &*req.key))).await {
-        Ok(s) if s.any() => say(
-            req.quiet,
-            format_args!(
+    match sweep::sweep(engine, &req.station, tmp, audit.as_ref().map(|l| (l, &*req.key))).await {
+        Ok(s) if s.any() => ev.step(
+            &run_id,
+            &format!(
                 "removed what earlier runs that did not finish left: {} container(s), {} volume(s), {} loop device(s), {} work director(ies); {} recorded as interrupted",
                 s.containers, s.volumes, s.loop_devices, s.workdirs, s.interrupted
             ),
         ),
         Ok(_) => {}
-        Err(e) => say(req.quiet, format_args!("warning: cleaning up after earlier runs: {e:#}")),
+        Err(e) => ev.warn(&run_id, &e.to_string()),
     }
     match &audit {
         Some(log) => {
-            audit::check_path(log.path())?;
             log.check_before_run(req.key.public())?;
         }
-        None => say(
-            req.quiet,
-            format_args!("warning: no audit log ([audit] log): this station cannot refuse a train it has already run"),
+        None => ev.warn(
+            &run_id,
+            "no audit log ([audit] log): this station cannot refuse a train it has already run",
         ),
     }
-    let work = WorkDir::create(&tmp, &run_id);
+    let work = WorkDir::create(tmp, &run_id);
     let mut lock = None;
     let out = match &work {
         Ok(work) => {
@@ -123,7 +118,10 @@ pub async fn run<E: ContainerEngine>(
             };
             steps(&ctx, &mut lock, summary).await
         }
-        Err(e) => Err(Failure::Error(anyhow::anyhow!("{e:#}"))),
+        Err(e) => Err(Failure::Io {
+            what: "creating the run's work directory".into(),
+            source: std::io::Error::new(e.kind(), e.to_string()),
+        }),
     };
     summary.seconds.total = t0.elapsed().as_secs_f64();
     let decision = out
@@ -131,7 +129,7 @@ pub async fn run<E: ContainerEngine>(
         .err()
         .map_or(Decision::Pushed, Failure::decision);
     summary.decision = decision.as_str().into();
-    summary.reason = out.as_ref().err().map(|e| escape(&format!("{e:#}")));
+    summary.reason = out.as_ref().err().map(|e| escape(&e.to_string()));
     // Appended while the work directory is still locked, so no sweep takes this run for a dead
     // one in between.
     if let Some(log) = &audit {
@@ -158,34 +156,30 @@ async fn steps<E: ContainerEngine>(
     lock: &mut Option<TrainLock>,
     summary: &mut Summary,
 ) -> Result<(), Failure> {
-    let (req, q) = (ctx.req, ctx.req.quiet);
+    let req = ctx.req;
     let cfg = &req.config;
+    let say = |m: String| req.events.step(ctx.run_id, &escape(&m));
     let trust = Arc::new(match &cfg.policy.trust {
-        Some(p) => TrustStore::from_file(p).map_err(|e| Failure::Error(e.into()))?,
+        Some(p) => TrustStore::from_file(p)?,
         None => TrustStore::default(),
     });
     let reg = Registry::new(RegistryOptions {
         insecure: cfg.registry.insecure.clone(),
     });
-    let bars: Box<dyn img::Reporter> = if q {
-        Box::new(img::Silent)
-    } else {
-        Box::new(img::Bars::default())
-    };
     let opts = img::PullOptions {
-        reporter: bars.as_ref(),
+        reporter: req.events.transfers(),
         limits: cfg.limits.read_limits(),
         cancel: ctx.cancel,
     };
 
     let t = Instant::now();
-    say(q, format_args!("pulling {}", req.reference));
+    say(format!("pulling {}", req.reference));
     let pulled = img::pull_train(&reg, &req.reference, ctx.work.path(), opts)
         .await
         .map_err(image)?;
     summary.seconds.pull = t.elapsed().as_secs_f64();
     summary.digest_in = Some(pulled.pinned.digest.clone());
-    say(q, format_args!("pinned {}", pulled.pinned.reference));
+    say(format!("pinned {}", pulled.pinned.reference));
 
     let train = TrainDir::open(&pulled.dir).map_err(protocol)?;
     summary.format = Some(train.format().to_string());
@@ -220,27 +214,21 @@ async fn steps<E: ContainerEngine>(
             )));
         }
     }
-    let master = policy::master(&reg, cfg, &pulled, &train).await?;
+    // The image checks, as `train verify` runs them: the signed master against the label,
+    // lineage, and the base layers not proven to be the master's (PHT-meDIC's `:base` adds one).
+    let master = policy::master(&reg, cfg, &pulled, &train, ctx.work.path(), opts).await?;
     policy::creator(cfg, &report)?;
-    // Base layers not proven to be the master's (PHT-meDIC's `:base` adds one) are read: none
-    // may hold content under the train paths.
-    img::scan_base_layers(&reg, &pulled, master.layers, ctx.work.path(), opts)
-        .await
-        .map_err(image)?;
 
     let t = Instant::now();
     let pre = protocol_step(Step::Pre, &pulled.dir, req, &trust).await?;
     summary.seconds.pre_run = t.elapsed().as_secs_f64();
-    say(
-        q,
-        format_args!(
-            "pre-run: {} train {} verified and decrypted for stop {} ({} files)",
-            pre.format,
-            pre.train_id,
-            pre.index,
-            pre.train_files + pre.result_files
-        ),
-    );
+    say(format!(
+        "pre-run: {} train {} verified and decrypted for stop {} ({} files)",
+        pre.format,
+        pre.train_id,
+        pre.index,
+        pre.train_files + pre.result_files
+    ));
     if ctx.cancel.is_cancelled() {
         return Err(Failure::Interrupted(INTERRUPTED.into()));
     }
@@ -254,10 +242,7 @@ async fn steps<E: ContainerEngine>(
     let t = Instant::now();
     protocol_step(Step::Post, &pulled.dir, req, &trust).await?;
     summary.seconds.post_run = t.elapsed().as_secs_f64();
-    say(
-        q,
-        format_args!("post-run: results hashed, signed and re-encrypted for every participant"),
-    );
+    say("post-run: results hashed, signed and re-encrypted for every participant".into());
 
     let target = match &req.push {
         Some(p) => p.clone(),
@@ -266,14 +251,14 @@ async fn steps<E: ContainerEngine>(
             .with_tag(&img::next_stop_tag(&report.route, pre.index)),
     };
     let t = Instant::now();
-    say(q, format_args!("pushing {target}"));
+    say(format!("pushing {target}"));
     let rep = img::push_next(
         &reg,
         &pulled,
         &pulled.dir,
         &target,
         &[(img::LABEL_TRAIN_ID, &report.train_id)],
-        bars.as_ref(),
+        req.events.transfers(),
         ctx.cancel,
     )
     .await
@@ -319,7 +304,7 @@ async fn run_on_disk<E: ContainerEngine>(
     let dir = ctx.work.path().to_path_buf();
     let mut disk = tokio::task::spawn_blocking(move || ScratchDisk::create(&dir, quota))
         .await
-        .expect("disk setup does not panic")?;
+        .map_err(|e| io("making the train's disk")(std::io::Error::other(e)))??;
     let volume = format!("pht-{}", ctx.run_id);
     ctx.engine
         .create_volume(&volume, disk.device(), &labels)
@@ -328,11 +313,12 @@ async fn run_on_disk<E: ContainerEngine>(
         limits,
         station: &req.station,
         data: &req.data,
-        quiet: req.quiet,
         train_dir: &pulled.dir,
         launch,
         volume: &volume,
         labels,
+        run_id: ctx.run_id,
+        events: req.events.clone(),
     };
     let out = run_container(ctx.engine, &job, ctx.work.path(), ctx.cancel).await;
     let removed = ctx.engine.remove_volume(&volume).await;
@@ -386,6 +372,6 @@ async fn protocol_step(
         }
     })
     .await
-    .context("the protocol step panicked")?
+    .map_err(|e| io("the protocol step")(std::io::Error::other(e)))?
     .map_err(protocol)
 }

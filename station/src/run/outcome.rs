@@ -1,9 +1,14 @@
 //! How a run ends: one typed outcome that gives the audit record's decision, the JSON summary
 //! and the exit code.
 
+use crate::audit::AuditError;
+use crate::disk::DiskError;
+use crate::engine::EngineError;
 use serde::Serialize;
 use std::fmt::Display;
-use train_lib::image::{ImageError, PushReport};
+use train_image::{ImageError, PushReport};
+use train_lib::keys::TrustError;
+use train_lib::ProtocolError;
 
 /// What the station decided.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -44,7 +49,8 @@ impl Decision {
     }
 }
 
-/// Why a run did not push.
+/// Why a run did not push. The first three are decisions about the train; the rest are the
+/// station's trouble (decision `error`, exit 1).
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Failure {
@@ -57,9 +63,35 @@ pub enum Failure {
     /// The run was stopped; what it had made was removed.
     #[error("interrupted: {0}")]
     Interrupted(String),
-    /// Something the station needs could not be used.
+    /// An argument or setting cannot be used (a `--data` path, …).
+    #[error("{0}")]
+    Input(String),
+    /// The audit log.
     #[error(transparent)]
-    Error(#[from] anyhow::Error),
+    Audit(#[from] AuditError),
+    /// The container engine.
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+    /// The train's disk.
+    #[error(transparent)]
+    Disk(#[from] DiskError),
+    /// A registry or a local file, not the train's fault.
+    #[error(transparent)]
+    Image(ImageError),
+    /// The protocol step, not the train's fault (a key, a file).
+    #[error(transparent)]
+    Protocol(ProtocolError),
+    /// The trust file.
+    #[error(transparent)]
+    Trust(#[from] TrustError),
+    /// A local file or directory of the run.
+    #[error("{what}: {source}")]
+    Io {
+        /// What was being done.
+        what: String,
+        /// The cause.
+        source: std::io::Error,
+    },
 }
 
 impl Failure {
@@ -69,9 +101,15 @@ impl Failure {
             Failure::Rejected(_) => Decision::Rejected,
             Failure::TrainFailed(_) => Decision::TrainFailed,
             Failure::Interrupted(_) => Decision::Interrupted,
-            Failure::Error(_) => Decision::Error,
+            _ => Decision::Error,
         }
     }
+}
+
+/// An I/O failure of the run, saying what was being done.
+pub fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> Failure {
+    let what = what.into();
+    move |source| Failure::Io { what, source }
 }
 
 /// A rejection with this reason.
@@ -84,11 +122,11 @@ pub const INTERRUPTED: &str =
     "stopped on request; the container, its volume and the decrypted train were removed, nothing was pushed";
 
 /// A protocol error: the train's fault (a rejection) or the station's.
-pub fn protocol(e: train_lib::ProtocolError) -> Failure {
-    if e.rejection().is_some() {
-        rejected(e)
-    } else {
-        Failure::Error(e.into())
+pub fn protocol(e: ProtocolError) -> Failure {
+    match e {
+        ProtocolError::Cancelled => Failure::Interrupted(INTERRUPTED.into()),
+        e if e.rejection().is_some() => rejected(e),
+        e => Failure::Protocol(e),
     }
 }
 
@@ -98,7 +136,7 @@ pub fn image(e: ImageError) -> Failure {
     match e {
         ImageError::Cancelled => Failure::Interrupted(INTERRUPTED.into()),
         e if e.is_rejection() => rejected(e),
-        e => Failure::Error(e.into()),
+        e => Failure::Image(e),
     }
 }
 

@@ -10,41 +10,37 @@
 
 use super::outcome::{image, protocol, rejected, Failure};
 use crate::config::StationConfig;
-use train_lib::image::{self as img, ImageConfig, ImageRef, Pinned, PulledTrain, Registry};
-use train_lib::{MasterImage, TrainDir, VerifyReport};
+use std::path::Path;
+use train_image::{self as img, ImageRef, ProvenMaster, PullOptions, PulledTrain, Registry};
+use train_lib::{layout, MasterImage, TrainDir, VerifyReport};
 
 /// The message for a train whose master nobody signed, on a station without a policy.
 pub const UNSIGNED_NEEDS_POLICY: &str = "its master image is not signed by its creator (legacy trains and native trains built without one), so this station runs it only on a master its policy names; set [policy] allowed_masters in station.toml to the master repositories you accept (e.g. allowed_masters = [\"registry.example.org/master/python\"]) or to exact `repo@sha256:…` images";
 
-/// The verified master: pinned, its configuration, and how many of the train's layers it is.
-pub struct Master {
-    pub pinned: Pinned,
-    pub config: ImageConfig,
-    pub layers: usize,
-}
-
-/// Finds the train's master, checks it against the policy and proves the lineage.
+/// Finds the train's master, checks it against the policy, and runs the image checks (the
+/// signed master against the label, lineage, the base layers not proven to be the master's):
+/// the same checks as `train verify REF --master`.
 pub async fn master(
     reg: &Registry,
     cfg: &StationConfig,
     pulled: &PulledTrain,
     train: &TrainDir,
-) -> Result<Master, Failure> {
+    work: &Path,
+    opts: PullOptions<'_>,
+) -> Result<ProvenMaster, Failure> {
     let label = pulled.config.label(img::LABEL_MASTER);
     let label_repo = pulled.config.label(img::LABEL_MASTER_REPO);
     let (reference, signed) = match train.master_image().map_err(protocol)? {
         MasterImage::Signed(d) => {
-            if label != Some(d.as_str()) {
-                return Err(rejected(format!(
-                    "the image is labelled as built on {label:?} but its creator signed master image {d:?}"
-                )));
-            }
+            // The label must say the same (checked before anything is fetched by it); the
+            // repository label is only where to find the master.
+            img::signed_master_is_labelled(pulled, &d).map_err(image)?;
             let repo = label_repo.ok_or_else(|| {
                 rejected(
                     "the image does not say where its master is (label org.pht.master.repository)",
                 )
             })?;
-            (format!("{repo}@{d}"), true)
+            (format!("{repo}@{d}"), Some(d))
         }
         claim => {
             if cfg.policy.allowed_masters.is_empty() {
@@ -54,8 +50,8 @@ pub async fn master(
                 )));
             }
             match (label_repo, label, claim) {
-                (Some(repo), Some(d), _) => (format!("{repo}@{d}"), false),
-                (_, _, MasterImage::Claimed(r)) => (r, false),
+                (Some(repo), Some(d), _) => (format!("{repo}@{d}"), None),
+                (_, _, MasterImage::Claimed(r)) => (r, None),
                 _ => return Err(rejected(
                     "the image names no master image (labels org.pht.master.digest and org.pht.master.repository, or the legacy configuration's source), and this station allows only the masters its policy names",
                 )),
@@ -69,7 +65,7 @@ pub async fn master(
     })?;
     let pinned = reg.resolve(&r).await.map_err(image)?;
     let repo = format!("{}/{}", r.registry(), r.repository());
-    let allowed = if signed {
+    let allowed = if signed.is_some() {
         cfg.master_allowed(&repo, &pinned.digest)
     } else {
         cfg.policy_names_master(&repo, &pinned.digest)
@@ -80,13 +76,19 @@ pub async fn master(
             pinned.digest
         )));
     }
-    let config = reg.config(&pinned).await.map_err(image)?;
-    let l = img::lineage(pulled, &pinned, &config).map_err(image)?;
-    Ok(Master {
-        pinned,
-        config,
-        layers: l.master_layers,
-    })
+    let checked = img::check_image(
+        reg,
+        pulled,
+        signed.as_deref(),
+        Some(&pinned.reference),
+        work,
+        opts,
+    )
+    .await;
+    checked
+        .into_result()
+        .map_err(image)?
+        .ok_or_else(|| rejected("no master was proven"))
 }
 
 /// Refuses a creator the policy does not list.
@@ -117,19 +119,24 @@ pub struct Launch {
 /// The verified master image, with its interpreter and the train's entrypoint file: the one
 /// the creator signed (native), or the image's `CMD` checked to name one of the train's files
 /// (legacy).
-pub fn launch(pulled: &PulledTrain, train: &TrainDir, master: &Master) -> Result<Launch, Failure> {
-    let prefix = "/opt/pht_train/";
+pub fn launch(
+    pulled: &PulledTrain,
+    train: &TrainDir,
+    master: &ProvenMaster,
+) -> Result<Launch, Failure> {
     let file = match train.entrypoint().map_err(protocol)? {
         Some(f) => f,
         None => {
             let cmd = pulled.config.cmd();
             match cmd.as_slice() {
-                [one] => one.strip_prefix(prefix).map(String::from).ok_or_else(|| {
-                    rejected(format!(
-                        "the image's CMD `{}` is not a file under /opt/pht_train",
-                        crate::output::escape(one)
-                    ))
-                })?,
+                [one] => layout::train_file_from_container(one)
+                    .map(String::from)
+                    .ok_or_else(|| {
+                        rejected(format!(
+                            "the image's CMD `{}` is not a file under /opt/pht_train",
+                            crate::output::escape(one)
+                        ))
+                    })?,
                 _ => {
                     return Err(rejected(format!(
                         "the image's CMD {} must be exactly one train file under /opt/pht_train",
@@ -140,7 +147,7 @@ pub fn launch(pulled: &PulledTrain, train: &TrainDir, master: &Master) -> Result
         }
     };
     train_lib::tree::check_rel_path(&file).map_err(|e| rejected(format!("entrypoint: {e}")))?;
-    if !train.path().join("pht_train").join(&file).is_file() {
+    if !train.path().join(layout::TRAIN_DIR).join(&file).is_file() {
         return Err(rejected(format!(
             "the entrypoint pht_train/{file} is not one of the train's files"
         )));
@@ -149,6 +156,6 @@ pub fn launch(pulled: &PulledTrain, train: &TrainDir, master: &Master) -> Result
         image: master.pinned.reference.to_string(),
         registry: master.pinned.reference.registry().to_string(),
         entrypoint: Some(master.config.entrypoint()),
-        cmd: vec![format!("{prefix}{file}")],
+        cmd: vec![layout::train_file_in_container(&file)],
     })
 }

@@ -48,9 +48,22 @@ pub enum KeyError {
         /// What is wrong.
         detail: String,
     },
+    /// The variable that should hold a key's password is not set.
+    #[error("key password variable {0} is not set")]
+    PasswordVariable(String),
     /// RSA key generation or an RSA operation failed.
     #[error("RSA operation failed: {0}")]
     Crypto(&'static str),
+}
+
+/// The password in the variable `var`, if one is named (kept in zeroized memory).
+fn password_from_env(var: Option<&str>) -> Result<Option<Zeroizing<Vec<u8>>>, KeyError> {
+    var.map(|v| {
+        std::env::var(v)
+            .map(|p| Zeroizing::new(p.into_bytes()))
+            .map_err(|_| KeyError::PasswordVariable(v.to_string()))
+    })
+    .transpose()
 }
 
 /// An RSA public key, held as its SubjectPublicKeyInfo DER.
@@ -247,6 +260,26 @@ impl PrivateKey {
             source,
         })?);
         Self::from_text(&text, password, &path.display().to_string())
+    }
+
+    /// Loads a private key from a file, the password (for an encrypted key) from the
+    /// environment variable named `password_env`: the one way both binaries load keys.
+    pub fn from_file_with_password_env(
+        path: &Path,
+        password_env: Option<&str>,
+    ) -> Result<Self, KeyError> {
+        let pw = password_from_env(password_env)?;
+        Self::from_file(path, pw.as_deref().map(|p| &p[..]))
+    }
+
+    /// [`PrivateKey::from_text`] with the password from the variable named `password_env`.
+    pub fn from_text_with_password_env(
+        text: &[u8],
+        password_env: Option<&str>,
+        what: &str,
+    ) -> Result<Self, KeyError> {
+        let pw = password_from_env(password_env)?;
+        Self::from_text(text, pw.as_deref().map(|p| &p[..]), what)
     }
 
     /// Loads a private key from PEM text or hex of PEM text (as in `RSA_STATION_PRIVATE_KEY`).

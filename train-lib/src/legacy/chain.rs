@@ -61,7 +61,7 @@ pub(crate) fn check_trust(
     route: &[&RouteEntry],
     trust: &TrustStore,
 ) -> Result<()> {
-    crate::common::require_trusted(
+    crate::report::require_trusted(
         trust,
         KeyRole::Creator,
         &cfg.creator.id.python_str(),
@@ -69,11 +69,11 @@ pub(crate) fn check_trust(
     )?;
     if let Some(b) = &cfg.build {
         let k = parse_key("build.rsa_public_key", &b.rsa_public_key)?;
-        crate::common::require_trusted(trust, KeyRole::Builder, "builder", &k)?;
+        crate::report::require_trusted(trust, KeyRole::Builder, "builder", &k)?;
     }
     for s in route {
         let k = parse_key("route.rsa_public_key", &s.rsa_public_key)?;
-        crate::common::require_trusted(trust, KeyRole::Station, &s.station.python_str(), &k)?;
+        crate::report::require_trusted(trust, KeyRole::Station, &s.station.python_str(), &k)?;
     }
     Ok(())
 }

@@ -1,6 +1,6 @@
 //! `train_config.json` as PHT-meDIC 2.0.5 reads and writes it (a pydantic v1 model).
 
-pub(crate) use crate::common::{parse_key, unhex, unhex_n};
+pub(crate) use crate::codec::{parse_key, unhex, unhex_n};
 use crate::error::Rejection;
 use crate::keys::PublicKey;
 use serde::{Deserialize, Serialize};

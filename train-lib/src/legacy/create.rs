@@ -2,13 +2,16 @@
 
 use super::config::{Build, Creator, Id, LegacyConfig, RouteEntry, Source};
 use super::OAEP;
-use crate::common::{self, CreateSpec, StepReport, CONFIG, QUERY, RESULTS_DIR, TRAIN_DIR};
 use crate::crypto::{cbc, hasher::SplitHasher};
 use crate::error::{ProtocolError, Result};
+use crate::files::{through, Way};
 use crate::keys::{random_bytes, random_sym_key};
-use crate::tree::{self, open_regular, OutputDir};
+use crate::layout::{CONFIG, QUERY, RESULTS_DIR, TRAIN_DIR};
+use crate::report::StepReport;
+use crate::spec::{random_train_id, source_files, CreateSpec};
+use crate::tree::{self, OutputDir};
 use aws_lc_rs::digest::SHA512;
-use std::io::{BufWriter, Write};
+use std::io::Write;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -30,7 +33,7 @@ pub fn create(spec: &CreateSpec<'_>, out: &Path) -> Result<StepReport> {
             ));
         }
     }
-    let (files, query) = common::source_files(spec)?;
+    let (files, query) = source_files(spec)?;
     let total: u64 = files.iter().map(|(_, n)| n).sum();
     let session: [u8; 64] = random_bytes();
     let key = random_sym_key();
@@ -41,17 +44,10 @@ pub fn create(spec: &CreateSpec<'_>, out: &Path) -> Result<StepReport> {
     let mut h = SplitHasher::new(&SHA512, total);
     h.update(&Arc::new(creator_id.python_str().into_bytes()));
     let enc = |src: &Path, rel: &str, h: &mut SplitHasher| -> Result<u64> {
-        let input = open_regular(src)?;
-        let hint = input.metadata().map_or(0, |m| m.len());
-        let mut w = BufWriter::new(dir.create(&format!("{TRAIN_DIR}/{rel}"))?);
-        let n = cbc::encrypt(&key, input, &mut w, Some(h), hint).map_err(|source| {
-            ProtocolError::Encrypt {
-                path: rel.to_string(),
-                source,
-            }
-        })?;
-        w.flush().map_err(tree::io_err(src))?;
-        Ok(n)
+        let sink = dir.create(&format!("{TRAIN_DIR}/{rel}"))?;
+        through(Way::Encrypt, src, sink, rel, None, |i, o, hint| {
+            cbc::encrypt(&key, i, o, Some(h), hint)
+        })
     };
     let mut bytes = 0;
     for (rel, _) in &files {
@@ -80,10 +76,7 @@ pub fn create(spec: &CreateSpec<'_>, out: &Path) -> Result<StepReport> {
         });
     }
     let creator_pub = spec.creator_key.public();
-    let train_id = spec
-        .train_id
-        .clone()
-        .unwrap_or_else(common::random_train_id);
+    let train_id = spec.train_id.clone().unwrap_or_else(random_train_id);
     let (address, tag) = match spec.master_image.as_deref() {
         Some(m) => match m.rsplit_once(':').filter(|(_, t)| !t.contains('/')) {
             Some((a, t)) => (a.to_string(), t.to_string()),
@@ -125,12 +118,8 @@ pub fn create(spec: &CreateSpec<'_>, out: &Path) -> Result<StepReport> {
     drop(f);
     dir.commit()?;
     Ok(StepReport {
-        format: "legacy",
-        train_id,
-        station: "creator".into(),
-        index: 0,
         train_files: files.len() + usize::from(query.is_some()),
-        result_files: 0,
         bytes,
+        ..StepReport::new("legacy", train_id, "creator", 0)
     })
 }

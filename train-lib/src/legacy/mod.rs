@@ -14,7 +14,7 @@ pub use create::create;
 pub use steps::{post_run, pre_run, results};
 pub use verify::verify;
 
-use crate::common::{CONFIG, RESULTS_DIR, TRAIN_DIR, USER_KEY};
+use crate::layout::{CONFIG, RESULTS_DIR, TRAIN_DIR, USER_KEY};
 use aws_lc_rs::rsa::{OaepAlgorithm, OAEP_SHA512_MGF1SHA512};
 
 /// What a legacy train directory may hold at its top level.

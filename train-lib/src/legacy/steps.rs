@@ -3,15 +3,16 @@
 use super::chain::{self, check_trust, check_turn, verify_chain, verify_creator_and_builder};
 use super::config::{parse_key, unhex, unhex_n, LegacyConfig, RouteEntry, StopSignature};
 use super::{OAEP, TOP_LEVEL};
-use crate::common::{self, Station, StepReport, CONFIG, QUERY, RESULTS_DIR, TRAIN_DIR, USER_KEY};
 use crate::crypto::{cbc, cbc_in_place, hasher::SplitHasher};
 use crate::error::{decrypt_error, ProtocolError, Rejection, Result};
+use crate::files::{through, Way};
 use crate::keys::{random_sym_key, PrivateKey, SymKey, TrustStore};
+use crate::layout::{self, CONFIG, QUERY, RESULTS_DIR, TRAIN_DIR, USER_KEY};
+use crate::report::{Station, StepReport};
 use crate::tree::rewrite::{NotStarted, Rewrite};
-use crate::tree::{self, open_regular, walk, EntryKind, OutputDir, Staging};
+use crate::tree::{self, walk, EntryKind, OutputDir, Staging};
 use aws_lc_rs::digest::SHA512;
 use std::collections::{BTreeSet, HashMap};
-use std::io::{BufWriter, Write};
 use std::path::Path;
 use std::sync::Arc;
 
@@ -43,7 +44,7 @@ fn train_listing(cfg: &LegacyConfig, dir: &Path) -> Result<(Vec<String>, bool)> 
     if has_query {
         listed.insert(QUERY.to_string());
     }
-    common::match_listing(&found, &listed, TRAIN_DIR)?;
+    layout::match_listing(&found, &listed, TRAIN_DIR)?;
     Ok((files, has_query))
 }
 
@@ -54,11 +55,14 @@ fn decrypt_file(
     staging: &Staging,
     hasher: &mut SplitHasher,
 ) -> Result<u64> {
-    let src = dir.join(rel);
-    let input = open_regular(&src)?;
-    let hint = input.metadata().map_or(0, |m| m.len());
-    let out = BufWriter::new(staging.create(rel)?);
-    cbc::decrypt(key, input, out, hasher, hint).map_err(|e| decrypt_error(rel, e))
+    through(
+        Way::Decrypt,
+        &dir.join(rel),
+        staging.create(rel)?,
+        rel,
+        None,
+        |i, o, hint| cbc::decrypt(key, i, o, hasher, hint),
+    )
 }
 
 fn encrypt_file(
@@ -68,18 +72,14 @@ fn encrypt_file(
     staging: &Staging,
     hasher: &mut SplitHasher,
 ) -> Result<u64> {
-    let src = dir.join(rel);
-    let input = open_regular(&src)?;
-    let hint = input.metadata().map_or(0, |m| m.len());
-    let mut out = BufWriter::new(staging.create(rel)?);
-    let n = cbc::encrypt(key, input, &mut out, Some(hasher), hint).map_err(|source| {
-        ProtocolError::Encrypt {
-            path: rel.to_string(),
-            source,
-        }
-    })?;
-    out.flush().map_err(tree::io_err(&src))?;
-    Ok(n)
+    through(
+        Way::Encrypt,
+        &dir.join(rel),
+        staging.create(rel)?,
+        rel,
+        None,
+        |i, o, hint| cbc::encrypt(key, i, o, Some(hasher), hint),
+    )
 }
 
 /// Runs `each` over the train files in the reference's hash order (creator id, `file_list`,
@@ -92,7 +92,7 @@ fn train_pass(
     has_query: bool,
     mut each: impl FnMut(&str, &mut SplitHasher) -> Result<u64>,
 ) -> Result<Option<u64>> {
-    let train_bytes = common::total_size(&walk(&dir.join(TRAIN_DIR))?);
+    let train_bytes = layout::total_size(&walk(&dir.join(TRAIN_DIR))?);
     let mut h = SplitHasher::new(&SHA512, train_bytes);
     h.update(&Arc::new(cfg.creator.id.python_str().into_bytes()));
     let mut bytes = 0;
@@ -127,7 +127,7 @@ impl Checks<'_> {
         if self.first {
             return Ok(bytes);
         }
-        let mut rh = SplitHasher::new(&SHA512, common::total_size(self.results));
+        let mut rh = SplitHasher::new(&SHA512, layout::total_size(self.results));
         for f in self.result_files {
             bytes += each(&format!("{RESULTS_DIR}/{f}"), &mut rh)?;
         }
@@ -148,8 +148,8 @@ impl Checks<'_> {
 /// station's place and turn on the route, its key, the pins and the creator's and builder's
 /// signatures. Returns the configuration and the station's stop index.
 fn admit(dir: &Path, st: &Station<'_>) -> Result<(LegacyConfig, usize)> {
-    let cfg = LegacyConfig::parse(&common::read_config(dir)?)?;
-    common::check_top_level(dir, TOP_LEVEL)?;
+    let cfg = LegacyConfig::parse(&layout::read_config(dir)?)?;
+    layout::check_top_level(dir, TOP_LEVEL)?;
     let (route, idx) = locate(&cfg, st.id)?;
     check_turn(&cfg, &route, idx)?;
     check_own_key(&route, idx, st)?;
@@ -258,13 +258,10 @@ pub fn pre_run(dir: &Path, st: &Station<'_>) -> Result<StepReport> {
         }
     };
     Ok(StepReport {
-        format: "legacy",
-        train_id: cfg.id.clone(),
-        station: st.id.to_string(),
-        index: idx,
         train_files: files.len() + usize::from(has_query),
         result_files: result_files.len(),
         bytes,
+        ..StepReport::new("legacy", &cfg.id, st.id, idx)
     })
 }
 
@@ -287,7 +284,7 @@ pub fn post_run(dir: &Path, st: &Station<'_>) -> Result<StepReport> {
     })?
     .ok_or_else(|| Rejection::TrainModified("hash over pht_train".into()))?;
 
-    let mut rh = SplitHasher::new(&SHA512, common::total_size(&results));
+    let mut rh = SplitHasher::new(&SHA512, layout::total_size(&results));
     let mut n_results = 0;
     for e in &results {
         let rel = format!("{RESULTS_DIR}/{}", e.path);
@@ -326,13 +323,10 @@ pub fn post_run(dir: &Path, st: &Station<'_>) -> Result<StepReport> {
     staging.write(CONFIG, &cfg.to_json())?;
     staging.commit()?;
     Ok(StepReport {
-        format: "legacy",
-        train_id: cfg.id.clone(),
-        station: st.id.to_string(),
-        index: idx,
         train_files: files.len() + usize::from(has_query),
         result_files: n_results,
         bytes,
+        ..StepReport::new("legacy", &cfg.id, st.id, idx)
     })
 }
 
@@ -344,7 +338,7 @@ pub fn results(
     trust: &TrustStore,
     out: &Path,
 ) -> Result<StepReport> {
-    let cfg = LegacyConfig::parse(&common::read_config(dir)?)?;
+    let cfg = LegacyConfig::parse(&layout::read_config(dir)?)?;
     let route = cfg.ordered_route()?;
     if &cfg.creator_key()? != creator.public() {
         return Err(Rejection::WrongCreatorKey.into());
@@ -368,17 +362,23 @@ pub fn results(
         .map_err(|_| Rejection::KeyUnwrap("the creator".into()))?;
     let results = walk(&dir.join(RESULTS_DIR))?;
     let staging = OutputDir::new(out)?;
-    let mut rh = SplitHasher::new(&SHA512, common::total_size(&results));
+    let mut rh = SplitHasher::new(&SHA512, layout::total_size(&results));
     let mut n = 0;
     let mut bytes = 0;
     for e in &results {
         match e.kind {
             EntryKind::Dir => staging.ensure_dir(&e.path)?,
             EntryKind::File(size) => {
-                let input = open_regular(&dir.join(RESULTS_DIR).join(&e.path))?;
-                let w = BufWriter::new(staging.create(&e.path)?);
-                bytes += cbc::decrypt(&key, input, w, &mut rh, size)
-                    .map_err(|err| decrypt_error(&format!("{RESULTS_DIR}/{}", e.path), err))?;
+                let rel = format!("{RESULTS_DIR}/{}", e.path);
+                let sink = staging.create(&e.path)?;
+                bytes += through(
+                    Way::Decrypt,
+                    &dir.join(&rel),
+                    sink,
+                    &rel,
+                    Some(size),
+                    |i, o, hint| cbc::decrypt(&key, i, o, &mut rh, hint),
+                )?;
                 n += 1;
             }
         }
@@ -390,12 +390,8 @@ pub fn results(
     }
     staging.commit()?;
     Ok(StepReport {
-        format: "legacy",
-        train_id: cfg.id.clone(),
-        station: "creator".into(),
-        index: done,
-        train_files: 0,
         result_files: n,
         bytes,
+        ..StepReport::new("legacy", &cfg.id, "creator", done)
     })
 }

@@ -2,25 +2,24 @@
 
 use super::chain::{check_trust, stops_done, verify_chain, verify_creator_and_builder};
 use super::config::LegacyConfig;
-use crate::common::{self, VerifyReport, QUERY, RESULTS_DIR, TRAIN_DIR};
 use crate::crypto::cbc::BLOCK;
 use crate::error::Result;
 use crate::keys::TrustStore;
+use crate::layout::{self, QUERY, RESULTS_DIR, TRAIN_DIR};
+use crate::report::VerifyReport;
 use crate::tree::{walk, EntryKind};
 use std::collections::BTreeSet;
 use std::path::Path;
 
 /// Verifies signatures, the route's state, the chain and the directory's shape.
 pub fn verify(dir: &Path, trust: &TrustStore) -> Result<VerifyReport> {
-    let cfg = LegacyConfig::parse(&common::read_config(dir)?)?;
+    let cfg = LegacyConfig::parse(&layout::read_config(dir)?)?;
     let mut rep = VerifyReport {
-        format: "legacy",
         train_id: cfg.id.clone(),
         identity: format!("legacy:{}", cfg.hash),
         creator: cfg.creator.id.python_str(),
         route: cfg.route.iter().map(|s| s.station.python_str()).collect(),
-        stops_done: 0,
-        checks: Vec::new(),
+        ..VerifyReport::new("legacy")
     };
     let s = |r: Result<()>, ok: &str| r.map(|()| ok.to_string()).map_err(|e| e.to_string());
     let route = match cfg.ordered_route() {
@@ -33,7 +32,7 @@ pub fn verify(dir: &Path, trust: &TrustStore) -> Result<VerifyReport> {
     rep.route = route.iter().map(|s| s.station.python_str()).collect();
     rep.check(
         "top-level entries",
-        s(common::check_top_level(dir, super::TOP_LEVEL), "ok"),
+        s(layout::check_top_level(dir, super::TOP_LEVEL), "ok"),
     );
     rep.check("trusted keys", s(check_trust(&cfg, &route, trust), "ok"));
     rep.check(
@@ -77,7 +76,7 @@ pub fn verify(dir: &Path, trust: &TrustStore) -> Result<VerifyReport> {
         if found.iter().any(|e| e.path == QUERY) {
             listed.insert(QUERY.into());
         }
-        common::match_listing(&found, &listed, TRAIN_DIR)?;
+        layout::match_listing(&found, &listed, TRAIN_DIR)?;
         let results = walk(&dir.join(RESULTS_DIR))?;
         for e in found
             .iter()

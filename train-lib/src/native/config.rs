@@ -1,7 +1,7 @@
 //! The native `train_config.json`: a strict JSON document whose every value is covered by a
 //! signature, and whose bytes must be exactly the canonical serialisation of its values.
 
-pub(crate) use crate::common::{parse_key, unhex, unhex_n};
+pub use super::fields::{Hex, HexBytes, MaybeHash, Pem};
 use crate::error::Rejection;
 use crate::keys::PublicKey;
 use aws_lc_rs::digest::{Context, SHA256};
@@ -10,14 +10,14 @@ use serde::{Deserialize, Serialize};
 /// The `format` value of this version.
 pub const FORMAT: &str = "pht-native/1";
 
-/// A party: its id and SPKI PEM public key.
+/// A party: its id and public key.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct Party {
     /// Id (creator id or station id).
     pub id: String,
     /// SPKI PEM.
-    pub public_key: String,
+    pub public_key: Pem,
 }
 
 /// A train file in the creator's manifest.
@@ -28,8 +28,18 @@ pub struct FileEntry {
     pub path: String,
     /// Plaintext size.
     pub size: u64,
-    /// Hex SHA-256 of the plaintext.
-    pub sha256: String,
+    /// SHA-256 of the plaintext.
+    pub sha256: Hex<32>,
+}
+
+/// What a results manifest entry is.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum ResultKind {
+    /// A regular file.
+    File,
+    /// A directory.
+    Dir,
 }
 
 /// An entry of a stop's results manifest.
@@ -39,11 +49,22 @@ pub struct ResultEntry {
     /// Path below `pht_results`.
     pub path: String,
     /// `file` or `dir`.
-    pub kind: String,
+    pub kind: ResultKind,
     /// Plaintext size (0 for a directory).
     pub size: u64,
-    /// Hex SHA-256 of the plaintext (empty for a directory).
-    pub sha256: String,
+    /// SHA-256 of the plaintext (`""` for a directory).
+    pub sha256: MaybeHash,
+}
+
+impl ResultEntry {
+    /// The size and hash of a file entry; `None` for a directory. (A file entry without a
+    /// hash is refused when the configuration is parsed.)
+    pub fn file(&self) -> Option<(u64, [u8; 32])> {
+        match (self.kind, self.sha256.0) {
+            (ResultKind::File, Some(h)) => Some((self.size, h)),
+            _ => None,
+        }
+    }
 }
 
 /// What the creator signs.
@@ -70,20 +91,20 @@ pub struct TrainBody {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct BuildSig {
-    /// SPKI PEM of the builder.
-    pub public_key: String,
-    /// Hex signature over the build digest.
-    pub signature: String,
+    /// The builder's key.
+    pub public_key: Pem,
+    /// Signature over the build digest.
+    pub signature: HexBytes,
 }
 
 /// The creator's signature over the first key wraps.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct Dispatch {
-    /// Hex SHA-256 of the key wraps the creator wrote.
-    pub keys_digest: String,
-    /// Hex creator signature over the dispatch digest.
-    pub signature: String,
+    /// SHA-256 of the key wraps the creator wrote.
+    pub keys_digest: Hex<32>,
+    /// Creator signature over the dispatch digest.
+    pub signature: HexBytes,
 }
 
 /// One completed stop.
@@ -92,16 +113,16 @@ pub struct Dispatch {
 pub struct Stop {
     /// The station that ran.
     pub station: String,
-    /// Hex of 32 random bytes, fresh for this execution.
-    pub session_id: String,
+    /// 32 random bytes, fresh for this execution.
+    pub session_id: Hex<32>,
     /// The results it left, in walk order.
     pub results: Vec<ResultEntry>,
-    /// Hex SHA-256 of the key wraps it wrote.
-    pub keys_digest: String,
-    /// Hex chain digest.
-    pub digest: String,
-    /// Hex station signature over the chain digest.
-    pub signature: String,
+    /// SHA-256 of the key wraps it wrote.
+    pub keys_digest: Hex<32>,
+    /// The chain digest.
+    pub digest: Hex<32>,
+    /// Station signature over the chain digest.
+    pub signature: HexBytes,
 }
 
 /// One wrapped file key.
@@ -112,8 +133,8 @@ pub struct KeyWrap {
     pub recipient: String,
     /// Fingerprint of the key it is wrapped for.
     pub fingerprint: String,
-    /// Hex RSA-OAEP ciphertext.
-    pub wrapped: String,
+    /// RSA-OAEP ciphertext.
+    pub wrapped: HexBytes,
 }
 
 /// The whole configuration.
@@ -124,8 +145,8 @@ pub struct NativeConfig {
     pub format: String,
     /// Signed by the creator.
     pub train: TrainBody,
-    /// Hex creator signature over the body digest.
-    pub creator_signature: String,
+    /// Creator signature over the body digest.
+    pub creator_signature: HexBytes,
     /// The builder's countersignature, when built by a builder.
     pub build: Option<BuildSig>,
     /// The creator's signature over the first key wraps.
@@ -181,6 +202,15 @@ impl NativeConfig {
             let mut seen = std::collections::BTreeSet::new();
             for r in &s.results {
                 crate::tree::check_rel_path(&r.path)?;
+                match (r.kind, r.sha256.0, r.size) {
+                    (ResultKind::File, Some(_), _) | (ResultKind::Dir, None, 0) => {}
+                    _ => {
+                        return Err(Rejection::ConfigSchema(format!(
+                            "stop {i}: result `{}` is a {:?} with sha256 {:?} and size {}",
+                            r.path, r.kind, r.sha256, r.size
+                        )))
+                    }
+                }
                 if !seen.insert(r.path.as_str()) {
                     return Err(Rejection::ConfigSchema(format!(
                         "stop {i} lists result `{}` twice",
@@ -206,34 +236,28 @@ impl NativeConfig {
     }
 
     /// What the builder signs: the body digest and the creator's signature.
-    pub fn build_digest(&self) -> Result<[u8; 32], Rejection> {
-        Ok(tagged(
+    pub fn build_digest(&self) -> [u8; 32] {
+        tagged(
             "pht-native/1 build",
-            &[
-                &self.body_digest(),
-                &unhex("creator_signature", &self.creator_signature)?,
-            ],
-        ))
+            &[&self.body_digest(), &self.creator_signature.0],
+        )
     }
 
     /// What the creator's dispatch signature covers.
-    pub fn dispatch_digest(&self) -> Result<[u8; 32], Rejection> {
-        Ok(tagged(
+    pub fn dispatch_digest(&self) -> [u8; 32] {
+        tagged(
             "pht-native/1 dispatch",
-            &[
-                &self.body_digest(),
-                &unhex_n("dispatch.keys_digest", &self.dispatch.keys_digest, 32)?,
-            ],
-        ))
+            &[&self.body_digest(), &self.dispatch.keys_digest.0],
+        )
     }
 
     /// The chain digest of stop `i`: binds the body, the previous link, the stop's index, its
     /// station, session id, results and key wraps.
-    pub fn stop_digest(&self, i: usize, stop: &Stop) -> Result<[u8; 32], Rejection> {
+    pub fn stop_digest(&self, i: usize, stop: &Stop) -> [u8; 32] {
         let prev = if i == 0 {
-            self.dispatch_digest()?.to_vec()
+            self.dispatch_digest()
         } else {
-            unhex_n("stops.digest", &self.stops[i - 1].digest, 32)?
+            self.stops[i - 1].digest.0
         };
         let record = serde_json::to_vec(&(
             &stop.station,
@@ -242,7 +266,7 @@ impl NativeConfig {
             &stop.keys_digest,
         ))
         .expect("stop serialises");
-        Ok(tagged(
+        tagged(
             "pht-native/1 stop",
             &[
                 &self.body_digest(),
@@ -250,27 +274,19 @@ impl NativeConfig {
                 &(i as u64).to_be_bytes(),
                 &record,
             ],
-        ))
+        )
     }
 
     /// The public keys of the route, checked by [`check_route`].
     pub fn route_keys(&self) -> Result<Vec<PublicKey>, Rejection> {
-        let mut out = Vec::new();
-        for (i, p) in self.train.route.iter().enumerate() {
-            out.push(parse_key(
-                &format!("train.route[{i}].public_key"),
-                &p.public_key,
-            )?);
-        }
         let route: Vec<(&str, &PublicKey)> = self
             .train
             .route
             .iter()
-            .map(|p| p.id.as_str())
-            .zip(&out)
+            .map(|p| (p.id.as_str(), &p.public_key.0))
             .collect();
         check_route(&route)?;
-        Ok(out)
+        Ok(route.into_iter().map(|(_, k)| k.clone()).collect())
     }
 }
 
@@ -298,9 +314,9 @@ pub fn check_route(route: &[(&str, &PublicKey)]) -> Result<(), Rejection> {
 }
 
 /// SHA-256 over the canonical JSON of a list of key wraps.
-pub fn keys_digest(keys: &[KeyWrap]) -> [u8; 32] {
-    tagged(
+pub fn keys_digest(keys: &[KeyWrap]) -> Hex<32> {
+    Hex(tagged(
         "pht-native/1 keys",
         &[&serde_json::to_vec(keys).expect("keys serialise")],
-    )
+    ))
 }

@@ -6,18 +6,18 @@
 //! marker and the fallback for files that cannot be rewritten are [`crate::tree::rewrite`]'s.
 
 use super::{ROLE_RESULTS, ROLE_TRAIN};
-use crate::common::{RESULTS_DIR, TRAIN_DIR};
 use crate::crypto::{hasher::SplitHasher, stream, stream_in_place};
 use crate::error::{decrypt_error, ProtocolError, Rejection, Result};
 use crate::keys::SymKey;
+use crate::layout::{RESULTS_DIR, TRAIN_DIR};
 use crate::par;
 use crate::tree::rewrite::{NotStarted, Rewrite};
 use aws_lc_rs::digest::SHA256;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 /// One file to decrypt and check: its role, its path in the manifest, and the manifest's size
-/// and SHA-256 (hex).
-pub type Job<'a> = (&'a str, &'a str, u64, &'a str);
+/// and SHA-256.
+pub type Job<'a> = (&'a str, &'a str, u64, [u8; 32]);
 
 /// Decrypts and checks every job over its own file. `Ok(None)`: some file cannot be rewritten
 /// in place (nothing was touched; use a staging copy). On a rejection every file is restored.
@@ -46,7 +46,7 @@ pub fn decrypt_all(
         let mut h = SplitHasher::new(&SHA256, size);
         stream_in_place::decrypt(&fkey, &file, size, &mut h, &done[i])
             .map_err(|e| decrypt_error(&rels[i], e))?;
-        if hex::encode(h.finish()) != sha256 {
+        if h.finish().as_ref() != sha256 {
             return Err(ProtocolError::from(if role == ROLE_TRAIN {
                 Rejection::TrainFile(rels[i].clone())
             } else {

@@ -1,13 +1,30 @@
 //! The native format: authenticated, path-bound, turn-enforcing. See `docs/protocol.md`.
 
 pub mod config;
+mod create;
+mod fields;
+mod files;
 pub mod in_place;
-pub mod steps;
+mod master;
+mod post_run;
+mod pre_run;
+mod results;
+mod signatures;
+mod verify;
 
 pub use config::NativeConfig;
-pub use steps::{create, post_run, pre_run, results, verify};
+pub use create::create;
+pub use master::{entrypoint, master_image, record_master_image, unpack_allowance};
+pub use post_run::post_run;
+pub use pre_run::pre_run;
+pub use results::results;
+pub use verify::verify;
 
+use crate::layout::{CONFIG, RESULTS_DIR, TRAIN_DIR};
 use aws_lc_rs::rsa::{OaepAlgorithm, OAEP_SHA256_MGF1SHA256};
+
+/// What a native train directory may hold at its top level.
+const TOP_LEVEL: &[&str] = &[CONFIG, TRAIN_DIR, RESULTS_DIR];
 
 /// Key wrap: RSA-OAEP with SHA-256 and MGF1-SHA-256, with this label.
 pub const OAEP: &OaepAlgorithm = &OAEP_SHA256_MGF1SHA256;

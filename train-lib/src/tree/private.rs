@@ -18,6 +18,29 @@ pub fn create_file(path: &Path) -> io::Result<File> {
         .open(path)
 }
 
+/// Opens `path` for appending, creating it 0600 if it does not exist; never through a symbolic
+/// link at the last component (an audit log).
+pub fn open_append(path: &Path) -> io::Result<File> {
+    OpenOptions::new()
+        .create(true)
+        .append(true)
+        .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(path)
+}
+
+/// Opens `path` for writing without truncating it, creating it 0600 if it does not exist, never
+/// through a symbolic link at the last component (a lock file).
+pub fn open_lock(path: &Path) -> io::Result<File> {
+    OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(path)
+}
+
 /// Creates the new directory `path` (0700); fails if anything exists there.
 pub fn create_dir(path: &Path) -> io::Result<()> {
     DirBuilder::new().mode(0o700).create(path)

@@ -8,11 +8,17 @@ use std::sync::OnceLock;
 use train_lib::keys::{PrivateKey, PublicKey, TrustStore};
 use train_lib::{CreateSpec, Format, Station, TrainDir};
 
-/// `../shared/vectors` beside the workspace (or `$PHT_VECTORS`).
+/// `../shared/vectors` beside the workspace (or `$PHT_VECTORS`). The workspace is the nearest
+/// directory above this crate holding `Cargo.lock` (these helpers serve several crates).
 pub fn vectors() -> PathBuf {
+    let workspace = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .ancestors()
+        .find(|a| a.join("Cargo.lock").exists())
+        .expect("inside the workspace")
+        .to_path_buf();
     let p = std::env::var_os("PHT_VECTORS")
         .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/vectors"));
+        .unwrap_or_else(|| workspace.join("../shared/vectors"));
     assert!(
         p.is_dir(),
         "conformance vectors not found at {}",

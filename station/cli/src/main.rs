@@ -1,0 +1,57 @@
+//! `station`: runs Personal Health Trains at a station. Parses arguments, runs the station
+//! library's pipeline, maps its decision to an exit code.
+
+mod cli;
+mod cmd;
+
+use anyhow::Result;
+use clap::Parser;
+use cli::{AuditCmd, Cli, Cmd};
+use cmd::Ended;
+use station::{output, run};
+use std::process::ExitCode;
+
+async fn dispatch(cmd: Cmd) -> Result<Ended> {
+    match cmd {
+        Cmd::Run(a) => cmd::run::run(a).await,
+        Cmd::Audit(AuditCmd::Verify(a)) => cmd::audit_verify::run(a),
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    match rt.block_on(dispatch(cli.cmd)) {
+        Ok(Ended::Ok) => ExitCode::SUCCESS,
+        Ok(Ended::Failed(decision, msg)) => {
+            eprintln!("error: {}", output::escape(&msg));
+            match decision {
+                run::Decision::Rejected => eprintln!("nothing was run or pushed"),
+                run::Decision::TrainFailed => eprintln!(
+                    "nothing was pushed; the container and the decrypted train were removed"
+                ),
+                _ => {}
+            }
+            ExitCode::from(decision.exit_code())
+        }
+        Err(e) => {
+            eprintln!("error: {}", output::escape(&format!("{e:#}")));
+            ExitCode::from(1)
+        }
+    }
+}

@@ -1,0 +1,261 @@
+//! The `train` command's arguments (clap), apart from what each subcommand does (`cmd/`).
+
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+use train_image as image;
+
+pub const EXIT_CODES: &str = "\
+Exit codes:
+  0  success
+  1  error: a file, key or argument could not be used (nothing was changed)
+  2  usage error
+  3  rejected: the train failed a check (the message names it; the directory is unchanged),
+     or an image failed a layer, digest or lineage check
+  130  stopped by SIGINT/SIGTERM while pre-run rewrote files in place: every file was
+     put back first (at any other moment a signal ends the process at once: 128 + signal)";
+
+/// Personal Health Train: trains are encrypted algorithm directories that visit stations.
+///
+/// A train directory is an image's /opt: train_config.json, pht_train/ (the algorithm, encrypted
+/// at rest) and pht_results/. Two formats: `native` (authenticated, the default) and `legacy`
+/// (PHT-meDIC 2.0.5, byte-compatible). The format is detected from the directory.
+///
+/// A station runs: `train pre-run DIR` (verify, decrypt) → the algorithm → `train post-run DIR`
+/// (hash, sign, re-encrypt for every participant). The creator ends with `train results`.
+#[derive(Parser)]
+#[command(name = "train", version, after_help = EXIT_CODES)]
+pub struct Cli {
+    /// Name of an environment variable holding the password of an encrypted PKCS#8 key.
+    #[arg(long, global = true, value_name = "VAR")]
+    pub key_password_env: Option<String>,
+    /// More log output on stderr (-v info, -vv debug). Secrets are never logged.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    #[command(subcommand)]
+    pub cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+pub enum Cmd {
+    /// Generate an RSA key pair: D/NAME.key.pem (PKCS#8, mode 0600) and D/NAME.pub.pem (SPKI).
+    Keygen(KeygenArgs),
+    /// Create an encrypted train directory, ready for its first station.
+    ///
+    /// Example: train create --files ./algo --entrypoint main.py --creator-id alice
+    ///   --creator-key alice.key.pem --station s1=s1.pub.pem --station s2=s2.pub.pem --out ./train
+    Create(CreateArgs),
+    /// Verify and decrypt DIR in place for this station. DIR is unchanged on any failure.
+    PreRun(StepArgs),
+    /// Train images: build one on a master image, copy one between registries.
+    #[command(subcommand)]
+    Image(ImageCmd),
+    /// Hash, sign, re-encrypt and rewrap DIR in place after the run.
+    PostRun(StepArgs),
+    /// Run every check that needs no private key; non-zero exit if any fails.
+    ///
+    /// TRAIN is a train directory or an image reference (registry/repo:tag or @sha256:…). For an
+    /// image, its /opt is read from the registry's layers (links, devices, duplicates, paths
+    /// outside the train paths are refused) and, with --master, its lineage is checked by layer
+    /// digests: the train's base layers are exactly the master's.
+    Verify(VerifyArgs),
+    /// Decrypt the results for the creator into OUT (a new directory), after checking the chain.
+    ///
+    /// TRAIN is a train directory or an image reference (the final image of the route).
+    Results(ResultsArgs),
+}
+
+/// Train images in registries.
+#[derive(Subcommand)]
+pub enum ImageCmd {
+    /// Build a train image from a train directory on a master image, and push it.
+    ///
+    /// The image is the master's layers plus one deterministic layer holding /opt; its CMD is
+    /// the entrypoint file under /opt/pht_train (the master's ENTRYPOINT is the interpreter); its
+    /// labels record the master digest and the train id. For native trains the master digest is
+    /// also in the creator-signed configuration: either the train was created with
+    /// --master-image DIGEST, or pass --creator-key here to record and re-sign it.
+    ///
+    /// Example: train image build ./train --master 127.0.0.1:5001/master/python:3.11
+    ///   --tag 127.0.0.1:5001/trains/t1:hospital-a
+    Build(BuildArgs),
+    /// Copy an image to another repository or registry, unchanged (same manifest digest).
+    ///
+    /// Blobs the target has are skipped, blobs in another repository of the same registry are
+    /// mounted, the rest are streamed across (never held whole in memory).
+    Copy(CopyArgs),
+}
+
+/// How registries are reached. Credentials come from ~/.docker/config.json (and its credential
+/// helpers) or PHT_REGISTRY_USERNAME/PHT_REGISTRY_PASSWORD; they are never printed.
+#[derive(Args, Clone, Default)]
+pub struct RegistryArgs {
+    /// A registry (host:port) to speak plain HTTP to although it is not on loopback. Repeatable.
+    #[arg(long = "insecure-registry", value_name = "HOST:PORT")]
+    pub insecure: Vec<String>,
+}
+
+impl RegistryArgs {
+    /// Registry access with these options.
+    pub fn registry(&self) -> image::Registry {
+        image::Registry::new(image::RegistryOptions {
+            insecure: self.insecure.clone(),
+        })
+    }
+}
+
+#[derive(Args)]
+pub struct StepArgs {
+    /// The train directory.
+    pub dir: PathBuf,
+    /// This station's id on the route.
+    #[arg(long, env = "STATION_ID")]
+    pub station: String,
+    /// This station's private key (PEM). Without it, RSA_STATION_PRIVATE_KEY (hex of PEM) is used.
+    #[arg(long, env = "STATION_PRIVATE_KEY_PATH")]
+    pub key: Option<PathBuf>,
+    /// JSON trust file of pinned creator, builder and station keys:
+    /// {"creators":[{"id":"…","key":"sha256:…"}],"builders":["sha256:…"],"stations":[{"id":"…","key":"sha256:…"}]}
+    #[arg(long, value_name = "FILE")]
+    pub trust: Option<PathBuf>,
+    /// Print a JSON summary.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Arguments of `keygen`.
+#[derive(Args)]
+pub struct KeygenArgs {
+    /// Base name of the two files.
+    pub name: String,
+    /// Directory to write them to.
+    #[arg(long, default_value = ".")]
+    pub out_dir: PathBuf,
+    /// Modulus size: 2048, 3072 or 4096.
+    #[arg(long, default_value_t = 3072)]
+    pub bits: usize,
+}
+
+/// Arguments of `create`.
+#[derive(Args)]
+pub struct CreateArgs {
+    /// Directory of train files (becomes pht_train/). A top-level query.json is the query.
+    #[arg(long, value_name = "SRC")]
+    pub files: PathBuf,
+    /// The file the image runs, relative to SRC.
+    #[arg(long, value_name = "REL")]
+    pub entrypoint: String,
+    /// The creator's id.
+    #[arg(long, value_name = "ID")]
+    pub creator_id: String,
+    /// The creator's private key (PEM).
+    #[arg(long, value_name = "KEY")]
+    pub creator_key: PathBuf,
+    /// A route station, in visiting order: ID=PUBLIC_KEY.pem. Repeat for each stop.
+    #[arg(long = "station", value_name = "ID=PUB.pem", required = true)]
+    pub stations: Vec<String>,
+    /// A query.json to ship with the train.
+    #[arg(long, value_name = "FILE")]
+    pub query: Option<PathBuf>,
+    /// Train format.
+    #[arg(long, default_value = "native", value_parser = ["native", "legacy"])]
+    pub format: String,
+    /// The builder's private key (required for legacy, optional countersignature for native).
+    #[arg(long, value_name = "KEY")]
+    pub builder_key: Option<PathBuf>,
+    /// Master image: `repo:tag` for legacy's source, a digest for native (signed).
+    #[arg(long, value_name = "REF")]
+    pub master_image: Option<String>,
+    /// Train id (random when absent).
+    #[arg(long)]
+    pub train_id: Option<String>,
+    /// Proposal id (the train id when absent).
+    #[arg(long)]
+    pub proposal_id: Option<String>,
+    /// Output directory (must not exist, or be empty).
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+}
+
+/// Arguments of `verify`.
+#[derive(Args)]
+pub struct VerifyArgs {
+    /// The train directory or image reference.
+    #[arg(value_name = "TRAIN")]
+    pub dir: PathBuf,
+    /// The master image the train must be built on (image references only).
+    #[arg(long, value_name = "REF")]
+    pub master: Option<String>,
+    #[command(flatten)]
+    pub reg: RegistryArgs,
+    /// Print a JSON report (for CI).
+    #[arg(long)]
+    pub json: bool,
+    /// JSON trust file of pinned keys.
+    #[arg(long, value_name = "FILE")]
+    pub trust: Option<PathBuf>,
+}
+
+/// Arguments of `results`.
+#[derive(Args)]
+pub struct ResultsArgs {
+    /// The train directory or image reference.
+    #[arg(value_name = "TRAIN")]
+    pub dir: PathBuf,
+    #[command(flatten)]
+    pub reg: RegistryArgs,
+    /// The creator's private key.
+    #[arg(long)]
+    pub key: PathBuf,
+    /// Output directory (must not exist, or be empty).
+    #[arg(long)]
+    pub out: PathBuf,
+    /// JSON trust file of pinned keys.
+    #[arg(long, value_name = "FILE")]
+    pub trust: Option<PathBuf>,
+    /// Print a JSON summary.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Arguments of `build`.
+#[derive(Args)]
+pub struct BuildArgs {
+    /// The train directory (as written by `train create`).
+    pub dir: PathBuf,
+    /// The master image.
+    #[arg(long, value_name = "REF")]
+    pub master: String,
+    /// Where to push the train image.
+    #[arg(long, value_name = "REF")]
+    pub tag: String,
+    /// The entrypoint file under pht_train (native trains name it in their configuration).
+    #[arg(long, value_name = "REL")]
+    pub entrypoint: Option<String>,
+    /// The creator's key, to record the master digest in a native train's signed configuration.
+    #[arg(long, value_name = "KEY")]
+    pub creator_key: Option<PathBuf>,
+    /// The builder's key, when the native train carries a builder countersignature.
+    #[arg(long, value_name = "KEY")]
+    pub builder_key: Option<PathBuf>,
+    #[command(flatten)]
+    pub reg: RegistryArgs,
+    /// Print a JSON summary.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Arguments of `copy`.
+#[derive(Args)]
+pub struct CopyArgs {
+    /// Source image.
+    #[arg(value_name = "SRC")]
+    pub from: String,
+    /// Target (a tag).
+    #[arg(value_name = "DST")]
+    pub to: String,
+    #[command(flatten)]
+    pub reg: RegistryArgs,
+    /// Print a JSON summary.
+    #[arg(long)]
+    pub json: bool,
+}

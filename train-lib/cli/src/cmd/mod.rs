@@ -1,0 +1,9 @@
+//! One file per subcommand.
+
+pub mod create;
+pub mod image_build;
+pub mod image_copy;
+pub mod keygen;
+pub mod results;
+pub mod step;
+pub mod verify;

@@ -1,0 +1,88 @@
+//! `train`: create, verify, pre-run, post-run and read Personal Health Trains.
+
+mod cli;
+mod cmd;
+mod support;
+
+use anyhow::Result;
+use clap::Parser;
+use cli::{Cli, Cmd, ImageCmd};
+use cmd::step::Step;
+use std::process::ExitCode;
+use train_lib::ProtocolError;
+
+fn dispatch(cli: &Cli) -> Result<()> {
+    match &cli.cmd {
+        Cmd::Keygen(a) => cmd::keygen::run(a),
+        Cmd::Create(a) => cmd::create::run(a, cli),
+        Cmd::PreRun(a) => cmd::step::run(Step::Pre, a, cli),
+        Cmd::PostRun(a) => cmd::step::run(Step::Post, a, cli),
+        Cmd::Image(ImageCmd::Build(a)) => cmd::image_build::run(a, cli),
+        Cmd::Image(ImageCmd::Copy(a)) => cmd::image_copy::run(a),
+        Cmd::Verify(a) => cmd::verify::run(a),
+        Cmd::Results(a) => cmd::results::run(a, cli),
+    }
+}
+
+/// SIGINT and SIGTERM end the process at once, as by default, unless a pre-run is
+/// rewriting files in place: then it is asked to put every file back first, and exits 130.
+fn stop_on_signals() {
+    use signal_hook::consts::{SIGINT, SIGTERM};
+    let Ok(mut signals) = signal_hook::iterator::Signals::new([SIGINT, SIGTERM]) else {
+        return;
+    };
+    std::thread::spawn(move || {
+        for sig in signals.forever() {
+            if train_lib::cancel::request() {
+                std::process::exit(128 + sig);
+            }
+            eprintln!("stopping: putting the decrypted files back first …");
+        }
+    });
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let level = match cli.verbose {
+        0 => "warn",
+        1 => "info",
+        _ => "debug",
+    };
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| level.into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    stop_on_signals();
+    match dispatch(&cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e)
+            if matches!(
+                e.downcast_ref::<ProtocolError>(),
+                Some(ProtocolError::Cancelled)
+            ) =>
+        {
+            eprintln!("stopped: {e:#}");
+            ExitCode::from(130)
+        }
+        Err(e) => {
+            let rejected = e
+                .downcast_ref::<ProtocolError>()
+                .and_then(ProtocolError::rejection)
+                .is_some()
+                || e.downcast_ref::<train_image::ImageError>()
+                    .is_some_and(train_image::ImageError::is_rejection)
+                || e.downcast_ref::<train_image::BuildError>()
+                    .is_some_and(train_image::BuildError::is_rejection);
+            // Messages can carry names from a hostile image or configuration.
+            eprintln!("error: {}", train_lib::text::escape(&format!("{e:#}")));
+            if rejected {
+                eprintln!("the train directory was left unchanged");
+                ExitCode::from(3)
+            } else {
+                ExitCode::from(1)
+            }
+        }
+    }
+}

@@ -1,0 +1,59 @@
+//! One native file through STREAM with its path-bound key, its plaintext hashed on the way.
+
+use crate::crypto::{hasher::SplitHasher, stream};
+use crate::error::Result;
+use crate::files::{through, Way};
+use crate::keys::SymKey;
+use aws_lc_rs::digest::SHA256;
+use std::fs::File;
+use std::path::Path;
+
+/// Decrypts `src` (role `role`, manifest path `path`) into `sink`; returns (size, SHA-256).
+pub(super) fn decrypt_one(
+    key: &SymKey,
+    src: &Path,
+    role: &str,
+    path: &str,
+    size_hint: u64,
+    sink: File,
+    shown: &str,
+) -> Result<(u64, [u8; 32])> {
+    let fkey = stream::file_key(key, role, path);
+    let mut h = SplitHasher::new(&SHA256, size_hint);
+    let n = through(
+        Way::Decrypt,
+        src,
+        sink,
+        shown,
+        Some(size_hint),
+        |i, o, hint| stream::decrypt(&fkey, i, o, &mut h, hint),
+    )?;
+    Ok((n, digest32(h)))
+}
+
+/// Encrypts `src` into `sink` under the key for (`role`, `path`); returns (size, SHA-256).
+pub(super) fn encrypt_one(
+    key: &SymKey,
+    src: &Path,
+    role: &str,
+    path: &str,
+    size_hint: u64,
+    sink: File,
+    shown: &str,
+) -> Result<(u64, [u8; 32])> {
+    let fkey = stream::file_key(key, role, path);
+    let mut h = SplitHasher::new(&SHA256, size_hint);
+    let n = through(
+        Way::Encrypt,
+        src,
+        sink,
+        shown,
+        Some(size_hint),
+        |i, o, hint| stream::encrypt(&fkey, i, o, &mut h, hint),
+    )?;
+    Ok((n, digest32(h)))
+}
+
+fn digest32(h: SplitHasher) -> [u8; 32] {
+    h.finish().as_ref().try_into().expect("SHA-256 is 32 bytes")
+}

@@ -1,0 +1,57 @@
+//! Terminal output for the two binaries, `train` and `station` (only binaries depend on this
+//! crate): progress bars on stderr for pulls and pushes, hidden when stderr is not a terminal.
+
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
+use train_image::{Progress, Reporter};
+
+/// Bars drawn with `indicatif`.
+#[derive(Clone)]
+pub struct Bars {
+    multi: MultiProgress,
+}
+
+impl Default for Bars {
+    fn default() -> Self {
+        Self {
+            multi: MultiProgress::new(),
+        }
+    }
+}
+
+struct Bar(ProgressBar);
+
+impl Progress for Bar {
+    fn advance(&self, n: u64) {
+        self.0.inc(n);
+    }
+    fn finish(&self) {
+        self.0.finish();
+    }
+    fn clone_box(&self) -> Box<dyn Progress> {
+        Box::new(Bar(self.0.clone()))
+    }
+}
+
+impl Reporter for Bars {
+    fn task(&self, what: &str, total: u64) -> Box<dyn Progress> {
+        // A size not known in advance (a layer written while it is pushed) gets a spinner.
+        let (pb, template) = if total == 0 {
+            (
+                ProgressBar::new_spinner(),
+                "{spinner} {msg:26} {bytes:>10} {binary_bytes_per_sec:>12} {elapsed}",
+            )
+        } else {
+            (
+                ProgressBar::new(total),
+                "{msg:28} {bar:30} {bytes:>10}/{total_bytes:<10} {binary_bytes_per_sec:>12} {eta}",
+            )
+        };
+        let pb = self.multi.add(pb);
+        pb.set_style(ProgressStyle::with_template(template).expect("valid template"));
+        pb.set_message(what.to_string());
+        Box::new(Bar(pb))
+    }
+}
