@@ -16,6 +16,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 use tokio::io::AsyncWriteExt;
 use tokio_util::sync::CancellationToken;
+use train_lib::layout::MOUNT;
 
 /// What went wrong talking to the container engine.
 #[derive(Debug, thiserror::Error)]
@@ -438,7 +439,7 @@ impl ContainerEngine for Engine {
 /// volume (empty, so nothing of the image's /opt shows through), data read-only.
 pub fn container_body(spec: &ContainerSpec) -> ContainerCreateBody {
     let mut mounts = vec![Mount {
-        target: Some("/opt".into()),
+        target: Some(MOUNT.into()),
         source: Some(spec.volume.clone()),
         typ: Some(MountType::VOLUME),
         volume_options: Some(MountVolumeOptions {
@@ -449,7 +450,7 @@ pub fn container_body(spec: &ContainerSpec) -> ContainerCreateBody {
     }];
     for (name, host) in &spec.data {
         mounts.push(Mount {
-            target: Some(format!("/opt/train_data/{name}")),
+            target: Some(format!("{MOUNT}/train_data/{name}")),
             source: Some(host.display().to_string()),
             typ: Some(MountType::BIND),
             read_only: Some(true),
@@ -484,7 +485,7 @@ pub fn container_body(spec: &ContainerSpec) -> ContainerCreateBody {
         cmd: Some(spec.cmd.clone()),
         env: Some(spec.env.clone()),
         network_disabled: Some(true),
-        working_dir: Some("/opt".into()),
+        working_dir: Some(MOUNT.into()),
         labels: Some(spec.labels.iter().cloned().collect()),
         host_config: Some(host),
         ..Default::default()

@@ -8,6 +8,7 @@ use std::io::Read;
 use std::path::Path;
 use train_image::untar::{self, refused, Dest, Flow, Kind, ReadLimits, Rules};
 use train_image::ImageError;
+use train_lib::layout::RESULTS_DIR;
 
 /// Unpacks `tar` (Docker's archive of `/opt/pht_results`) into the new directory `dest`;
 /// returns the number of files.
@@ -24,9 +25,13 @@ pub fn extract(tar: impl Read, dest: &Path, limits: ReadLimits) -> Result<u64, I
     };
     let mut files = 0;
     untar::read(tar, &rules, |it| {
-        let rel = if it.path == "pht_results" {
+        let rel = if it.path == RESULTS_DIR {
             ""
-        } else if let Some(r) = it.path.strip_prefix("pht_results/") {
+        } else if let Some(r) = it
+            .path
+            .strip_prefix(RESULTS_DIR)
+            .and_then(|r| r.strip_prefix('/'))
+        {
             r
         } else {
             return Err(refused("results", it.raw, "outside pht_results"));
@@ -39,7 +44,11 @@ pub fn extract(tar: impl Read, dest: &Path, limits: ReadLimits) -> Result<u64, I
                 files += 1;
             }
             Kind::File(_) => {
-                return Err(refused("results", it.raw, "pht_results is not a directory"))
+                return Err(refused(
+                    "results",
+                    it.raw,
+                    format!("{RESULTS_DIR} is not a directory"),
+                ))
             }
             Kind::Other(what) => {
                 return Err(refused(

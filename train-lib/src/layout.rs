@@ -20,6 +20,13 @@ pub const QUERY: &str = "query.json";
 /// Where the train directory is inside an image and a train's container.
 pub const MOUNT: &str = "/opt";
 
+/// The train directory in a layer (paths in layers are relative to `/`).
+pub const IN_LAYER: &str = "opt";
+/// The configuration in a layer.
+pub const CONFIG_IN_LAYER: &str = "opt/train_config.json";
+/// Paths a layer must have as directories when it has them at all.
+pub const DIRS_IN_LAYER: &[&str] = &["opt", "opt/pht_train", "opt/pht_results"];
+
 /// The train paths inside an image, relative to `/`: all a train layer may hold below `opt/`.
 pub const IMAGE_PATHS: &[&str] = &[
     "opt/train_config.json",

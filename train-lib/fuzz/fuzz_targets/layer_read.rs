@@ -2,7 +2,7 @@
 // Untrusted layer bytes (a train layer from a registry): unpacking must never write outside the
 // directory it was given, and whatever it accepts holds only files and directories.
 use libfuzzer_sys::fuzz_target;
-use train_lib::image::{read_layer, LayerRole, OptTree};
+use train_image::{read_layer, LayerRole, OptTree};
 
 fuzz_target!(|data: &[u8]| {
     let outer = tempfile::tempdir().unwrap();

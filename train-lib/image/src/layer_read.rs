@@ -9,7 +9,7 @@ use super::untar::{self, refused, Dest, Flow, Item, Kind, ReadLimits, Rules};
 use super::ImageError;
 use std::io::Read;
 use std::path::Path;
-use train_lib::layout::IMAGE_PATHS as TRAIN_PATHS;
+use train_lib::layout::{CONFIG_IN_LAYER, DIRS_IN_LAYER, IMAGE_PATHS as TRAIN_PATHS};
 
 /// Which part of the image a layer is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -125,7 +125,7 @@ pub fn find_config<R: Read>(
     };
     let mut found = None;
     untar::read(tar, &rules, |it| {
-        if it.path != "opt/train_config.json" {
+        if it.path != CONFIG_IN_LAYER {
             return Ok(Flow::Continue);
         }
         let Kind::File(size) = it.kind else {
@@ -229,7 +229,7 @@ fn unpack_entry(dest: &Dest, digest: &str, it: Item<'_>) -> Result<Option<u64>, 
             Ok(None)
         }
         Kind::File(_) => {
-            if ["opt", "opt/pht_train", "opt/pht_results"].contains(&norm) {
+            if DIRS_IN_LAYER.contains(&norm) {
                 return Err(refused(
                     digest,
                     raw,

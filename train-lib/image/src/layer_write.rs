@@ -146,7 +146,13 @@ pub fn write_layer_to<W: Write>(
     let gz = GzEncoder::new(blob, Compression::none());
     let mut b = tar::Builder::new(hashing(gz));
     b.mode(tar::HeaderMode::Deterministic);
-    append_tree(&mut b, train_dir, "opt", &[], Owner { uid: 0, gid: 0 })?;
+    append_tree(
+        &mut b,
+        train_dir,
+        train_lib::layout::IN_LAYER,
+        &[],
+        Owner { uid: 0, gid: 0 },
+    )?;
     let tar_w = b.into_inner().map_err(io_err(train_dir))?;
     let diff_id = hex_digest(tar_w.ctx);
     let mut blob = tar_w.inner.finish().map_err(io_err(train_dir))?;

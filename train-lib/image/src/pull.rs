@@ -120,7 +120,7 @@ pub async fn pull_train(
             ),
         });
     }
-    let dir = work.join("opt");
+    let dir = work.join(train_lib::layout::IN_LAYER);
     train_lib::tree::private::create_dir(&dir).map_err(io_err(&dir))?;
     let blobs = work.join("blobs");
     train_lib::tree::private::create_dir_all(&blobs).map_err(io_err(&blobs))?;
@@ -157,7 +157,7 @@ pub async fn pull_train(
         Some(Err(e)) => {
             return Err(super::untar::refused(
                 &train_layers[train_layers.len() - 1].digest,
-                "opt/train_config.json",
+                train_lib::layout::CONFIG_IN_LAYER,
                 e.to_string(),
             ))
         }
