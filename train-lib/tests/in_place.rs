@@ -7,7 +7,6 @@ mod support;
 
 use std::fs;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
-use std::path::Path;
 use support::*;
 use train_lib::crypto::{hasher::SplitHasher, stream};
 use train_lib::error::ProtocolError;
@@ -25,21 +24,6 @@ fn fixture_in(format: Format) -> Fixture {
 }
 
 /// Contents, mode and modification time of every file.
-fn state(dir: &Path) -> Vec<(String, Option<Vec<u8>>, u32, i64)> {
-    snapshot(dir)
-        .into_iter()
-        .map(|(rel, data)| {
-            let m = fs::symlink_metadata(dir.join(&rel)).unwrap();
-            let mtime = if data.is_some() {
-                m.mtime_nsec() + m.mtime() * 1_000_000_000
-            } else {
-                0
-            };
-            (rel, data, m.mode(), mtime)
-        })
-        .collect()
-}
-
 /// The file key, as any participant can unwrap it: here station 1, whose turn it is.
 fn file_key(f: &Fixture) -> [u8; 32] {
     let cfg = NativeConfig::parse(&fs::read(f.dir.join("train_config.json")).unwrap()).unwrap();

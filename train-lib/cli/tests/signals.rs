@@ -5,25 +5,8 @@
 mod support;
 
 use std::fs;
-use std::os::unix::fs::MetadataExt;
-use std::path::Path;
 use support::*;
 use train_lib::Format;
-
-fn state(dir: &Path) -> Vec<(String, Option<Vec<u8>>, u32, i64)> {
-    snapshot(dir)
-        .into_iter()
-        .map(|(rel, data)| {
-            let m = fs::symlink_metadata(dir.join(&rel)).unwrap();
-            let mtime = if data.is_some() {
-                m.mtime_nsec() + m.mtime() * 1_000_000_000
-            } else {
-                0
-            };
-            (rel, data, m.mode(), mtime)
-        })
-        .collect()
-}
 
 /// Ctrl-C while `train pre-run` rewrites files: every file is put back before it exits 130.
 #[test]

@@ -48,7 +48,7 @@ pub fn create(spec: &CreateSpec<'_>, out: &Path) -> Result<StepReport> {
             spec.files.join(rel)
         };
         let sink = dir.create(&format!("{TRAIN_DIR}/{rel}"))?;
-        let (size, sha) = encrypt_one(&key, &src, ROLE_TRAIN, rel, *n, sink, rel)?;
+        let (size, sha) = encrypt_one(&key, &src, (ROLE_TRAIN, rel), *n, sink, rel)?;
         Ok::<_, ProtocolError>(FileEntry {
             path: rel.clone(),
             size,

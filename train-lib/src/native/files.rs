@@ -8,35 +8,37 @@ use aws_lc_rs::digest::SHA256;
 use std::fs::File;
 use std::path::Path;
 
-/// Decrypts `src` (role `role`, manifest path `path`) into `sink`; returns (size, SHA-256).
+/// Decrypts `src` (role `role`, manifest path `path`) into `sink`; returns (size, SHA-256 of
+/// the plaintext).
 pub(super) fn decrypt_one(
     key: &SymKey,
     src: &Path,
-    role: &str,
-    path: &str,
+    (role, path): (&str, &str),
     size_hint: u64,
     sink: File,
     shown: &str,
 ) -> Result<(u64, [u8; 32])> {
-    let fkey = stream::file_key(key, role, path);
-    let mut h = SplitHasher::new(&SHA256, size_hint);
-    let n = through(
-        Way::Decrypt,
-        src,
-        sink,
-        shown,
-        Some(size_hint),
-        |i, o, hint| stream::decrypt(&fkey, i, o, &mut h, hint),
-    )?;
-    Ok((n, digest32(h)))
+    one(Way::Decrypt, key, src, (role, path), size_hint, sink, shown)
 }
 
-/// Encrypts `src` into `sink` under the key for (`role`, `path`); returns (size, SHA-256).
+/// Encrypts `src` into `sink` under the key for (`role`, `path`); returns (size, SHA-256 of the
+/// plaintext).
 pub(super) fn encrypt_one(
     key: &SymKey,
     src: &Path,
-    role: &str,
-    path: &str,
+    (role, path): (&str, &str),
+    size_hint: u64,
+    sink: File,
+    shown: &str,
+) -> Result<(u64, [u8; 32])> {
+    one(Way::Encrypt, key, src, (role, path), size_hint, sink, shown)
+}
+
+fn one(
+    way: Way,
+    key: &SymKey,
+    src: &Path,
+    (role, path): (&str, &str),
     size_hint: u64,
     sink: File,
     shown: &str,
@@ -44,16 +46,16 @@ pub(super) fn encrypt_one(
     let fkey = stream::file_key(key, role, path);
     let mut h = SplitHasher::new(&SHA256, size_hint);
     let n = through(
-        Way::Encrypt,
+        way,
         src,
         sink,
         shown,
         Some(size_hint),
-        |i, o, hint| stream::encrypt(&fkey, i, o, &mut h, hint),
+        |i, o, hint| match way {
+            Way::Decrypt => stream::decrypt(&fkey, i, o, &mut h, hint),
+            Way::Encrypt => stream::encrypt(&fkey, i, o, &mut h, hint),
+        },
     )?;
-    Ok((n, digest32(h)))
-}
-
-fn digest32(h: SplitHasher) -> [u8; 32] {
-    h.finish().as_ref().try_into().expect("SHA-256 is 32 bytes")
+    let digest = h.finish().as_ref().try_into().expect("SHA-256 is 32 bytes");
+    Ok((n, digest))
 }

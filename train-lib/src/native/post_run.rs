@@ -29,8 +29,7 @@ pub fn post_run(dir: &Path, st: &Station<'_>) -> Result<StepReport> {
         let (n, sha) = encrypt_one(
             &key,
             &dir.join(&rel),
-            ROLE_TRAIN,
-            &f.path,
+            (ROLE_TRAIN, &f.path),
             f.size,
             sink,
             &rel,
@@ -57,8 +56,7 @@ pub fn post_run(dir: &Path, st: &Station<'_>) -> Result<StepReport> {
                 let (n, sha) = encrypt_one(
                     &key,
                     &dir.join(&rel),
-                    ROLE_RESULTS,
-                    &e.path,
+                    (ROLE_RESULTS, &e.path),
                     hint,
                     sink,
                     &rel,

@@ -76,7 +76,7 @@ fn decrypt_staged(
         };
         let rel = format!("{top}/{path}");
         let sink = staging.create(&rel)?;
-        let (n, sha) = decrypt_one(key, &dir.join(&rel), role, path, *size, sink, &rel)?;
+        let (n, sha) = decrypt_one(key, &dir.join(&rel), (role, path), *size, sink, &rel)?;
         if n != *size || sha != *sha256 {
             return Err(mismatch(role, rel));
         }

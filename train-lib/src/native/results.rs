@@ -45,8 +45,7 @@ pub fn results(
         let (n, sha) = decrypt_one(
             &key,
             &dir.join(&rel),
-            ROLE_RESULTS,
-            &e.path,
+            (ROLE_RESULTS, &e.path),
             size,
             sink,
             &rel,

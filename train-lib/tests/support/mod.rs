@@ -239,3 +239,20 @@ pub fn run_first_stop(format: Format, b_len: usize) -> Fixture {
     );
     f
 }
+
+/// Every entry of `dir` with its bytes, mode and mtime: what "unchanged" means.
+pub fn state(dir: &Path) -> Vec<(String, Option<Vec<u8>>, u32, i64)> {
+    use std::os::unix::fs::MetadataExt;
+    snapshot(dir)
+        .into_iter()
+        .map(|(rel, data)| {
+            let m = fs::symlink_metadata(dir.join(&rel)).unwrap();
+            let mtime = if data.is_some() {
+                m.mtime_nsec() + m.mtime() * 1_000_000_000
+            } else {
+                0
+            };
+            (rel, data, m.mode(), mtime)
+        })
+        .collect()
+}
