@@ -25,16 +25,21 @@ pub struct Cli {
 pub enum Cmd {
     /// Pull a train image, verify and decrypt it, run it, post-run, push the next image.
     ///
-    /// Steps: resolve REF to a digest (used for everything after); read /opt from its layers
-    /// (links, devices, duplicates and paths outside the train paths are refused); apply the
-    /// station policy (allowed master images and creators, pinned keys); pre-run into a private
-    /// temporary directory; run the container with no network, a read-only root filesystem, a
-    /// tmpfs /tmp, no capabilities, no-new-privileges, a non-root user and the configured
-    /// limits, with each --data path mounted read-only at /opt/train_data/<name>; take
-    /// /opt/pht_results out; post-run; push the base layers plus one new train layer.
+    /// Steps: remove what earlier runs that did not finish left; resolve REF to a digest (used
+    /// for everything after); read /opt from its layers, the configuration first and only what
+    /// it signs (links, devices, duplicates and paths outside the train paths are refused);
+    /// refuse a train this station already ran (any encoding of it; the audit log) or is
+    /// running; apply the station policy (allowed master images and creators, pinned keys; a
+    /// train whose master nobody signed, as every legacy train, runs only on a master
+    /// [policy] allowed_masters names); pre-run into a private work directory; run the
+    /// container with no network, a read-only root filesystem, a tmpfs /tmp, no capabilities,
+    /// no-new-privileges, a non-root user, the configured limits and /opt a filesystem of
+    /// limits.disk_mib, with each --data path mounted read-only at /opt/train_data/<name>;
+    /// take /opt/pht_results out; post-run; push the base layers plus one new train layer.
     ///
-    /// On any failure nothing is pushed, the container and every decrypted byte are removed,
-    /// and the exit code says why.
+    /// On any failure nothing is pushed, the container, its disk and every decrypted byte are
+    /// removed, and the exit code says why. Ctrl-C or SIGTERM stops the run cleanly (a second
+    /// one exits at once; the next start cleans up). Needs root on the engine's host.
     ///
     /// Example: station run 127.0.0.1:5001/trains/t1:hospital-a --station hospital-a
     ///   --key hospital-a.key.pem --data /srv/cohort.csv --config station.toml

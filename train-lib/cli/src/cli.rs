@@ -56,7 +56,9 @@ pub enum Cmd {
     /// TRAIN is a train directory or an image reference (registry/repo:tag or @sha256:…). For an
     /// image, its /opt is read from the registry's layers (links, devices, duplicates, paths
     /// outside the train paths are refused) and, with --master, its lineage is checked by layer
-    /// digests: the train's base layers are exactly the master's.
+    /// digests: the train's base layers start with exactly the master's (any others are read
+    /// and may not touch the train paths). The configuration is read first and the layers
+    /// unpack only to what it signs; a blob not matching its digest is a rejection (3).
     Verify(VerifyArgs),
     /// Decrypt the results for the creator into OUT (a new directory), after checking the chain.
     ///
