@@ -7,6 +7,26 @@ mod hostile;
 mod support;
 
 use hostile::*;
+
+/// Pulls `repo:x` from the lying registry at `addr` into `work`, with the default caps.
+async fn pull(
+    addr: &str,
+    repo: &str,
+    work: &std::path::Path,
+) -> Result<image::PulledTrain, ImageError> {
+    let cancel = tokio_util::sync::CancellationToken::new();
+    image::pull_train(
+        &Registry::new(RegistryOptions::default()),
+        &reference(addr, repo),
+        work,
+        image::PullOptions {
+            reporter: &image::Silent,
+            limits: ReadLimits::default(),
+            cancel: &cancel,
+        },
+    )
+    .await
+}
 use std::collections::HashMap;
 use train_image::{self as image, ImageError, ReadLimits, Registry, RegistryOptions};
 
@@ -69,19 +89,7 @@ async fn a_layer_that_does_not_match_its_digest_is_a_rejection() {
     ))
     .await;
     let work = tempfile::tempdir().unwrap();
-    let cancel = tokio_util::sync::CancellationToken::new();
-    let e = image::pull_train(
-        &Registry::new(RegistryOptions::default()),
-        &reference(&addr, "t/forged"),
-        work.path(),
-        image::PullOptions {
-            reporter: &image::Silent,
-            limits: ReadLimits::default(),
-            cancel: &cancel,
-        },
-    )
-    .await
-    .unwrap_err();
+    let e = pull(&addr, "t/forged", work.path()).await.unwrap_err();
     assert!(matches!(e, ImageError::Digest { .. }), "{e}");
     assert!(
         e.is_rejection(),
@@ -157,19 +165,7 @@ async fn a_layer_unpacks_only_what_the_signed_configuration_allows() {
         let cfg = config_for(&[diff_id]);
         let addr = serve(image_routes("t/bomb", &cfg, &[layer], &[])).await;
         let work = tempfile::tempdir().unwrap();
-        let cancel = tokio_util::sync::CancellationToken::new();
-        let e = image::pull_train(
-            &Registry::new(RegistryOptions::default()),
-            &reference(&addr, "t/bomb"),
-            work.path(),
-            image::PullOptions {
-                reporter: &image::Silent,
-                limits: ReadLimits::default(),
-                cancel: &cancel,
-            },
-        )
-        .await
-        .unwrap_err();
+        let e = pull(&addr, "t/bomb", work.path()).await.unwrap_err();
         assert!(
             matches!(&e, ImageError::Limit { detail, .. } if detail.contains(want)),
             "{e}"

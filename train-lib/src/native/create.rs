@@ -5,10 +5,11 @@ use super::config::{
     check_route, keys_digest, BuildSig, Dispatch, FileEntry, Hex, HexBytes, NativeConfig, Party,
     Pem, TrainBody, FORMAT,
 };
-use super::files::encrypt_one;
+use super::files::stream_one;
 use super::signatures::wraps_for;
 use super::ROLE_TRAIN;
 use crate::error::{ProtocolError, Rejection, Result};
+use crate::files::Way;
 use crate::keys::{random_sym_key, PublicKey};
 use crate::layout::{CONFIG, QUERY, RESULTS_DIR, TRAIN_DIR};
 use crate::par;
@@ -48,7 +49,7 @@ pub fn create(spec: &CreateSpec<'_>, out: &Path) -> Result<StepReport> {
             spec.files.join(rel)
         };
         let sink = dir.create(&format!("{TRAIN_DIR}/{rel}"))?;
-        let (size, sha) = encrypt_one(&key, &src, (ROLE_TRAIN, rel), *n, sink, rel)?;
+        let (size, sha) = stream_one(Way::Encrypt, &key, &src, (ROLE_TRAIN, rel), *n, sink, rel)?;
         Ok::<_, ProtocolError>(FileEntry {
             path: rel.clone(),
             size,

@@ -8,33 +8,9 @@ use aws_lc_rs::digest::SHA256;
 use std::fs::File;
 use std::path::Path;
 
-/// Decrypts `src` (role `role`, manifest path `path`) into `sink`; returns (size, SHA-256 of
-/// the plaintext).
-pub(super) fn decrypt_one(
-    key: &SymKey,
-    src: &Path,
-    (role, path): (&str, &str),
-    size_hint: u64,
-    sink: File,
-    shown: &str,
-) -> Result<(u64, [u8; 32])> {
-    one(Way::Decrypt, key, src, (role, path), size_hint, sink, shown)
-}
-
-/// Encrypts `src` into `sink` under the key for (`role`, `path`); returns (size, SHA-256 of the
-/// plaintext).
-pub(super) fn encrypt_one(
-    key: &SymKey,
-    src: &Path,
-    (role, path): (&str, &str),
-    size_hint: u64,
-    sink: File,
-    shown: &str,
-) -> Result<(u64, [u8; 32])> {
-    one(Way::Encrypt, key, src, (role, path), size_hint, sink, shown)
-}
-
-fn one(
+/// Decrypts or encrypts (`way`) `src`, a file of role `role` at manifest path `path`, into
+/// `sink` under its path-bound key; returns (size, SHA-256 of the plaintext).
+pub(super) fn stream_one(
     way: Way,
     key: &SymKey,
     src: &Path,

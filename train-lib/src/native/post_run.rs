@@ -3,10 +3,11 @@
 //! participant, the stop appended with a fresh session id and signed.
 
 use super::config::{keys_digest, Hex, HexBytes, MaybeHash, ResultEntry, ResultKind, Stop};
-use super::files::encrypt_one;
+use super::files::stream_one;
 use super::signatures::{check_turn, load, train_listing, verify_signatures, wraps_for, Verified};
 use super::{ROLE_RESULTS, ROLE_TRAIN, TOP_LEVEL};
 use crate::error::{ProtocolError, Rejection, Result};
+use crate::files::Way;
 use crate::keys::{random_bytes, random_sym_key};
 use crate::layout::{check_top_level, CONFIG, RESULTS_DIR, TRAIN_DIR};
 use crate::par;
@@ -26,7 +27,8 @@ pub fn post_run(dir: &Path, st: &Station<'_>) -> Result<StepReport> {
     let train_sizes = par::try_map(&v.cfg.train.files, |f| {
         let rel = format!("{TRAIN_DIR}/{}", f.path);
         let sink = staging.create(&rel)?;
-        let (n, sha) = encrypt_one(
+        let (n, sha) = stream_one(
+            Way::Encrypt,
             &key,
             &dir.join(&rel),
             (ROLE_TRAIN, &f.path),
@@ -53,7 +55,8 @@ pub fn post_run(dir: &Path, st: &Station<'_>) -> Result<StepReport> {
             }
             EntryKind::File(hint) => {
                 let sink = staging.create(&rel)?;
-                let (n, sha) = encrypt_one(
+                let (n, sha) = stream_one(
+                    Way::Encrypt,
                     &key,
                     &dir.join(&rel),
                     (ROLE_RESULTS, &e.path),

@@ -3,7 +3,7 @@
 //! On any failure the directory is left exactly as it was.
 
 use super::config::{ResultEntry, ResultKind};
-use super::files::decrypt_one;
+use super::files::stream_one;
 use super::in_place;
 use super::signatures::{
     check_results_listing, check_turn, expected_results, load, mismatch, train_listing, unwrap_key,
@@ -11,6 +11,7 @@ use super::signatures::{
 };
 use super::{ROLE_RESULTS, ROLE_TRAIN, TOP_LEVEL};
 use crate::error::Result;
+use crate::files::Way;
 use crate::keys::SymKey;
 use crate::layout::{check_top_level, RESULTS_DIR, TRAIN_DIR};
 use crate::par;
@@ -76,7 +77,15 @@ fn decrypt_staged(
         };
         let rel = format!("{top}/{path}");
         let sink = staging.create(&rel)?;
-        let (n, sha) = decrypt_one(key, &dir.join(&rel), (role, path), *size, sink, &rel)?;
+        let (n, sha) = stream_one(
+            Way::Decrypt,
+            key,
+            &dir.join(&rel),
+            (role, path),
+            *size,
+            sink,
+            &rel,
+        )?;
         if n != *size || sha != *sha256 {
             return Err(mismatch(role, rel));
         }

@@ -1,12 +1,13 @@
 //! The creator's last step: every signature checked, the latest results decrypted into a new
 //! directory, each compared with the last stop's manifest.
 
-use super::files::decrypt_one;
+use super::files::stream_one;
 use super::signatures::{
     check_results_listing, expected_results, load, unwrap_key, verify_signatures,
 };
 use super::ROLE_RESULTS;
 use crate::error::{ProtocolError, Rejection, Result};
+use crate::files::Way;
 use crate::keys::{PrivateKey, TrustStore};
 use crate::layout::RESULTS_DIR;
 use crate::par;
@@ -42,7 +43,8 @@ pub fn results(
         };
         let rel = format!("{RESULTS_DIR}/{}", e.path);
         let sink = outdir.create(&e.path)?;
-        let (n, sha) = decrypt_one(
+        let (n, sha) = stream_one(
+            Way::Decrypt,
             &key,
             &dir.join(&rel),
             (ROLE_RESULTS, &e.path),
