@@ -8,6 +8,9 @@ scripts/build-deps.sh
 export PHT_REFERENCE_PYTHON="${PHT_REFERENCE_PYTHON:-$(scripts/reference-venv.sh)}"
 # The Docker engine and the two registries the end-to-end tests use (installed if missing).
 eval "$(scripts/services.sh)"
+# PostgreSQL for the route service's tests (a throwaway cluster on 127.0.0.1:5433; each test
+# makes its own database there).
+eval "$(scripts/postgres.sh)"
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --quiet -- -D warnings
 # The end-to-end tests run the `train` and `station` binaries; `cargo test` alone builds only

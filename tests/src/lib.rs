@@ -1,6 +1,8 @@
 //! Helpers for the end-to-end tests: the project's binaries, the services started by
 //! `scripts/services.sh`, keys, trains and the offline test master image.
 
+pub mod route;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::OnceLock;

@@ -107,14 +107,69 @@ impl CappedHttp {
     }
 }
 
+impl CappedHttp {
+    /// DELETEs the manifest `r` names by digest. `Ok(false)` when the registry does not allow
+    /// deletes (405) or no longer has it (404): removing a source tag is a courtesy.
+    pub(crate) async fn delete_manifest(
+        &self,
+        oci: &oci_client::Client,
+        auth: &RegistryAuth,
+        r: &ImageRef,
+        scheme: &str,
+    ) -> Result<bool, ImageError> {
+        let registry = r.inner().resolve_registry().to_string();
+        let digest = r.digest().unwrap_or_default();
+        let url = format!(
+            "{scheme}://{registry}/v2/{}/manifests/{digest}",
+            r.repository()
+        );
+        let err = |reason: String| ImageError::Registry {
+            registry: r.registry().to_string(),
+            what: format!("manifest delete ({r})"),
+            reason,
+        };
+        let mut header = None;
+        for attempt in 0..2 {
+            let mut req = self.client.delete(&url);
+            if let Some(h) = &header {
+                req = req.header(reqwest::header::AUTHORIZATION, h);
+            }
+            let resp = req.send().await.map_err(|e| err(e.to_string()))?;
+            let status = resp.status();
+            if status == reqwest::StatusCode::UNAUTHORIZED && attempt == 0 {
+                header = authorize_for(oci, auth, r, RegistryOperation::Push)
+                    .await
+                    .map_err(err)?;
+                continue;
+            }
+            return match status.as_u16() {
+                200..=299 => Ok(true),
+                404 | 405 => Ok(false),
+                _ => Err(err(status.to_string())),
+            };
+        }
+        Err(err("the registry refused the credentials".into()))
+    }
+}
+
 /// A token (or Basic credentials) for pulling `r`.
 async fn authorize(
     oci: &oci_client::Client,
     auth: &RegistryAuth,
     r: &ImageRef,
 ) -> Result<Option<String>, String> {
+    authorize_for(oci, auth, r, RegistryOperation::Pull).await
+}
+
+/// A token (or Basic credentials) for `op` on `r`.
+async fn authorize_for(
+    oci: &oci_client::Client,
+    auth: &RegistryAuth,
+    r: &ImageRef,
+    op: RegistryOperation,
+) -> Result<Option<String>, String> {
     use base64::Engine;
-    match oci.auth(r.inner(), auth, RegistryOperation::Pull).await {
+    match oci.auth(r.inner(), auth, op).await {
         Ok(Some(token)) => Ok(Some(format!("Bearer {token}"))),
         Ok(None) => Ok(match auth {
             RegistryAuth::Basic(u, p) => Some(format!(

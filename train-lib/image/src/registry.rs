@@ -156,6 +156,21 @@ impl Registry {
         })
     }
 
+    /// Deletes the manifest `r` names by digest from its repository (every tag on it goes
+    /// too); `Ok(false)` when the registry does not allow deletes or no longer has it.
+    pub async fn delete_manifest(&self, r: &ImageRef) -> Result<bool, ImageError> {
+        let (c, auth) = self.client_and_auth(r).await?;
+        let http = match self.http.get() {
+            Some(h) => h,
+            None => {
+                let h = CappedHttp::new()?;
+                self.http.get_or_init(|| h)
+            }
+        };
+        let scheme = if self.plain(r) { "http" } else { "https" };
+        http.delete_manifest(&c, &auth, r, scheme).await
+    }
+
     /// Resolves `r` when it exists; `None` when the registry answers that it does not.
     pub async fn try_resolve(&self, r: &ImageRef) -> Result<Option<Pinned>, ImageError> {
         match self.resolve(r).await {

@@ -92,6 +92,27 @@ impl TrustStore {
         Ok(Self { file })
     }
 
+    /// A store pinning exactly these creators and stations (`(id, fingerprint)`; fingerprints
+    /// as [`PublicKey::fingerprint`] prints them), with builders unpinned: what a party that
+    /// registered the keys itself (the route service) checks a train against.
+    pub fn pinned(creators: &[(&str, &str)], stations: &[(&str, &str)]) -> Self {
+        let pins = |v: &[(&str, &str)]| {
+            v.iter()
+                .map(|(id, key)| PinnedId {
+                    id: id.to_string(),
+                    key: key.to_string(),
+                })
+                .collect()
+        };
+        Self {
+            file: TrustFile {
+                creators: pins(creators),
+                builders: Vec::new(),
+                stations: pins(stations),
+            },
+        }
+    }
+
     /// True when this role has pins, so configuration keys alone are not trusted.
     pub fn pins(&self, role: KeyRole) -> bool {
         match role {

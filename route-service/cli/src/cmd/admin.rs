@@ -1,0 +1,160 @@
+//! `route-service admin|station|creator …`: administration on the service's database. API
+//! keys are printed once, on stdout, and stored only as hashes.
+
+use crate::cli::{AdminCmd, ApprovalArg, CreatorCmd, StationCmd};
+use anyhow::{bail, Context, Result};
+use route_service::auth::{key_hash, new_key};
+use route_service::db::{NewCreator, NewStation};
+use route_wire::Approval;
+use std::path::Path;
+use train_lib::keys::public_key_from_file;
+
+fn check_id(id: &str) -> Result<()> {
+    train_lib::ids::check("id", id).map_err(|e| anyhow::anyhow!("{e}"))
+}
+
+fn key_of(path: &Path) -> Result<(String, String)> {
+    let k = public_key_from_file(path)
+        .with_context(|| format!("reading public key {}", path.display()))?;
+    Ok((k.to_pem(), k.fingerprint()))
+}
+
+fn print_key(id: &str, key: &str) {
+    println!("{key}");
+    eprintln!(
+        "This is {id}'s API key; it is shown once and stored only as a hash. Send it as \
+         `Authorization: ApiKey {id} <key>`."
+    );
+}
+
+pub async fn admin(c: AdminCmd) -> Result<()> {
+    match c {
+        AdminCmd::Add { id, db } => {
+            check_id(&id)?;
+            let db = super::open(&db).await?;
+            let key = new_key();
+            db.add_admin(&id, &key_hash(&id, &key)).await?;
+            print_key(&id, &key);
+        }
+    }
+    Ok(())
+}
+
+pub async fn station(c: StationCmd) -> Result<()> {
+    match c {
+        StationCmd::Add {
+            id,
+            registry,
+            namespace,
+            public_key,
+            approval,
+            db,
+        } => {
+            check_id(&id)?;
+            let (pem, fingerprint) = key_of(&public_key)?;
+            let db = super::open(&db).await?;
+            let key = new_key();
+            let s = NewStation {
+                namespace: namespace.unwrap_or_else(|| id.clone()),
+                id: id.clone(),
+                registry,
+                public_key: pem,
+                fingerprint: fingerprint.clone(),
+                approval: match approval {
+                    ApprovalArg::Auto => Approval::Auto,
+                    ApprovalArg::Manual => Approval::Manual,
+                },
+            };
+            db.add_station(&s, &key_hash(&id, &key)).await?;
+            eprintln!("station {id} registered ({fingerprint}); inbox {0}/{1}/inbox, outbox {0}/{1}/outbox", s.registry, s.namespace);
+            print_key(&id, &key);
+        }
+        StationCmd::List { json, db } => {
+            let db = super::open(&db).await?;
+            let views: Vec<_> = db
+                .stations()
+                .await?
+                .iter()
+                .map(|s| s.view(120_000))
+                .collect();
+            if json {
+                println!("{}", serde_json::to_string_pretty(&views)?);
+            } else {
+                println!(
+                    "{:<20} {:<8} {:<10} {:<28} FINGERPRINT",
+                    "ID", "APPROVAL", "SEEN", "REGISTRY/NAMESPACE"
+                );
+                for v in views {
+                    println!(
+                        "{:<20} {:<8} {:<10} {:<28} {}",
+                        v.id,
+                        v.approval,
+                        v.liveness,
+                        format!("{}/{}", v.registry, v.namespace),
+                        v.fingerprint
+                    );
+                }
+            }
+        }
+        StationCmd::Remove { id, db } => {
+            let db = super::open(&db).await?;
+            db.remove_station(&id).await?;
+            eprintln!("station {id} removed; its API key no longer works");
+        }
+        StationCmd::RotateKey { id, db } => {
+            let db = super::open(&db).await?;
+            if db.station(&id).await?.is_none() {
+                bail!("no station `{id}`; `route-service station list` shows those registered");
+            }
+            let key = new_key();
+            db.set_key_hash(&id, &key_hash(&id, &key)).await?;
+            print_key(&id, &key);
+        }
+    }
+    Ok(())
+}
+
+pub async fn creator(c: CreatorCmd) -> Result<()> {
+    match c {
+        CreatorCmd::Add {
+            id,
+            registry,
+            namespace,
+            public_key,
+            db,
+        } => {
+            check_id(&id)?;
+            let (pem, fingerprint) = key_of(&public_key)?;
+            let db = super::open(&db).await?;
+            let key = new_key();
+            let c = NewCreator {
+                namespace: namespace.unwrap_or_else(|| id.clone()),
+                id: id.clone(),
+                registry,
+                public_key: pem,
+                fingerprint: fingerprint.clone(),
+            };
+            db.add_creator(&c, &key_hash(&id, &key)).await?;
+            eprintln!("creator {id} registered ({fingerprint}); submissions {0}/{1}/submissions, results {0}/{1}/results", c.registry, c.namespace);
+            print_key(&id, &key);
+        }
+        CreatorCmd::List { json, db } => {
+            let db = super::open(&db).await?;
+            let views: Vec<_> = db.creators().await?.iter().map(|c| c.view()).collect();
+            if json {
+                println!("{}", serde_json::to_string_pretty(&views)?);
+            } else {
+                println!("{:<20} {:<28} FINGERPRINT", "ID", "REGISTRY/NAMESPACE");
+                for v in views {
+                    println!(
+                        "{:<20} {:<28} {}",
+                        v.id,
+                        format!("{}/{}", v.registry, v.namespace),
+                        v.fingerprint
+                    );
+                }
+            }
+        }
+    }
+    Ok(())
+}

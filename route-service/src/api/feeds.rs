@@ -1,0 +1,103 @@
+//! Server-Sent Events per train and per station, from the event log: resumable with
+//! `Last-Event-ID` (every event's id is its log id), with keep-alives every 15 s so proxies
+//! keep the stream open.
+
+use super::{AppState, Caller, Failure};
+use crate::db::{Db, EventFilter};
+use axum::extract::{Path, State};
+use axum::http::HeaderMap;
+use axum::response::sse::{Event, KeepAlive, Sse};
+use futures_util::stream::Stream;
+use std::collections::VecDeque;
+use std::convert::Infallible;
+use std::time::Duration;
+
+fn last_event_id(h: &HeaderMap) -> i64 {
+    h.get("last-event-id")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+enum Key {
+    Train(String),
+    Station(String),
+}
+
+fn feed(db: Db, key: Key, after: i64) -> impl Stream<Item = Result<Event, Infallible>> {
+    let state = (db, key, after, VecDeque::new());
+    futures_util::stream::unfold(state, |(db, key, mut after, mut queue)| async move {
+        loop {
+            if let Some(e) = queue.pop_front() {
+                let e: route_wire::EventView = e;
+                let ev = Event::default()
+                    .id(e.id.to_string())
+                    .event(e.kind.clone())
+                    .json_data(&e)
+                    .unwrap_or_else(|_| Event::default().comment("unserialisable event"));
+                return Some((Ok(ev), (db, key, after, queue)));
+            }
+            let changed = db.changed();
+            let filter = match &key {
+                Key::Train(t) => EventFilter::Train(t),
+                Key::Station(s) => EventFilter::Station(s),
+            };
+            match db.events(filter, after, 200).await {
+                Ok(v) if !v.is_empty() => {
+                    after = v.last().map(|e| e.id).unwrap_or(after);
+                    queue.extend(v);
+                    continue;
+                }
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "event feed read failed"),
+            }
+            // New events of this replica wake the feed at once; other replicas' within a second.
+            tokio::select! {
+                _ = changed => {}
+                _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+            }
+        }
+    })
+}
+
+fn sse(
+    s: impl Stream<Item = Result<Event, Infallible>> + Send + 'static,
+    stop: tokio_util::sync::CancellationToken,
+) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
+    use futures_util::StreamExt;
+    let s = s.take_until(stop.cancelled_owned());
+    Sse::new(s).keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
+}
+
+/// `GET /v1/trains/{id}/events`: the train's events as SSE (who may see the train).
+#[utoipa::path(get, path = "/v1/trains/{id}/events", security(("api_key" = [])),
+    responses((status = 200, description = "text/event-stream of EventView, id = event id", content_type = "text/event-stream")))]
+pub async fn train_feed(
+    State(st): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, Failure> {
+    super::trains::visible(&st, &caller, &id, false).await?;
+    Ok(sse(
+        feed(st.db.clone(), Key::Train(id), last_event_id(&headers)),
+        st.stop.clone(),
+    ))
+}
+
+/// `GET /v1/stations/{id}/events`: the station's events as SSE (that station, or admins).
+#[utoipa::path(get, path = "/v1/stations/{id}/events", security(("api_key" = [])),
+    responses((status = 200, description = "text/event-stream of EventView, id = event id", content_type = "text/event-stream")))]
+pub async fn station_feed(
+    State(st): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, Failure> {
+    caller.require_station(&id, &format!("follow the events of station {id}"))?;
+    st.db.touch_station(&id).await?;
+    Ok(sse(
+        feed(st.db.clone(), Key::Station(id), last_event_id(&headers)),
+        st.stop.clone(),
+    ))
+}

@@ -1,0 +1,130 @@
+//! The HTTP API under `/v1` (axum), its OpenAPI document at `/openapi.json` (utoipa), SSE
+//! feeds, registry notification endpoints, health and metrics.
+//!
+//! Roles, least privilege: an **admin** sees and manages everything; a **creator** submits
+//! trains and sees and cancels only its own; a **station** sees only trains whose open hop is
+//! its own, reports on them and approves or rejects them. Denials are logged with the principal
+//! and answered 403; unknown principals and wrong keys 401.
+
+mod caller;
+mod error;
+mod feeds;
+mod health;
+mod registry_events;
+mod stations;
+mod trains;
+
+pub use caller::Caller;
+pub use error::Failure;
+
+use crate::config::Config;
+use crate::db::Db;
+use crate::mover::Mover;
+use axum::routing::{get, post};
+use axum::Router;
+use metrics_exporter_prometheus::PrometheusHandle;
+use std::path::PathBuf;
+use std::sync::Arc;
+use train_image::Registry;
+use utoipa::OpenApi;
+
+/// What every handler shares.
+#[derive(Clone)]
+pub struct AppState {
+    /// The state store.
+    pub db: Db,
+    /// The movers (for pushes announced by notifications and reports).
+    pub mover: Arc<Mover>,
+    /// Registry access (submission checks, outbox reads).
+    pub reg: Registry,
+    /// The settings.
+    pub cfg: Arc<Config>,
+    /// Renders `/metrics`.
+    pub metrics: PrometheusHandle,
+    /// Where submissions are unpacked for verification (private, ciphertext only).
+    pub work: PathBuf,
+    /// Cancelled at shutdown: feeds and long-polls end so the server can stop.
+    pub stop: tokio_util::sync::CancellationToken,
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "PHT route service",
+        description = "Routes Personal Health Trains between stations' registries. Authenticate with \
+            `Authorization: ApiKey <principal-id> <key>`. Errors are `ApiError` bodies: 401 unknown \
+            principal or wrong key, 403 not allowed for this principal, 404, 409 conflict, 422 \
+            invalid or rejected (`check` names the failed submission check), 502 registry trouble, \
+            503 not ready."
+    ),
+    paths(
+        trains::submit, trains::list, trains::get_one, trains::cancel, trains::retry,
+        stations::report, stations::approve, stations::reject, stations::list_stations,
+        stations::station_key, stations::inbox, stations::list_creators,
+        feeds::train_feed, feeds::station_feed,
+        registry_events::distribution, registry_events::harbor,
+        health::healthz, health::readyz,
+    ),
+    components(schemas(
+        route_wire::SubmitTrain, route_wire::TrainView, route_wire::HopView, route_wire::TrainList,
+        route_wire::EventView, route_wire::Inbox, route_wire::InboxItem, route_wire::StationReport,
+        route_wire::ReportStatus, route_wire::Decision, route_wire::StationView,
+        route_wire::StationKey, route_wire::CreatorView, route_wire::ApiError,
+        route_wire::TrainState, route_wire::HopState, route_wire::Format, route_wire::Approval,
+        route_wire::Liveness, registry_events::Received,
+    )),
+    modifiers(&ApiKeyScheme)
+)]
+struct ApiDoc;
+
+struct ApiKeyScheme;
+
+impl utoipa::Modify for ApiKeyScheme {
+    fn modify(&self, api: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityScheme};
+        let c = api.components.get_or_insert_with(Default::default);
+        c.add_security_scheme(
+            "api_key",
+            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::with_description(
+                "Authorization",
+                "ApiKey <principal-id> <key>",
+            ))),
+        );
+    }
+}
+
+/// The OpenAPI document.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    ApiDoc::openapi()
+}
+
+/// The router with every endpoint.
+pub fn router(st: AppState) -> Router {
+    let body_limit = st.cfg.max_body_bytes;
+    Router::new()
+        .route("/v1/trains", post(trains::submit).get(trains::list))
+        .route("/v1/trains/{id}", get(trains::get_one))
+        .route("/v1/trains/{id}/cancel", post(trains::cancel))
+        .route("/v1/trains/{id}/retry", post(trains::retry))
+        .route("/v1/trains/{id}/reports", post(stations::report))
+        .route("/v1/trains/{id}/approve", post(stations::approve))
+        .route("/v1/trains/{id}/reject", post(stations::reject))
+        .route("/v1/trains/{id}/events", get(feeds::train_feed))
+        .route("/v1/stations", get(stations::list_stations))
+        .route("/v1/stations/{id}/key", get(stations::station_key))
+        .route("/v1/stations/{id}/inbox", get(stations::inbox))
+        .route("/v1/stations/{id}/events", get(feeds::station_feed))
+        .route("/v1/creators", get(stations::list_creators))
+        .route(
+            "/v1/registry-events/distribution",
+            post(registry_events::distribution),
+        )
+        .route("/v1/registry-events/harbor", post(registry_events::harbor))
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .route("/metrics", get(health::metrics))
+        .route("/openapi.json", get(health::openapi_json))
+        .layer(tower_http::limit::RequestBodyLimitLayer::new(body_limit))
+        .layer(tower_http::trace::TraceLayer::new_for_http())
+        .with_state(st)
+}

@@ -1,0 +1,346 @@
+//! Stations: their inbox (long-poll), reports, approvals; the key lookup creators use; the
+//! admin's lists.
+
+use super::{AppState, Caller, Failure};
+use crate::db::{PushOutcome, ReportOutcome};
+use crate::mover::PushSource;
+use axum::extract::{Path, Query, State};
+use axum::Json;
+use route_wire::{
+    CreatorView, Decision, HopState, Inbox, InboxItem, Repo, ReportStatus, Role, StationKey,
+    StationReport, StationView, MAX_WAIT_SECS,
+};
+use serde::Deserialize;
+use std::time::Duration;
+
+/// `GET /v1/stations` (admin).
+#[utoipa::path(get, path = "/v1/stations", security(("api_key" = [])), responses((status = 200, body = [StationView])))]
+pub async fn list_stations(
+    State(st): State<AppState>,
+    caller: Caller,
+) -> Result<Json<Vec<StationView>>, Failure> {
+    caller.require(Role::Admin, "list stations (admins do)")?;
+    let off = st.cfg.offline_after_secs as i64 * 1000;
+    Ok(Json(
+        st.db
+            .stations()
+            .await?
+            .iter()
+            .map(|s| s.view(off))
+            .collect(),
+    ))
+}
+
+/// `GET /v1/creators` (admin).
+#[utoipa::path(get, path = "/v1/creators", security(("api_key" = [])), responses((status = 200, body = [CreatorView])))]
+pub async fn list_creators(
+    State(st): State<AppState>,
+    caller: Caller,
+) -> Result<Json<Vec<CreatorView>>, Failure> {
+    caller.require(Role::Admin, "list creators (admins do)")?;
+    Ok(Json(
+        st.db.creators().await?.iter().map(|c| c.view()).collect(),
+    ))
+}
+
+/// `GET /v1/stations/{id}/key`: any principal (creators build routes with it).
+#[utoipa::path(get, path = "/v1/stations/{id}/key", security(("api_key" = [])),
+    responses((status = 200, body = StationKey), (status = 404, body = route_wire::ApiError)))]
+pub async fn station_key(
+    State(st): State<AppState>,
+    _caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<StationKey>, Failure> {
+    let s = st
+        .db
+        .station(&id)
+        .await?
+        .ok_or_else(|| Failure::not_found(format!("no station `{id}`")))?;
+    Ok(Json(StationKey {
+        id: s.id,
+        public_key: s.public_key,
+        fingerprint: s.fingerprint,
+    }))
+}
+
+/// `?wait=` of the inbox.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub struct WaitQuery {
+    /// How long to hold the request while the inbox is empty: `30s`, `30` or `0`; capped at 55 s.
+    wait: Option<String>,
+}
+
+fn parse_wait(w: Option<&str>) -> Result<Duration, Failure> {
+    let Some(w) = w else {
+        return Ok(Duration::ZERO);
+    };
+    let n = w.strip_suffix('s').unwrap_or(w);
+    let secs: u64 = n
+        .parse()
+        .map_err(|_| Failure::invalid(format!("wait=`{w}`: give seconds, e.g. wait=30s")))?;
+    Ok(Duration::from_secs(secs.min(MAX_WAIT_SECS)))
+}
+
+/// `GET /v1/stations/{id}/inbox?wait=30s`: the trains at the station (that station only).
+/// Answers at once when something waits, else when something arrives or at the timeout (an
+/// empty 200). Each call records the station as seen.
+#[utoipa::path(get, path = "/v1/stations/{id}/inbox", params(WaitQuery), security(("api_key" = [])),
+    responses((status = 200, body = Inbox), (status = 403, body = route_wire::ApiError)))]
+pub async fn inbox(
+    State(st): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    Query(q): Query<WaitQuery>,
+) -> Result<Json<Inbox>, Failure> {
+    caller.require_station(&id, &format!("read the inbox of {id}"))?;
+    let wait = parse_wait(q.wait.as_deref())?;
+    let station = st
+        .db
+        .station(&id)
+        .await?
+        .ok_or_else(|| Failure::not_found(format!("no station `{id}`")))?;
+    st.db.touch_station(&id).await?;
+    let deadline = tokio::time::Instant::now() + wait;
+    loop {
+        let changed = st.db.changed();
+        let items = st.db.inbox(&id).await?;
+        if !items.is_empty() || tokio::time::Instant::now() >= deadline {
+            let outbox = route_wire::repository(&station.namespace, Repo::Outbox);
+            let items = items
+                .into_iter()
+                .map(|(t, h)| {
+                    let digest = h
+                        .source
+                        .as_deref()
+                        .and_then(|s| s.split_once('@'))
+                        .map(|(_, d)| d.to_string());
+                    let repo = h
+                        .target
+                        .rsplit_once(':')
+                        .map(|(r, _)| r)
+                        .unwrap_or(&h.target);
+                    InboxItem {
+                        image: format!("{repo}@{}", digest.unwrap_or_default()),
+                        push_to: format!("{}/{outbox}:{}", station.registry, t.id),
+                        train: t.id,
+                        creator: t.creator,
+                        format: t.format,
+                        route: t.route,
+                        index: h.index,
+                        state: h.state,
+                    }
+                })
+                .collect();
+            return Ok(Json(Inbox { items }));
+        }
+        // Woken by this replica's events at once; other replicas' are seen within a second.
+        tokio::select! {
+            _ = changed => {}
+            _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+            _ = tokio::time::sleep_until(deadline) => {}
+            _ = st.stop.cancelled() => {}
+        }
+        if st.stop.is_cancelled() {
+            return Ok(Json(Inbox::default()));
+        }
+    }
+}
+
+/// `POST /v1/trains/{id}/reports`: the station whose hop is open reports `pulled`, `running`,
+/// `failed` (with a reason: the train fails and its creator sees why) or `done` (with the
+/// pushed digest, which is then looked up in its outbox).
+#[utoipa::path(post, path = "/v1/trains/{id}/reports", request_body = StationReport, security(("api_key" = [])),
+    responses((status = 200, body = route_wire::TrainView), (status = 403, body = route_wire::ApiError), (status = 409, body = route_wire::ApiError)))]
+pub async fn report(
+    State(st): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    Json(r): Json<StationReport>,
+) -> Result<Json<route_wire::TrainView>, Failure> {
+    if caller.0.role != Role::Station {
+        return Err(Failure::forbidden(
+            caller.id(),
+            "report on trains (stations do)",
+        ));
+    }
+    let me = caller.id().to_string();
+    let at = [HopState::Delivered, HopState::Approved, HopState::Running];
+    let outcome = match r.status {
+        ReportStatus::Pulled => {
+            st.db
+                .station_report(
+                    &id,
+                    &me,
+                    "pulled",
+                    &at,
+                    None,
+                    format!("{me} pulled the train"),
+                )
+                .await?
+        }
+        ReportStatus::Running => {
+            st.db
+                .station_report(
+                    &id,
+                    &me,
+                    "running",
+                    &at,
+                    Some(HopState::Running),
+                    format!("{me} runs the train"),
+                )
+                .await?
+        }
+        ReportStatus::Failed => {
+            let reason = r
+                .reason
+                .filter(|s| !s.trim().is_empty())
+                .ok_or_else(|| Failure::invalid("a `failed` report needs a reason"))?;
+            let from = [
+                HopState::Delivered,
+                HopState::AwaitingApproval,
+                HopState::Approved,
+                HopState::Running,
+            ];
+            st.db
+                .station_report(
+                    &id,
+                    &me,
+                    "failed",
+                    &from,
+                    Some(HopState::Failed),
+                    format!("{me}: {}", cap(&reason)),
+                )
+                .await?
+        }
+        ReportStatus::Done => {
+            let digest = r
+                .digest
+                .ok_or_else(|| Failure::invalid("a `done` report needs the pushed digest"))?;
+            let station = st
+                .db
+                .station(&me)
+                .await?
+                .ok_or_else(|| Failure::not_found("station removed"))?;
+            match st
+                .mover
+                .check_outbox(&id, &station, Some(&digest), PushSource::Report)
+                .await?
+            {
+                Some(PushOutcome::Accepted) => ReportOutcome::Recorded,
+                Some(PushOutcome::Ignored(why)) => ReportOutcome::Refused(why),
+                None => ReportOutcome::Refused(format!(
+                    "the outbox of {me} holds nothing for train {id}; push before reporting done"
+                )),
+            }
+        }
+        #[allow(unreachable_patterns)]
+        _ => return Err(Failure::invalid("unknown report")),
+    };
+    match outcome {
+        // The reporting station had the hop; after `done` it no longer does, so the view is
+        // read directly (it is the train it just handled).
+        ReportOutcome::Recorded => Ok(Json(
+            st.db
+                .train_view(&id, false)
+                .await?
+                .ok_or_else(|| Failure::not_found(id))?,
+        )),
+        ReportOutcome::Refused(why) => {
+            if st.db.train(&id).await?.is_none() {
+                return Err(Failure::not_found(format!("no train `{id}`")));
+            }
+            Err(Failure::conflict(why))
+        }
+    }
+}
+
+/// Reasons are kept to 2 KiB: enough for any error message, not a channel for results.
+fn cap(s: &str) -> String {
+    let mut end = s.len().min(2048);
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    s[..end].to_string()
+}
+
+/// `POST /v1/trains/{id}/approve`: the station's operator lets the train run.
+#[utoipa::path(post, path = "/v1/trains/{id}/approve", request_body = Decision, security(("api_key" = [])),
+    responses((status = 200, body = route_wire::TrainView), (status = 409, body = route_wire::ApiError)))]
+pub async fn approve(
+    State(st): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    body: Option<Json<Decision>>,
+) -> Result<Json<route_wire::TrainView>, Failure> {
+    decide(st, caller, id, true, body.map(|b| b.0).unwrap_or_default()).await
+}
+
+/// `POST /v1/trains/{id}/reject` with a reason: the train fails at this station and its
+/// creator sees why.
+#[utoipa::path(post, path = "/v1/trains/{id}/reject", request_body = Decision, security(("api_key" = [])),
+    responses((status = 200, body = route_wire::TrainView), (status = 409, body = route_wire::ApiError)))]
+pub async fn reject(
+    State(st): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    Json(d): Json<Decision>,
+) -> Result<Json<route_wire::TrainView>, Failure> {
+    decide(st, caller, id, false, d).await
+}
+
+async fn decide(
+    st: AppState,
+    caller: Caller,
+    id: String,
+    approve: bool,
+    d: Decision,
+) -> Result<Json<route_wire::TrainView>, Failure> {
+    if caller.0.role != Role::Station {
+        return Err(Failure::forbidden(
+            caller.id(),
+            "approve or reject trains (stations do)",
+        ));
+    }
+    let me = caller.id().to_string();
+    let outcome = if approve {
+        st.db
+            .station_report(
+                &id,
+                &me,
+                "approved",
+                &[HopState::AwaitingApproval],
+                Some(HopState::Approved),
+                format!("approved by {me}"),
+            )
+            .await?
+    } else {
+        let reason = d
+            .reason
+            .filter(|s| !s.trim().is_empty())
+            .ok_or_else(|| Failure::invalid("a rejection needs a reason; the creator sees it"))?;
+        let from = [
+            HopState::AwaitingApproval,
+            HopState::Delivered,
+            HopState::Approved,
+        ];
+        st.db
+            .station_report(
+                &id,
+                &me,
+                "rejected",
+                &from,
+                Some(HopState::Failed),
+                format!("rejected by {me}: {}", cap(&reason)),
+            )
+            .await?
+    };
+    match outcome {
+        ReportOutcome::Recorded => Ok(Json(
+            st.db
+                .train_view(&id, false)
+                .await?
+                .ok_or_else(|| Failure::not_found(id))?,
+        )),
+        ReportOutcome::Refused(why) => Err(Failure::conflict(why)),
+    }
+}

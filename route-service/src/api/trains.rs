@@ -1,0 +1,182 @@
+//! Trains: submit (verified), list, one with its history, cancel, retry.
+
+use super::{AppState, Caller, Failure};
+use crate::db::TrainFilter;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::Json;
+use route_wire::{Role, SubmitTrain, TrainList, TrainState, TrainView};
+use serde::Deserialize;
+
+/// `POST /v1/trains`.
+#[utoipa::path(post, path = "/v1/trains", request_body = SubmitTrain, security(("api_key" = [])),
+    responses((status = 201, body = TrainView), (status = 409, body = route_wire::ApiError),
+              (status = 422, description = "a check failed; `check` names it", body = route_wire::ApiError),
+              (status = 502, body = route_wire::ApiError)))]
+pub async fn submit(
+    State(st): State<AppState>,
+    caller: Caller,
+    Json(req): Json<SubmitTrain>,
+) -> Result<(StatusCode, Json<TrainView>), Failure> {
+    if caller.0.role != Role::Creator {
+        return Err(Failure::forbidden(
+            caller.id(),
+            "submit trains (only creators do)",
+        ));
+    }
+    let creator =
+        st.db.creator(caller.id()).await?.ok_or_else(|| {
+            Failure::not_found(format!("creator {} is not registered", caller.id()))
+        })?;
+    let work = tempfile::Builder::new()
+        .prefix("submission-")
+        .tempdir_in(&st.work)
+        .map_err(|e| {
+            Failure::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                format!("scratch space: {e}"),
+            )
+        })?;
+    let started = std::time::Instant::now();
+    let t = crate::submit::verify(&st.db, &st.reg, &creator, &req, work.path()).await;
+    metrics::histogram!("route_submit_verify_seconds").record(started.elapsed().as_secs_f64());
+    let t = t.inspect_err(
+        |e| tracing::info!(creator = caller.id(), image = %req.image, "submission refused: {e}"),
+    )?;
+    st.db
+        .create_train(&t, st.cfg.mover.hop_deadline_secs as i64 * 1000)
+        .await?;
+    tracing::info!(train = %t.id, creator = caller.id(), "submitted: {}", t.detail);
+    let v = st.db.train_view(&t.id, true).await?.expect("just stored");
+    Ok((StatusCode::CREATED, Json(v)))
+}
+
+/// Filters of `GET /v1/trains`.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub struct ListQuery {
+    /// Only trains in this state.
+    state: Option<String>,
+    /// Only this creator's (admins; creators always see only their own).
+    creator: Option<String>,
+    /// Only trains whose open hop is at this station.
+    station: Option<String>,
+}
+
+/// `GET /v1/trains`.
+#[utoipa::path(get, path = "/v1/trains", params(ListQuery), security(("api_key" = [])),
+    responses((status = 200, body = TrainList)))]
+pub async fn list(
+    State(st): State<AppState>,
+    caller: Caller,
+    Query(q): Query<ListQuery>,
+) -> Result<Json<TrainList>, Failure> {
+    let state = q
+        .state
+        .as_deref()
+        .map(str::parse::<TrainState>)
+        .transpose()
+        .map_err(Failure::invalid)?;
+    let mut f = TrainFilter {
+        state,
+        creator: q.creator,
+        station: q.station,
+    };
+    match caller.0.role {
+        Role::Creator => {
+            if f.creator.as_deref().is_some_and(|c| c != caller.id()) {
+                return Err(Failure::forbidden(
+                    caller.id(),
+                    "list another creator's trains",
+                ));
+            }
+            f.creator = Some(caller.id().to_string());
+        }
+        Role::Station => {
+            if f.station.as_deref().is_some_and(|s| s != caller.id()) {
+                return Err(Failure::forbidden(
+                    caller.id(),
+                    "list another station's trains",
+                ));
+            }
+            f.station = Some(caller.id().to_string());
+        }
+        _ => {}
+    }
+    Ok(Json(TrainList {
+        trains: st.db.trains(&f).await?,
+    }))
+}
+
+/// The train `id` if `caller` may see it: admins all, creators their own, stations those whose
+/// open hop is theirs. 404 when it does not exist, 403 when it is not the caller's.
+pub(super) async fn visible(
+    st: &AppState,
+    caller: &Caller,
+    id: &str,
+    events: bool,
+) -> Result<TrainView, Failure> {
+    let t = st
+        .db
+        .train_view(id, events)
+        .await?
+        .ok_or_else(|| Failure::not_found(format!("no train `{id}`")))?;
+    let ok = match caller.0.role {
+        Role::Admin => true,
+        Role::Creator => t.creator == caller.id(),
+        Role::Station => t
+            .current_hop
+            .and_then(|i| t.hops.get(i))
+            .is_some_and(|h| h.station.as_deref() == Some(caller.id())),
+        _ => false,
+    };
+    if ok {
+        Ok(t)
+    } else {
+        Err(Failure::forbidden(caller.id(), format!("see train {id}")))
+    }
+}
+
+/// `GET /v1/trains/{id}`: the train with its hops, states and events.
+#[utoipa::path(get, path = "/v1/trains/{id}", security(("api_key" = [])),
+    responses((status = 200, body = TrainView), (status = 403, body = route_wire::ApiError), (status = 404, body = route_wire::ApiError)))]
+pub async fn get_one(
+    State(st): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<TrainView>, Failure> {
+    Ok(Json(visible(&st, &caller, &id, true).await?))
+}
+
+/// `POST /v1/trains/{id}/cancel` (admin, or the train's creator).
+#[utoipa::path(post, path = "/v1/trains/{id}/cancel", security(("api_key" = [])),
+    responses((status = 200, body = TrainView), (status = 409, body = route_wire::ApiError)))]
+pub async fn cancel(
+    State(st): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<TrainView>, Failure> {
+    caller.require(Role::Creator, "cancel trains")?;
+    visible(&st, &caller, &id, false).await?;
+    if !st.db.cancel_train(&id, caller.id()).await? {
+        return Err(Failure::conflict(format!("train {id} has already ended")));
+    }
+    Ok(Json(visible(&st, &caller, &id, true).await?))
+}
+
+/// `POST /v1/trains/{id}/retry` (admin): moves a failed or expired hop again.
+#[utoipa::path(post, path = "/v1/trains/{id}/retry", security(("api_key" = [])),
+    responses((status = 200, body = TrainView), (status = 409, body = route_wire::ApiError)))]
+pub async fn retry(
+    State(st): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<TrainView>, Failure> {
+    caller.require(Role::Admin, "retry trains (admins do)")?;
+    if !st.db.retry_train(&id, caller.id()).await? {
+        return Err(Failure::conflict(format!(
+            "train {id} has no failed hop to retry"
+        )));
+    }
+    Ok(Json(visible(&st, &caller, &id, true).await?))
+}

@@ -1,0 +1,254 @@
+//! The service's settings: `route-service.toml`, every field overridable by a flag or an
+//! environment variable in the binary. Secrets (webhook secrets) are read from files or
+//! environment variables named here, never written in the file itself, so the file can be
+//! checked into configuration management.
+
+use secrecy::SecretString;
+use serde::Deserialize;
+use std::path::{Path, PathBuf};
+
+/// Errors reading the configuration.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// The file could not be read or parsed.
+    #[error("configuration {path}: {detail}")]
+    File {
+        /// The file.
+        path: String,
+        /// What is wrong.
+        detail: String,
+    },
+    /// A setting is missing or wrong.
+    #[error("configuration: {0}")]
+    Invalid(String),
+}
+
+/// Everything the service needs.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// `host:port` to listen on.
+    #[serde(default = "default_listen")]
+    pub listen: String,
+    /// `sqlite:PATH` (created if missing) or `postgres://…`.
+    #[serde(default = "default_database")]
+    pub database: String,
+    /// The registries trains move between.
+    #[serde(default, rename = "registry")]
+    pub registries: Vec<RegistryConfig>,
+    /// The movers.
+    #[serde(default)]
+    pub mover: MoverConfig,
+    /// A station that has not polled for this long is `offline`.
+    #[serde(default = "default_offline")]
+    pub offline_after_secs: u64,
+    /// Largest request body accepted (submissions, reports and notifications are small).
+    #[serde(default = "default_body")]
+    pub max_body_bytes: usize,
+}
+
+/// One registry the service moves trains in and takes notifications from.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RegistryConfig {
+    /// A short name for logs and metrics.
+    pub name: String,
+    /// `host:port`, as image references name it.
+    pub address: String,
+    /// Environment variable holding the notification secret (sent by the registry as
+    /// `Authorization: <secret>`, optionally `Bearer <secret>`).
+    #[serde(default)]
+    pub notification_secret_env: Option<String>,
+    /// File holding the notification secret (first line).
+    #[serde(default)]
+    pub notification_secret_file: Option<PathBuf>,
+    /// The secret itself, once read (never from the file's text).
+    #[serde(skip)]
+    pub secret: Option<SecretString>,
+    /// Plain HTTP although not on loopback.
+    #[serde(default)]
+    pub insecure: bool,
+}
+
+/// How moves are made.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MoverConfig {
+    /// Moves made at once by this replica.
+    #[serde(default = "default_workers")]
+    pub workers: usize,
+    /// How long a claimed move is this replica's before another may take it over (a crashed
+    /// replica's moves are picked up again after this).
+    #[serde(default = "default_lease")]
+    pub lease_secs: u64,
+    /// Attempts before a move fails for good (the wait doubles from 1 s, capped at 5 min).
+    #[serde(default = "default_attempts")]
+    pub max_attempts: i64,
+    /// How often every outbox of a hop in flight is listed, to catch pushes whose notification
+    /// was lost (registries drop queued events on restart).
+    #[serde(default = "default_reconcile")]
+    pub reconcile_secs: u64,
+    /// Time a station has for one train (delivery to push) before the hop expires.
+    #[serde(default = "default_deadline")]
+    pub hop_deadline_secs: u64,
+}
+
+impl Default for MoverConfig {
+    fn default() -> Self {
+        Self {
+            workers: default_workers(),
+            lease_secs: default_lease(),
+            max_attempts: default_attempts(),
+            reconcile_secs: default_reconcile(),
+            hop_deadline_secs: default_deadline(),
+        }
+    }
+}
+
+fn default_listen() -> String {
+    "127.0.0.1:8080".into()
+}
+fn default_database() -> String {
+    "sqlite:route-service.db".into()
+}
+fn default_offline() -> u64 {
+    120
+}
+fn default_body() -> usize {
+    1 << 20
+}
+fn default_workers() -> usize {
+    4
+}
+fn default_lease() -> u64 {
+    30
+}
+fn default_attempts() -> i64 {
+    10
+}
+fn default_reconcile() -> u64 {
+    30
+}
+fn default_deadline() -> u64 {
+    7 * 24 * 3600
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        toml::from_str("").expect("defaults parse")
+    }
+}
+
+impl Config {
+    /// Reads `path`; secrets are not read yet ([`Config::load_secrets`]).
+    pub fn from_file(path: &Path) -> Result<Self, ConfigError> {
+        let err = |detail: String| ConfigError::File {
+            path: path.display().to_string(),
+            detail,
+        };
+        let text = std::fs::read_to_string(path).map_err(|e| err(e.to_string()))?;
+        toml::from_str(&text).map_err(|e| err(e.to_string()))
+    }
+
+    /// Reads each registry's notification secret from its variable or file; a registry without
+    /// one cannot notify (its notifications are answered 401) and is only reconciled.
+    pub fn load_secrets(&mut self) -> Result<(), ConfigError> {
+        for r in &mut self.registries {
+            let text = match (&r.notification_secret_env, &r.notification_secret_file) {
+                (Some(_), Some(_)) => {
+                    return Err(ConfigError::Invalid(format!(
+                        "registry {}: set notification_secret_env or notification_secret_file, not both",
+                        r.name
+                    )))
+                }
+                (Some(var), None) => Some(std::env::var(var).map_err(|_| {
+                    ConfigError::Invalid(format!(
+                        "registry {}: environment variable {var} (its notification secret) is not set",
+                        r.name
+                    ))
+                })?),
+                (None, Some(file)) => Some(
+                    std::fs::read_to_string(file)
+                        .map_err(|e| {
+                            ConfigError::Invalid(format!(
+                                "registry {}: notification secret file {}: {e}",
+                                r.name,
+                                file.display()
+                            ))
+                        })?
+                        .lines()
+                        .next()
+                        .unwrap_or("")
+                        .to_string(),
+                ),
+                (None, None) => None,
+            };
+            if let Some(t) = text {
+                // 16 characters: a webhook secret shorter than that is guessable online.
+                if t.trim().len() < 16 {
+                    return Err(ConfigError::Invalid(format!(
+                        "registry {}: the notification secret is shorter than 16 characters; \
+                         generate one with `openssl rand -hex 32`",
+                        r.name
+                    )));
+                }
+                r.secret = Some(SecretString::from(t.trim().to_string()));
+            }
+        }
+        Ok(())
+    }
+
+    /// Checks what cannot be checked by parsing.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let mut seen = std::collections::BTreeSet::new();
+        for r in &self.registries {
+            if !seen.insert(&r.address) {
+                return Err(ConfigError::Invalid(format!(
+                    "registry {} is configured twice",
+                    r.address
+                )));
+            }
+        }
+        if self.mover.workers == 0 {
+            return Err(ConfigError::Invalid(
+                "mover.workers must be at least 1".into(),
+            ));
+        }
+        if !(self.database.starts_with("sqlite:")
+            || self.database.starts_with("postgres://")
+            || self.database.starts_with("postgresql://"))
+        {
+            return Err(ConfigError::Invalid(format!(
+                "database `{}`: use sqlite:PATH or postgres://…",
+                self.database
+            )));
+        }
+        Ok(())
+    }
+
+    /// The configured registry at `address`.
+    pub fn registry(&self, address: &str) -> Option<&RegistryConfig> {
+        self.registries.iter().find(|r| r.address == address)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_short_secret_and_an_unknown_setting_are_refused() {
+        std::env::set_var("RS_TEST_SHORT_SECRET", "abc");
+        let mut c: Config = toml::from_str(
+            "[[registry]]\nname='a'\naddress='r:1'\nnotification_secret_env='RS_TEST_SHORT_SECRET'\n",
+        )
+        .unwrap();
+        let e = c.load_secrets().unwrap_err().to_string();
+        assert!(e.contains("shorter than 16"), "{e}");
+        let e = toml::from_str::<Config>("lisen = 'x'")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("lisen"), "{e}");
+    }
+}

@@ -1,0 +1,202 @@
+//! The service's state in SQLite (embedded, the default) or PostgreSQL (for several replicas),
+//! through sqlx's `Any` driver: one set of runtime queries with `$n` placeholders, which both
+//! drivers bind by number, and one migrations folder per database.
+//!
+//! Times are Unix milliseconds; booleans are integers; ids are text. Where the two databases
+//! differ (claiming a move), [`Backend`] picks the statement.
+
+mod events;
+mod hops;
+mod parties;
+mod trains;
+
+pub use events::{EventFilter, NewEvent};
+pub use hops::{Claimed, PushOutcome, ReportOutcome};
+pub use parties::{CreatorRow, NewCreator, NewStation, StationRow};
+pub use trains::{NewTrain, TrainFilter, TrainRow};
+
+use sqlx::any::{AnyPoolOptions, AnyRow};
+use sqlx::{AnyPool, Executor};
+use std::sync::Arc;
+use tokio::sync::Notify;
+
+/// Errors of the state store.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum DbError {
+    /// The database could not be opened or migrated.
+    #[error("database {url}: {detail}")]
+    Open {
+        /// The URL without its password.
+        url: String,
+        /// What failed.
+        detail: String,
+    },
+    /// A query failed.
+    #[error("database: {0}")]
+    Query(#[from] sqlx::Error),
+    /// Something exists already.
+    #[error("{0}")]
+    Conflict(String),
+    /// Something does not exist.
+    #[error("{0}")]
+    NotFound(String),
+    /// A transition that the state machine does not allow.
+    #[error("{0}")]
+    State(String),
+    /// A stored value could not be read back.
+    #[error("database holds an unreadable value: {0}")]
+    Corrupt(String),
+}
+
+/// Which database is behind the pool.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// Embedded SQLite: one writer at a time, so a single `UPDATE … RETURNING` claims atomically.
+    Sqlite,
+    /// PostgreSQL: claims skip rows other replicas hold (`FOR UPDATE SKIP LOCKED`).
+    Postgres,
+}
+
+/// The state store, shared by the API, the movers and the administration commands.
+#[derive(Clone)]
+pub struct Db {
+    pool: AnyPool,
+    backend: Backend,
+    /// Woken on every event this process appends: long-polls, SSE feeds and idle movers wait
+    /// on it (other replicas' events are seen by their periodic re-reads).
+    changed: Arc<Notify>,
+}
+
+/// The URL with any password replaced, for messages.
+pub fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s => {
+            let creds = &url[s + 3..at];
+            let user = creds.split(':').next().unwrap_or("");
+            format!("{}://{user}:***@{}", &url[..s], &url[at + 1..])
+        }
+        _ => url.to_string(),
+    }
+}
+
+impl Db {
+    /// Opens (creating a SQLite file if missing) and migrates the database at `url`.
+    pub async fn open(url: &str) -> Result<Self, DbError> {
+        sqlx::any::install_default_drivers();
+        let open_err = |e: &dyn std::fmt::Display| DbError::Open {
+            url: redact(url),
+            detail: e.to_string(),
+        };
+        let (backend, url) = if let Some(path) = url.strip_prefix("sqlite:") {
+            let path = path.trim_start_matches("//");
+            let sep = if path.contains('?') { '&' } else { '?' };
+            (Backend::Sqlite, format!("sqlite://{path}{sep}mode=rwc"))
+        } else {
+            (Backend::Postgres, url.to_string())
+        };
+        let mut opts =
+            AnyPoolOptions::new().max_connections(if backend == Backend::Sqlite { 8 } else { 16 });
+        if backend == Backend::Sqlite {
+            // WAL lets readers (feeds, long-polls) run beside the one writer; the busy timeout
+            // queues writers instead of failing them (5 s: far above any of our transactions).
+            opts = opts.after_connect(|conn, _| {
+                Box::pin(async move {
+                    conn.execute("PRAGMA journal_mode = WAL").await?;
+                    conn.execute("PRAGMA busy_timeout = 5000").await?;
+                    conn.execute("PRAGMA foreign_keys = ON").await?;
+                    conn.execute("PRAGMA synchronous = NORMAL").await?;
+                    Ok(())
+                })
+            });
+        }
+        let pool = opts.connect(&url).await.map_err(|e| open_err(&e))?;
+        let migrator = match backend {
+            Backend::Sqlite => sqlx::migrate!("migrations/sqlite"),
+            Backend::Postgres => sqlx::migrate!("migrations/postgres"),
+        };
+        migrator.run(&pool).await.map_err(|e| open_err(&e))?;
+        Ok(Self {
+            pool,
+            backend,
+            changed: Arc::new(Notify::new()),
+        })
+    }
+
+    /// Creates the empty PostgreSQL database `name` on the server of `base` (a `postgres://`
+    /// URL) and returns its URL: tests and the benchmark give each run its own database.
+    pub async fn create_database(base: &str, name: &str) -> Result<String, DbError> {
+        sqlx::any::install_default_drivers();
+        let open_err = |e: &dyn std::fmt::Display| DbError::Open {
+            url: redact(base),
+            detail: e.to_string(),
+        };
+        if !name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+        {
+            return Err(open_err(&format!("database name `{name}`: use [a-z0-9_]")));
+        }
+        let pool = AnyPoolOptions::new()
+            .max_connections(1)
+            .connect(base)
+            .await
+            .map_err(|e| open_err(&e))?;
+        sqlx::query(&format!("CREATE DATABASE {name}"))
+            .execute(&pool)
+            .await?;
+        pool.close().await;
+        let (server, _) = base
+            .rsplit_once('/')
+            .ok_or_else(|| open_err(&"no database in the URL"))?;
+        Ok(format!("{server}/{name}"))
+    }
+
+    /// The backend.
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// The pool, for health checks.
+    pub fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
+    /// Resolves when this process appends an event (or is woken spuriously).
+    pub fn changed(&self) -> tokio::sync::futures::Notified<'_> {
+        self.changed.notified()
+    }
+
+    pub(crate) fn wake(&self) {
+        self.changed.notify_waiters();
+    }
+
+    /// Whether the database answers.
+    pub async fn ping(&self) -> Result<(), DbError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    /// Closes the pool (waits for connections in use).
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+/// Reads a text column as one of the wire enums.
+pub(crate) fn parse_col<T: std::str::FromStr<Err = String>>(
+    row: &AnyRow,
+    col: &str,
+) -> Result<T, DbError> {
+    use sqlx::Row;
+    let s: String = row.try_get(col)?;
+    s.parse().map_err(DbError::Corrupt)
+}
+
+/// Maps a unique-key violation to `Conflict(what)`.
+pub(crate) fn conflict(e: sqlx::Error, what: impl FnOnce() -> String) -> DbError {
+    match &e {
+        sqlx::Error::Database(d) if d.is_unique_violation() => DbError::Conflict(what()),
+        _ => DbError::Query(e),
+    }
+}

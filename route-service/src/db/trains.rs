@@ -1,0 +1,293 @@
+//! Trains: creation with their hops, views, lists, and the train state derived from the hops.
+
+use super::events::{append, NewEvent};
+use super::{conflict, parse_col, Db, DbError};
+use crate::clock::now_ms;
+use route_wire::{Format, HopState, HopView, TrainState, TrainView};
+use sqlx::any::AnyRow;
+use sqlx::Row;
+
+/// A verified submission.
+#[derive(Debug, Clone)]
+pub struct NewTrain {
+    /// The train id (its configuration's).
+    pub id: String,
+    /// Its creator.
+    pub creator: String,
+    /// Its format.
+    pub format: Format,
+    /// Station ids in order.
+    pub route: Vec<String>,
+    /// The submitted manifest digest.
+    pub digest: String,
+    /// The pinned submitted image (`registry/repo@digest`), the first hop's source.
+    pub source: String,
+    /// Each hop's target: one per station (its inbox) and the creator's results, in order.
+    pub targets: Vec<(Option<String>, String)>,
+    /// What the submission check found, for the history.
+    pub detail: String,
+}
+
+/// A stored train (without hops).
+#[derive(Debug, Clone)]
+pub struct TrainRow {
+    /// Its id.
+    pub id: String,
+    /// Its creator.
+    pub creator: String,
+    /// Its format.
+    pub format: Format,
+    /// Its route.
+    pub route: Vec<String>,
+    /// Its state.
+    pub state: TrainState,
+    /// Why it failed or was cancelled.
+    pub reason: Option<String>,
+}
+
+/// Which trains to list.
+#[derive(Debug, Clone, Default)]
+pub struct TrainFilter {
+    /// Only in this state.
+    pub state: Option<TrainState>,
+    /// Only this creator's.
+    pub creator: Option<String>,
+    /// Only those whose open hop is at this station.
+    pub station: Option<String>,
+}
+
+fn train_row(r: &AnyRow) -> Result<TrainRow, DbError> {
+    let route: String = r.try_get("route")?;
+    Ok(TrainRow {
+        id: r.try_get("id")?,
+        creator: r.try_get("creator")?,
+        format: parse_col(r, "format")?,
+        route: serde_json::from_str(&route).map_err(|e| DbError::Corrupt(e.to_string()))?,
+        state: parse_col(r, "state")?,
+        reason: r.try_get("reason")?,
+    })
+}
+
+pub(crate) fn hop_view(r: &AnyRow) -> Result<HopView, DbError> {
+    Ok(HopView {
+        index: r.try_get::<i64, _>("idx")? as usize,
+        station: r.try_get("station")?,
+        state: parse_col(r, "state")?,
+        source: r.try_get("source")?,
+        target: r.try_get("target")?,
+        attempts: r.try_get("attempts")?,
+        last_error: r.try_get("last_error")?,
+        deadline: r.try_get("deadline")?,
+    })
+}
+
+/// The train's state as its hops say: the first hop not done decides.
+pub(crate) fn derive_state(hops: &[HopView]) -> (TrainState, Option<usize>) {
+    if hops.iter().any(|h| h.state == HopState::Cancelled) {
+        return (TrainState::Cancelled, None);
+    }
+    if let Some(h) = hops
+        .iter()
+        .find(|h| matches!(h.state, HopState::Failed | HopState::Expired))
+    {
+        return (TrainState::Failed, Some(h.index));
+    }
+    let Some(open) = hops.iter().find(|h| h.state != HopState::Done) else {
+        return (TrainState::Finished, None);
+    };
+    let s = match open.state {
+        HopState::Detected
+            if open.index == 0 && open.attempts == 0 && open.last_error.is_none() =>
+        {
+            TrainState::Submitted
+        }
+        HopState::WaitingPush | HopState::Detected | HopState::Copying => TrainState::InTransit,
+        HopState::Delivered | HopState::AwaitingApproval | HopState::Approved => {
+            TrainState::AtStation
+        }
+        HopState::Running => TrainState::Running,
+        _ => TrainState::InTransit,
+    };
+    (s, Some(open.index))
+}
+
+/// Re-derives and stores the train's state (inside the caller's transaction).
+pub(crate) async fn refresh(
+    conn: &mut sqlx::AnyConnection,
+    train: &str,
+    reason: Option<&str>,
+) -> Result<TrainState, DbError> {
+    let rows = sqlx::query("SELECT * FROM hops WHERE train_id = $1 ORDER BY idx")
+        .bind(train)
+        .fetch_all(&mut *conn)
+        .await?;
+    let hops = rows.iter().map(hop_view).collect::<Result<Vec<_>, _>>()?;
+    let (state, _) = derive_state(&hops);
+    sqlx::query(
+        "UPDATE trains SET state = $1, updated_at = $2, reason = COALESCE($3, reason) WHERE id = $4",
+    )
+    .bind(state.as_str())
+    .bind(now_ms())
+    .bind(reason)
+    .bind(train)
+    .execute(&mut *conn)
+    .await?;
+    Ok(state)
+}
+
+impl Db {
+    /// Stores a verified submission: the train, its first state, its hops (the first one ready
+    /// to move), and a `submitted` event.
+    pub async fn create_train(&self, t: &NewTrain, deadline_ms: i64) -> Result<(), DbError> {
+        let now = now_ms();
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "INSERT INTO trains (id, creator, format, route, state, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $6)",
+        )
+        .bind(&t.id)
+        .bind(&t.creator)
+        .bind(t.format.as_str())
+        .bind(serde_json::to_string(&t.route).expect("strings serialise"))
+        .bind(TrainState::Submitted.as_str())
+        .bind(now)
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| {
+            conflict(e, || {
+                format!(
+                    "a train with id `{}` was submitted before; give each train its own id",
+                    t.id
+                )
+            })
+        })?;
+        sqlx::query("INSERT INTO train_states (train_id, seq, digest, at) VALUES ($1, 0, $2, $3)")
+            .bind(&t.id)
+            .bind(&t.digest)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        for (i, (station, target)) in t.targets.iter().enumerate() {
+            let (state, source) = if i == 0 {
+                (HopState::Detected, Some(t.source.as_str()))
+            } else {
+                (HopState::WaitingPush, None)
+            };
+            sqlx::query(
+                "INSERT INTO hops (train_id, idx, station, state, source, target, deadline, updated_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            )
+            .bind(&t.id)
+            .bind(i as i64)
+            .bind(station.as_deref())
+            .bind(state.as_str())
+            .bind(source)
+            .bind(target)
+            .bind(station.as_ref().map(|_| now + deadline_ms))
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        }
+        append(
+            &mut tx,
+            &NewEvent {
+                train: Some(&t.id),
+                station: None,
+                kind: "submitted",
+                detail: t.detail.clone(),
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        self.wake();
+        Ok(())
+    }
+
+    /// One train's row.
+    pub async fn train(&self, id: &str) -> Result<Option<TrainRow>, DbError> {
+        let row = sqlx::query("SELECT * FROM trains WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(train_row).transpose()
+    }
+
+    /// One train with hops and states; with its events when `events`.
+    pub async fn train_view(&self, id: &str, events: bool) -> Result<Option<TrainView>, DbError> {
+        let Some(t) = self.train(id).await? else {
+            return Ok(None);
+        };
+        let hops: Vec<HopView> = sqlx::query("SELECT * FROM hops WHERE train_id = $1 ORDER BY idx")
+            .bind(id)
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(hop_view)
+            .collect::<Result<_, _>>()?;
+        let states =
+            sqlx::query("SELECT digest FROM train_states WHERE train_id = $1 ORDER BY seq")
+                .bind(id)
+                .fetch_all(&self.pool)
+                .await?
+                .iter()
+                .map(|r| r.try_get::<String, _>("digest"))
+                .collect::<Result<Vec<_>, _>>()?;
+        let times = sqlx::query("SELECT created_at, updated_at FROM trains WHERE id = $1")
+            .bind(id)
+            .fetch_one(&self.pool)
+            .await?;
+        let events = if events {
+            self.events(super::EventFilter::Train(id), 0, 10_000)
+                .await?
+        } else {
+            Vec::new()
+        };
+        let (_, current_hop) = derive_state(&hops);
+        let results = (t.state == TrainState::Finished)
+            .then(|| hops.last().map(|h| h.target.clone()))
+            .flatten();
+        Ok(Some(TrainView {
+            id: t.id,
+            creator: t.creator,
+            format: t.format,
+            route: t.route,
+            state: t.state,
+            current_hop: if t.state.is_final() {
+                None
+            } else {
+                current_hop
+            },
+            states,
+            hops,
+            reason: t.reason,
+            results,
+            created_at: times.try_get("created_at")?,
+            updated_at: times.try_get("updated_at")?,
+            events,
+        }))
+    }
+
+    /// Trains matching `f`, newest first (at most 1,000).
+    pub async fn trains(&self, f: &TrainFilter) -> Result<Vec<TrainView>, DbError> {
+        // The station filter: its hop is the open one, i.e. in a state between delivery and push.
+        let ids = sqlx::query(
+            "SELECT id FROM trains t WHERE ($1 IS NULL OR state = $1) AND ($2 IS NULL OR creator = $2) \
+             AND ($3 IS NULL OR EXISTS (SELECT 1 FROM hops h WHERE h.train_id = t.id AND h.station = $3 \
+                  AND h.state IN ('delivered', 'awaiting_approval', 'approved', 'running'))) \
+             ORDER BY created_at DESC, id LIMIT 1000",
+        )
+        .bind(f.state.map(|s| s.as_str()))
+        .bind(f.creator.as_deref())
+        .bind(f.station.as_deref())
+        .fetch_all(&self.pool)
+        .await?;
+        let mut out = Vec::with_capacity(ids.len());
+        for r in ids {
+            let id: String = r.try_get("id")?;
+            if let Some(v) = self.train_view(&id, false).await? {
+                out.push(v);
+            }
+        }
+        Ok(out)
+    }
+}

@@ -1,0 +1,132 @@
+//! Pushes into outboxes, however they were learned of: a registry notification, a station's
+//! `done` report (checked against the registry), or the reconciliation pass. One rule decides
+//! for all three ([`crate::db::Db::station_pushed`]); every push ignored is logged with why.
+
+use super::{MoveError, Mover};
+use crate::db::{NewEvent, PushOutcome, StationRow};
+use crate::notify::Push;
+use route_wire::Repo;
+use train_image::ImageRef;
+
+/// How a push was learned of.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PushSource {
+    /// A registry notification.
+    Notification,
+    /// The station's `done` report.
+    Report,
+    /// The reconciliation pass.
+    Reconciliation,
+}
+
+impl PushSource {
+    fn as_str(self) -> &'static str {
+        match self {
+            PushSource::Notification => "notification",
+            PushSource::Report => "station report",
+            PushSource::Reconciliation => "reconciliation",
+        }
+    }
+}
+
+impl Mover {
+    /// A push a notification from the registry at `registry` announced.
+    pub async fn notified_push(&self, registry: &str, p: &Push) -> Result<PushOutcome, MoveError> {
+        let outcome = self.classify(registry, p).await?;
+        metrics::counter!(
+            "route_notified_pushes_total",
+            "outcome" => if outcome == PushOutcome::Accepted { "accepted" } else { "ignored" }
+        )
+        .increment(1);
+        if let PushOutcome::Ignored(why) = &outcome {
+            tracing::info!(registry, repository = %p.repository, tag = %p.tag, digest = %p.digest, actor = ?p.actor, "push ignored: {why}");
+        }
+        Ok(outcome)
+    }
+
+    async fn classify(&self, registry: &str, p: &Push) -> Result<PushOutcome, MoveError> {
+        let ignored = |s: String| Ok(PushOutcome::Ignored(s));
+        let Some((ns, last)) = p.repository.rsplit_once('/') else {
+            return ignored(format!("{} is not a station's repository", p.repository));
+        };
+        if last == Repo::Inbox.as_str() || last == Repo::Results.as_str() {
+            return ignored("a delivery (the service's own write)".into());
+        }
+        if last != Repo::Outbox.as_str() {
+            return ignored(format!("{} is not an outbox", p.repository));
+        }
+        let Some(station) = self.db.station_by_namespace(registry, ns).await? else {
+            return ignored(format!("no station has the namespace {ns} on {registry}"));
+        };
+        // A notification is a hint, never evidence: what counts is what the registry holds
+        // under the outbox tag now, and it must be the digest announced.
+        let outcome = self
+            .check_outbox(&p.tag, &station, Some(&p.digest), PushSource::Notification)
+            .await?
+            .unwrap_or_else(|| {
+                PushOutcome::Ignored(format!(
+                    "a notification announced {} but the outbox of {} holds nothing for train {}",
+                    p.digest, station.id, p.tag
+                ))
+            });
+        self.note_ignored(&p.tag, &station.id, &outcome).await;
+        Ok(outcome)
+    }
+
+    async fn note_ignored(&self, train: &str, station: &str, outcome: &PushOutcome) {
+        if let PushOutcome::Ignored(why) = outcome {
+            if matches!(self.db.train(train).await, Ok(Some(_))) {
+                let _ = self
+                    .db
+                    .event(NewEvent {
+                        train: Some(train),
+                        station: Some(station),
+                        kind: "push_ignored",
+                        detail: why.clone(),
+                    })
+                    .await;
+            }
+        }
+    }
+
+    /// Looks at `station`'s outbox for `train` and takes what is there as its push (a report
+    /// or reconciliation). `expect`: the digest the station reported, which must be what the
+    /// registry holds. `None` when the outbox has nothing for the train.
+    pub async fn check_outbox(
+        &self,
+        train: &str,
+        station: &StationRow,
+        expect: Option<&str>,
+        how: PushSource,
+    ) -> Result<Option<PushOutcome>, MoveError> {
+        let outbox = format!(
+            "{}/{}",
+            station.registry,
+            route_wire::repository(&station.namespace, Repo::Outbox)
+        );
+        let r: ImageRef = format!("{outbox}:{train}")
+            .parse()
+            .map_err(|_| MoveError::Reference(format!("{outbox}:{train}")))?;
+        let Some(p) = self.reg.try_resolve(&r).await? else {
+            return Ok(None);
+        };
+        if let Some(want) = expect {
+            if want != p.digest {
+                return Ok(Some(PushOutcome::Ignored(format!(
+                    "a {} announced {want} but the outbox of {} holds {}",
+                    how.as_str(),
+                    station.id,
+                    p.digest
+                ))));
+            }
+        }
+        let outcome = self
+            .db
+            .station_pushed(train, &station.id, &outbox, &p.digest, how.as_str())
+            .await?;
+        if how == PushSource::Report {
+            self.note_ignored(train, &station.id, &outcome).await;
+        }
+        Ok(Some(outcome))
+    }
+}

@@ -1,0 +1,189 @@
+//! Registry notification bodies: CNCF distribution's envelope (2.8 sends
+//! `application/vnd.docker.distribution.events.v1+json`, 3.x `…v2+json`; both the same JSON)
+//! and Harbor's webhook (`PUSH_ARTIFACT`). Both become [`Push`]es of tagged manifests; blob
+//! pushes, pulls and deletes are dropped here.
+
+use serde::Deserialize;
+
+/// Why a notification body was refused (answered 400).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum NotifyError {
+    /// Not the JSON the registry kind sends.
+    #[error("not a {kind} notification: {detail}")]
+    Body {
+        /// `distribution` or `harbor`.
+        kind: &'static str,
+        /// The parser's message.
+        detail: String,
+    },
+}
+
+/// A tagged manifest pushed into a repository.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Push {
+    /// What the registry identifies the event by (distribution's event id; Harbor's
+    /// repository, digest and tag), for deduplication.
+    pub key: String,
+    /// `namespace/outbox`, without the registry.
+    pub repository: String,
+    /// The tag pushed.
+    pub tag: String,
+    /// The manifest digest.
+    pub digest: String,
+    /// Who pushed (the registry's authenticated user), when it says.
+    pub actor: Option<String>,
+}
+
+const MANIFEST_TYPES: &[&str] = &[
+    "application/vnd.docker.distribution.manifest.v2+json",
+    "application/vnd.oci.image.manifest.v1+json",
+];
+
+#[derive(Deserialize)]
+struct Envelope {
+    events: Vec<DistEvent>,
+}
+
+#[derive(Deserialize)]
+struct DistEvent {
+    id: String,
+    action: String,
+    target: DistTarget,
+    #[serde(default)]
+    actor: Option<DistActor>,
+}
+
+#[derive(Deserialize)]
+struct DistTarget {
+    #[serde(rename = "mediaType", default)]
+    media_type: String,
+    #[serde(default)]
+    digest: String,
+    repository: String,
+    #[serde(default)]
+    tag: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct DistActor {
+    #[serde(default)]
+    name: Option<String>,
+}
+
+/// The tagged manifest pushes in a distribution envelope.
+pub fn distribution(body: &[u8]) -> Result<Vec<Push>, NotifyError> {
+    let env: Envelope = serde_json::from_slice(body).map_err(|e| NotifyError::Body {
+        kind: "distribution",
+        detail: e.to_string(),
+    })?;
+    Ok(env
+        .events
+        .into_iter()
+        .filter(|e| e.action == "push" && MANIFEST_TYPES.contains(&e.target.media_type.as_str()))
+        .filter_map(|e| {
+            let tag = e.target.tag.filter(|t| !t.is_empty())?;
+            Some(Push {
+                key: format!("distribution:{}", e.id),
+                repository: e.target.repository,
+                tag,
+                digest: e.target.digest,
+                actor: e.actor.and_then(|a| a.name).filter(|n| !n.is_empty()),
+            })
+        })
+        .collect())
+}
+
+#[derive(Deserialize)]
+struct HarborHook {
+    #[serde(rename = "type")]
+    kind: String,
+    #[serde(default)]
+    operator: Option<String>,
+    event_data: HarborData,
+}
+
+#[derive(Deserialize)]
+struct HarborData {
+    resources: Vec<HarborResource>,
+    repository: HarborRepo,
+}
+
+#[derive(Deserialize)]
+struct HarborResource {
+    digest: String,
+    #[serde(default)]
+    tag: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct HarborRepo {
+    repo_full_name: String,
+}
+
+/// The pushes in a Harbor webhook (other event types give none).
+pub fn harbor(body: &[u8]) -> Result<Vec<Push>, NotifyError> {
+    let h: HarborHook = serde_json::from_slice(body).map_err(|e| NotifyError::Body {
+        kind: "harbor",
+        detail: e.to_string(),
+    })?;
+    if h.kind != "PUSH_ARTIFACT" {
+        return Ok(Vec::new());
+    }
+    let repo = h.event_data.repository.repo_full_name;
+    Ok(h.event_data
+        .resources
+        .into_iter()
+        .filter_map(|r| {
+            let tag = r.tag.filter(|t| !t.is_empty())?;
+            Some(Push {
+                key: format!("harbor:{repo}@{}:{tag}", r.digest),
+                repository: repo.clone(),
+                tag,
+                digest: r.digest,
+                actor: h.operator.clone(),
+            })
+        })
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn distribution_envelopes_give_tagged_manifest_pushes_only() {
+        let body = br#"{"events":[
+          {"id":"e1","action":"push","target":{"mediaType":"application/vnd.docker.distribution.manifest.v2+json",
+           "digest":"sha256:aa","repository":"st-1/outbox","tag":"t1"},"actor":{"name":"st-1"}},
+          {"id":"e2","action":"push","target":{"mediaType":"application/octet-stream","digest":"sha256:bb","repository":"st-1/outbox"}},
+          {"id":"e3","action":"pull","target":{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"sha256:cc","repository":"st-1/outbox","tag":"t1"}},
+          {"id":"e4","action":"push","target":{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"sha256:dd","repository":"st-1/outbox"}}
+        ]}"#;
+        let p = distribution(body).unwrap();
+        assert_eq!(
+            p,
+            vec![Push {
+                key: "distribution:e1".into(),
+                repository: "st-1/outbox".into(),
+                tag: "t1".into(),
+                digest: "sha256:aa".into(),
+                actor: Some("st-1".into()),
+            }]
+        );
+        assert!(distribution(b"{\"events\": 3}").is_err());
+    }
+
+    #[test]
+    fn harbor_push_artifact_is_read_and_other_types_are_not() {
+        let body = br#"{"type":"PUSH_ARTIFACT","occur_at":1,"operator":"robot$st-1",
+          "event_data":{"resources":[{"digest":"sha256:aa","tag":"t1","resource_url":"h/st-1/outbox:t1"}],
+          "repository":{"name":"outbox","namespace":"st-1","repo_full_name":"st-1/outbox","repo_type":"private"}}}"#;
+        let p = harbor(body).unwrap();
+        assert_eq!(p.len(), 1);
+        assert_eq!(p[0].key, "harbor:st-1/outbox@sha256:aa:t1");
+        assert_eq!(p[0].actor.as_deref(), Some("robot$st-1"));
+        let pull = String::from_utf8_lossy(body).replace("PUSH_ARTIFACT", "PULL_ARTIFACT");
+        assert!(harbor(pull.as_bytes()).unwrap().is_empty());
+    }
+}

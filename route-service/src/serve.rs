@@ -1,0 +1,136 @@
+//! Everything started together: the database (migrated), the movers with their
+//! reconciliation pass, and the HTTP API; stopped together on the token. On stop the listener
+//! closes, SSE feeds and long-polls end, moves in hand get a grace period to finish and are
+//! otherwise released for another replica, and the pool is closed.
+
+use crate::api::{self, AppState};
+use crate::config::Config;
+use crate::db::{Db, DbError};
+use crate::mover::Mover;
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use std::net::SocketAddr;
+use std::sync::{Arc, OnceLock};
+use tokio_util::sync::CancellationToken;
+use train_image::{Registry, RegistryOptions};
+
+/// Why the service could not start or stopped with an error.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ServeError {
+    /// The database could not be opened.
+    #[error(transparent)]
+    Db(#[from] DbError),
+    /// The address could not be bound.
+    #[error("listening on {addr}: {detail}; is another process using it? (`listen` in the configuration)")]
+    Bind {
+        /// The address.
+        addr: String,
+        /// Why.
+        detail: String,
+    },
+    /// Scratch space for submissions could not be made.
+    #[error("scratch directory: {0}")]
+    Scratch(std::io::Error),
+    /// The server failed.
+    #[error("HTTP server: {0}")]
+    Http(std::io::Error),
+}
+
+/// The Prometheus recorder: one per process (the `metrics` facade is global).
+pub fn metrics_handle() -> PrometheusHandle {
+    static H: OnceLock<PrometheusHandle> = OnceLock::new();
+    H.get_or_init(|| {
+        let recorder = PrometheusBuilder::new().build_recorder();
+        let handle = recorder.handle();
+        // Another recorder may be installed already (tests): then this handle renders nothing.
+        let _ = metrics::set_global_recorder(recorder);
+        handle
+    })
+    .clone()
+}
+
+/// A replica's name in leases: host, process and a random suffix (two replicas on one host
+/// differ, and so does a restarted one).
+fn owner() -> String {
+    let host = std::fs::read_to_string("/etc/hostname").unwrap_or_else(|_| "host".into());
+    format!(
+        "{}-{}-{}",
+        host.trim(),
+        std::process::id(),
+        &crate::auth::new_key()[4..12]
+    )
+}
+
+/// A bound, ready service.
+pub struct Service {
+    addr: SocketAddr,
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    _work: tempfile::TempDir,
+}
+
+impl Service {
+    /// Opens the database, binds `cfg.listen` and prepares the movers; nothing runs yet.
+    pub async fn bind(cfg: Config) -> Result<Self, ServeError> {
+        let db = Db::open(&cfg.database).await?;
+        let reg = Registry::new(RegistryOptions {
+            insecure: cfg
+                .registries
+                .iter()
+                .filter(|r| r.insecure)
+                .map(|r| r.address.clone())
+                .collect(),
+        });
+        let listener = tokio::net::TcpListener::bind(&cfg.listen)
+            .await
+            .map_err(|e| ServeError::Bind {
+                addr: cfg.listen.clone(),
+                detail: e.to_string(),
+            })?;
+        let addr = listener.local_addr().map_err(ServeError::Http)?;
+        // Submissions are unpacked (ciphertext only) in a private directory removed at exit.
+        let work = tempfile::Builder::new()
+            .prefix("route-service-")
+            .tempdir()
+            .map_err(ServeError::Scratch)?;
+        let mover = Mover::new(db.clone(), reg.clone(), cfg.mover.clone(), owner());
+        let state = AppState {
+            db,
+            mover,
+            reg,
+            cfg: Arc::new(cfg),
+            metrics: metrics_handle(),
+            work: work.path().to_path_buf(),
+            stop: CancellationToken::new(),
+        };
+        Ok(Self {
+            addr,
+            listener,
+            state,
+            _work: work,
+        })
+    }
+
+    /// The bound address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Serves until `stop`, then shuts down gracefully.
+    pub async fn run(self, stop: CancellationToken) -> Result<(), ServeError> {
+        let mut state = self.state;
+        state.stop = stop.clone();
+        let movers = tokio::spawn(state.mover.clone().run(stop.clone()));
+        let db = state.db.clone();
+        let app = api::router(state);
+        tracing::info!(addr = %self.addr, "route service listening");
+        let served = axum::serve(self.listener, app)
+            .with_graceful_shutdown(stop.clone().cancelled_owned())
+            .await;
+        stop.cancel();
+        let _ = movers.await;
+        db.close().await;
+        tracing::info!("route service stopped");
+        served.map_err(ServeError::Http)
+    }
+}

@@ -1,0 +1,304 @@
+//! The hop state machine against a real database: SQLite always; PostgreSQL as well when
+//! `PHT_TEST_POSTGRES_URL` is set (`scripts/postgres.sh` starts one; `.ci/run` sets it).
+
+use route_service::db::{Db, NewCreator, NewStation, NewTrain, PushOutcome};
+use route_wire::{Approval, Format, HopState, TrainState};
+use std::collections::HashSet;
+
+async fn databases() -> Vec<(tempfile::TempDir, Db)> {
+    let dir = tempfile::tempdir().unwrap();
+    let sqlite = Db::open(&format!("sqlite:{}", dir.path().join("s.db").display()))
+        .await
+        .unwrap();
+    let mut v = vec![(dir, sqlite)];
+    if let Ok(base) = std::env::var("PHT_TEST_POSTGRES_URL") {
+        let name = uniq("state").replace('-', "_");
+        let url = Db::create_database(&base, &name).await.unwrap();
+        v.push((tempfile::tempdir().unwrap(), Db::open(&url).await.unwrap()));
+    }
+    v
+}
+
+fn uniq(p: &str) -> String {
+    static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    format!(
+        "{p}-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    )
+}
+
+/// A creator, two stations and a train routed through them; returns (train, stations).
+async fn scene(db: &Db, approval: Approval) -> (String, Vec<String>) {
+    let creator = uniq("c");
+    db.add_creator(
+        &NewCreator {
+            id: creator.clone(),
+            registry: "r:1".into(),
+            namespace: creator.clone(),
+            public_key: "pem".into(),
+            fingerprint: "sha256:00".into(),
+        },
+        "h",
+    )
+    .await
+    .unwrap();
+    let mut stations = Vec::new();
+    for _ in 0..2 {
+        let s = uniq("s");
+        db.add_station(
+            &NewStation {
+                id: s.clone(),
+                registry: "r:1".into(),
+                namespace: s.clone(),
+                public_key: "pem".into(),
+                fingerprint: "sha256:00".into(),
+                approval,
+            },
+            "h",
+        )
+        .await
+        .unwrap();
+        stations.push(s);
+    }
+    let train = uniq("t");
+    let mut targets: Vec<_> = stations
+        .iter()
+        .map(|s| (Some(s.clone()), format!("r:1/{s}/inbox:{train}")))
+        .collect();
+    targets.push((None, format!("r:1/{creator}/results:{train}")));
+    db.create_train(
+        &NewTrain {
+            id: train.clone(),
+            creator,
+            format: Format::Native,
+            route: stations.clone(),
+            digest: "sha256:d0".into(),
+            source: "r:1/c/submissions@sha256:d0".into(),
+            targets,
+            detail: "test".into(),
+        },
+        60_000,
+    )
+    .await
+    .unwrap();
+    (train, stations)
+}
+
+async fn state(db: &Db, t: &str) -> (TrainState, Vec<HopState>) {
+    let v = db.train_view(t, false).await.unwrap().unwrap();
+    (v.state, v.hops.iter().map(|h| h.state).collect())
+}
+
+async fn claim_for(db: &Db, owner: &str, train: &str, lease: i64) -> route_service::db::Claimed {
+    // Each test has its own database, but scenes within a test share it: claim until ours
+    // comes (a foreign hop claimed here is simply left to expire).
+    for _ in 0..1000 {
+        if let Some(c) = db.claim_move(owner, lease).await.unwrap() {
+            if c.train == train {
+                return c;
+            }
+        } else {
+            break;
+        }
+    }
+    panic!("no move of {train} was claimable");
+}
+
+#[tokio::test]
+async fn a_train_goes_the_whole_way_and_every_step_happens_once() {
+    for (_d, db) in databases().await {
+        let (t, st) = scene(&db, Approval::Auto).await;
+        assert_eq!(state(&db, &t).await.0, TrainState::Submitted);
+        let c = claim_for(&db, "w1", &t, 60_000).await;
+        assert_eq!(c.idx, 0);
+        assert!(
+            !db.complete_move(&c, "w2", Some(Approval::Auto), "x")
+                .await
+                .unwrap(),
+            "another owner cannot record it"
+        );
+        assert!(db
+            .complete_move(&c, "w1", Some(Approval::Auto), "x")
+            .await
+            .unwrap());
+        assert!(
+            !db.complete_move(&c, "w1", Some(Approval::Auto), "x")
+                .await
+                .unwrap(),
+            "recorded once"
+        );
+        assert_eq!(
+            state(&db, &t).await,
+            (
+                TrainState::AtStation,
+                vec![
+                    HopState::Delivered,
+                    HopState::WaitingPush,
+                    HopState::WaitingPush
+                ]
+            )
+        );
+
+        // Not the second station's turn; not an older state; then the right push, once.
+        let o = db
+            .station_pushed(&t, &st[1], "r:1/x/outbox", "sha256:d1", "test")
+            .await
+            .unwrap();
+        assert!(
+            matches!(&o, PushOutcome::Ignored(w) if w.contains("turn")),
+            "{o:?}"
+        );
+        let o = db
+            .station_pushed(&t, &st[0], "r:1/x/outbox", "sha256:d0", "test")
+            .await
+            .unwrap();
+        assert!(
+            matches!(&o, PushOutcome::Ignored(w) if w.contains("older state")),
+            "{o:?}"
+        );
+        assert_eq!(
+            db.station_pushed(&t, &st[0], "r:1/x/outbox", "sha256:d1", "test")
+                .await
+                .unwrap(),
+            PushOutcome::Accepted
+        );
+        let o = db
+            .station_pushed(&t, &st[0], "r:1/x/outbox", "sha256:d1", "test")
+            .await
+            .unwrap();
+        assert!(
+            matches!(o, PushOutcome::Ignored(_)),
+            "a duplicate changes nothing"
+        );
+        assert_eq!(
+            state(&db, &t).await.1[..2],
+            [HopState::Done, HopState::Detected]
+        );
+
+        let c = claim_for(&db, "w1", &t, 60_000).await;
+        assert_eq!(c.source, "r:1/x/outbox@sha256:d1");
+        assert!(db
+            .complete_move(&c, "w1", Some(Approval::Auto), "x")
+            .await
+            .unwrap());
+        assert_eq!(
+            db.station_pushed(&t, &st[1], "r:1/y/outbox", "sha256:d2", "test")
+                .await
+                .unwrap(),
+            PushOutcome::Accepted
+        );
+        let c = claim_for(&db, "w1", &t, 60_000).await;
+        assert_eq!(c.station, None);
+        assert!(db.complete_move(&c, "w1", None, "x").await.unwrap());
+        let v = db.train_view(&t, true).await.unwrap().unwrap();
+        assert_eq!(v.state, TrainState::Finished);
+        assert_eq!(v.states, ["sha256:d0", "sha256:d1", "sha256:d2"]);
+        let delivered = v.events.iter().filter(|e| e.kind == "delivered").count();
+        assert_eq!(delivered, 2);
+        assert_eq!(v.events.iter().filter(|e| e.kind == "finished").count(), 1);
+    }
+}
+
+#[tokio::test]
+async fn a_crashed_movers_lease_is_taken_over_and_its_late_record_is_refused() {
+    for (_d, db) in databases().await {
+        let (t, _) = scene(&db, Approval::Auto).await;
+        let first = claim_for(&db, "crashed", &t, 1).await;
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        let second = claim_for(&db, "alive", &t, 60_000).await;
+        assert_eq!((second.idx, second.attempts), (0, 2));
+        assert!(db
+            .complete_move(&second, "alive", Some(Approval::Auto), "x")
+            .await
+            .unwrap());
+        assert!(!db
+            .complete_move(&first, "crashed", Some(Approval::Auto), "x")
+            .await
+            .unwrap());
+        let v = db.train_view(&t, true).await.unwrap().unwrap();
+        assert_eq!(v.events.iter().filter(|e| e.kind == "delivered").count(), 1);
+    }
+}
+
+#[tokio::test]
+async fn concurrent_movers_never_claim_one_move_twice() {
+    for (_d, db) in databases().await {
+        let mut trains = HashSet::new();
+        for _ in 0..12 {
+            trains.insert(scene(&db, Approval::Auto).await.0);
+        }
+        let mut tasks = Vec::new();
+        for w in 0..6 {
+            let db = db.clone();
+            tasks.push(tokio::spawn(async move {
+                let mut got = Vec::new();
+                while let Some(c) = db.claim_move(&format!("w{w}"), 60_000).await.unwrap() {
+                    got.push((c.train, c.idx));
+                }
+                got
+            }));
+        }
+        let mut all = Vec::new();
+        for t in tasks {
+            all.extend(t.await.unwrap());
+        }
+        let unique: HashSet<_> = all.iter().cloned().collect();
+        assert_eq!(unique.len(), all.len(), "a move was claimed twice");
+        for t in &trains {
+            assert!(unique.contains(&(t.clone(), 0)), "{t} was never claimed");
+        }
+    }
+}
+
+#[tokio::test]
+async fn manual_stations_hold_trains_until_approved_and_a_rejection_fails_the_train_with_its_reason(
+) {
+    for (_d, db) in databases().await {
+        let (t, st) = scene(&db, Approval::Manual).await;
+        let c = claim_for(&db, "w", &t, 60_000).await;
+        assert!(db
+            .complete_move(&c, "w", Some(Approval::Manual), "x")
+            .await
+            .unwrap());
+        assert_eq!(state(&db, &t).await.1[0], HopState::AwaitingApproval);
+        let o = db
+            .station_pushed(&t, &st[0], "r:1/x/outbox", "sha256:d1", "test")
+            .await
+            .unwrap();
+        assert!(
+            matches!(&o, PushOutcome::Ignored(w) if w.contains("approval")),
+            "{o:?}"
+        );
+        let o = db
+            .station_report(
+                &t,
+                &st[0],
+                "rejected",
+                &[HopState::AwaitingApproval],
+                Some(HopState::Failed),
+                "rejected by s: no".into(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(o, route_service::db::ReportOutcome::Recorded);
+        let v = db.train_view(&t, false).await.unwrap().unwrap();
+        assert_eq!(v.state, TrainState::Failed);
+        assert_eq!(v.reason.as_deref(), Some("rejected by s: no"));
+        assert!(db.retry_train(&t, "admin").await.unwrap());
+        assert_eq!(state(&db, &t).await.0, TrainState::InTransit);
+    }
+}
+
+#[tokio::test]
+async fn a_notification_is_taken_once() {
+    for (_d, db) in databases().await {
+        let k = uniq("event");
+        assert!(db.first_notification("r:1", &k).await.unwrap());
+        assert!(!db.first_notification("r:1", &k).await.unwrap());
+        assert!(
+            db.first_notification("r:2", &k).await.unwrap(),
+            "keys are per registry"
+        );
+    }
+}

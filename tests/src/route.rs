@@ -1,0 +1,494 @@
+//! A route-service scene for end-to-end tests: two `docker-registry` processes of the test's
+//! own on free loopback ports, each notifying the service with its own secret, and the
+//! `route-service` binary on a SQLite file (or a fresh PostgreSQL database), with a creator and
+//! stations registered through its administration commands.
+
+use crate::{bin, ok, Scene};
+use serde_json::Value;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A free loopback port (bound, then released: the caller binds it next).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Waits until `f` holds, up to `secs`; panics with `what` otherwise.
+pub fn wait_for(secs: u64, what: &str, mut f: impl FnMut() -> bool) {
+    let end = Instant::now() + Duration::from_secs(secs);
+    while Instant::now() < end {
+        if f() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!("timed out after {secs} s waiting for {what}");
+}
+
+/// A registry process of the test's own.
+pub struct TestRegistry {
+    /// `127.0.0.1:port`.
+    pub addr: String,
+    config: PathBuf,
+    log: PathBuf,
+    child: Option<Child>,
+}
+
+impl TestRegistry {
+    /// Writes the configuration (storage under `dir`, notifications to `notify` with
+    /// `secret`, or none) and starts it.
+    pub fn start(dir: &Path, name: &str, notify: Option<(&str, &str)>) -> Self {
+        let port = free_port();
+        let storage = dir.join(name);
+        std::fs::create_dir_all(&storage).unwrap();
+        let mut yml = format!(
+            "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{port}\n",
+            storage.display()
+        );
+        if let Some((url, secret)) = notify {
+            yml.push_str(&format!(
+                "notifications:\n  endpoints:\n    - name: route-service\n      url: {url}\n      headers:\n        Authorization: [\"{secret}\"]\n      timeout: 2s\n      threshold: 3\n      backoff: 500ms\n"
+            ));
+        }
+        let config = dir.join(format!("{name}.yml"));
+        std::fs::write(&config, yml).unwrap();
+        let mut r = Self {
+            addr: format!("127.0.0.1:{port}"),
+            config,
+            log: dir.join(format!("{name}.log")),
+            child: None,
+        };
+        r.restart();
+        r
+    }
+
+    /// Starts it (again), on the same port and storage.
+    pub fn restart(&mut self) {
+        self.stop();
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log)
+            .unwrap();
+        let child = Command::new("/usr/bin/docker-registry")
+            .arg("serve")
+            .arg(&self.config)
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("docker-registry (scripts/services.sh installs it)");
+        self.child = Some(child);
+        let url = format!("http://{}/v2/", self.addr);
+        wait_for(20, &format!("registry {}", self.addr), || {
+            Command::new("curl")
+                .args(["-fsS", "-o", "/dev/null", &url])
+                .status()
+                .is_ok_and(|s| s.success())
+        });
+    }
+
+    /// Stops it (SIGKILL: a crash, queued notifications are lost).
+    pub fn stop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+impl Drop for TestRegistry {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// The service and what it routes between.
+pub struct RouteScene {
+    /// Keys, trains, station configurations.
+    pub scene: Scene,
+    /// Registries A and B.
+    pub regs: Vec<TestRegistry>,
+    /// `http://127.0.0.1:port`.
+    pub url: String,
+    /// The database URL.
+    pub database: String,
+    /// API keys by principal.
+    pub keys: HashMap<String, String>,
+    config: PathBuf,
+    secrets: Vec<String>,
+    service: Option<Child>,
+    log: PathBuf,
+    /// Extra environment for the service (fault injection).
+    pub env: Vec<(String, String)>,
+}
+
+/// How the scene is set up.
+pub struct Setup<'a> {
+    /// Stations and the registry (0 = A, 1 = B) each lives on, with its approval mode.
+    pub stations: &'a [(&'a str, usize, &'a str)],
+    /// Whether registry `i` notifies the service.
+    pub notify: [bool; 2],
+    /// `None`: SQLite in the scene; `Some(base)`: a fresh database on that PostgreSQL server.
+    pub postgres: Option<String>,
+    /// Seconds between reconciliation passes.
+    pub reconcile_secs: u64,
+    /// Lease of a move, seconds.
+    pub lease_secs: u64,
+}
+
+impl Default for Setup<'_> {
+    fn default() -> Self {
+        Self {
+            stations: &[
+                ("st-1", 0, "auto"),
+                ("st-2", 1, "auto"),
+                ("st-3", 0, "auto"),
+            ],
+            notify: [true, true],
+            postgres: None,
+            reconcile_secs: 30,
+            lease_secs: 30,
+        }
+    }
+}
+
+impl RouteScene {
+    /// Registries, the service, a creator `creator` on registry A and the stations.
+    pub fn new(setup: Setup<'_>) -> Self {
+        let ids: Vec<&str> = setup.stations.iter().map(|s| s.0).collect();
+        let scene = Scene::new(&ids);
+        let dir = scene.path("route");
+        std::fs::create_dir_all(&dir).unwrap();
+        let port = free_port();
+        let url = format!("http://127.0.0.1:{port}");
+        let hook = format!("{url}/v1/registry-events/distribution");
+        let secrets: Vec<String> = (0..2)
+            .map(|i| format!("secret-{i}-{}", crate::route::nonce()))
+            .collect();
+        let regs: Vec<TestRegistry> = (0..2)
+            .map(|i| {
+                let n = setup.notify[i].then_some((hook.as_str(), secrets[i].as_str()));
+                TestRegistry::start(&dir, &format!("registry-{i}"), n)
+            })
+            .collect();
+        let database = match &setup.postgres {
+            None => format!("sqlite:{}", dir.join("route.db").display()),
+            Some(base) => {
+                let name = format!("e2e_{}", nonce());
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .unwrap();
+                rt.block_on(route_service::db::Db::create_database(base, &name))
+                    .unwrap()
+            }
+        };
+        let mut cfg = format!(
+            "listen = \"127.0.0.1:{port}\"\ndatabase = \"{database}\"\noffline_after_secs = 5\n[mover]\nworkers = 4\nlease_secs = {}\nreconcile_secs = {}\n",
+            setup.lease_secs, setup.reconcile_secs
+        );
+        for (i, r) in regs.iter().enumerate() {
+            cfg.push_str(&format!(
+                "[[registry]]\nname = \"{}\"\naddress = \"{}\"\nnotification_secret_env = \"PHT_TEST_HOOK_SECRET_{i}\"\n",
+                ["a", "b"][i],
+                r.addr
+            ));
+        }
+        let config = dir.join("route-service.toml");
+        std::fs::write(&config, cfg).unwrap();
+        let mut rs = Self {
+            scene,
+            regs,
+            url,
+            database,
+            keys: HashMap::new(),
+            config,
+            secrets,
+            service: None,
+            log: dir.join("route-service.log"),
+            env: Vec::new(),
+        };
+        let creator_reg = rs.regs[0].addr.clone();
+        let pubkey = rs.scene.path("keys/creator.pub.pem");
+        rs.admin(&[
+            "creator",
+            "add",
+            "creator",
+            "--registry",
+            &creator_reg,
+            "--public-key",
+            pubkey.to_str().unwrap(),
+        ]);
+        for (id, reg, approval) in setup.stations {
+            let r = rs.regs[*reg].addr.clone();
+            let k = rs.scene.path(&format!("keys/{id}.pub.pem"));
+            rs.admin(&[
+                "station",
+                "add",
+                id,
+                "--registry",
+                &r,
+                "--approval",
+                approval,
+                "--public-key",
+                k.to_str().unwrap(),
+            ]);
+        }
+        rs.admin(&["admin", "add", "root"]);
+        rs.start();
+        rs
+    }
+
+    /// Runs an administration command and records the API key it prints.
+    pub fn admin(&mut self, args: &[&str]) -> String {
+        let out = ok(Command::new(bin("route-service"))
+            .args(args)
+            .arg("--database")
+            .arg(&self.database));
+        let key = out.trim().to_string();
+        if args.get(1) == Some(&"add") {
+            self.keys.insert(args[2].to_string(), key.clone());
+        }
+        key
+    }
+
+    /// The registry notification secret of registry `i`.
+    pub fn secret(&self, i: usize) -> &str {
+        &self.secrets[i]
+    }
+
+    /// Starts the service (again) and waits until it answers.
+    pub fn start(&mut self) {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log)
+            .unwrap();
+        let mut c = Command::new(bin("route-service"));
+        c.arg("serve")
+            .arg("--config")
+            .arg(&self.config)
+            .stdout(Stdio::null())
+            .stderr(log);
+        c.env("RUST_LOG", "info,route_service=debug");
+        for (i, s) in self.secrets.iter().enumerate() {
+            c.env(format!("PHT_TEST_HOOK_SECRET_{i}"), s);
+        }
+        for (k, v) in &self.env {
+            c.env(k, v);
+        }
+        self.service = Some(c.spawn().unwrap());
+        let health = format!("{}/healthz", self.url);
+        wait_for(30, "the route service", || {
+            Command::new("curl")
+                .args(["-fsS", "-o", "/dev/null", &health])
+                .status()
+                .is_ok_and(|s| s.success())
+        });
+    }
+
+    /// `kill -9` of the service.
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.service.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// SIGTERM, then waits; returns the exit status.
+    pub fn terminate(&mut self) -> std::process::ExitStatus {
+        let mut c = self.service.take().expect("running");
+        ok(Command::new("kill").args(["-TERM", &c.id().to_string()]));
+        c.wait().unwrap()
+    }
+
+    /// The service's log so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// An API call as `who` (`None`: no credentials); returns (status, JSON body).
+    pub fn call(
+        &self,
+        method: &str,
+        path: &str,
+        who: Option<&str>,
+        body: Option<&Value>,
+    ) -> (u16, Value) {
+        let auth = who.map(|w| {
+            format!(
+                "ApiKey {w} {}",
+                self.keys.get(w).map(String::as_str).unwrap_or("pht_wrong")
+            )
+        });
+        http(
+            method,
+            &format!("{}{path}", self.url),
+            auth.as_deref(),
+            body.map(|b| b.to_string()).as_deref(),
+        )
+    }
+
+    /// The train `id` as the admin sees it.
+    pub fn train(&self, id: &str) -> Value {
+        let (s, v) = self.call("GET", &format!("/v1/trains/{id}"), Some("root"), None);
+        assert_eq!(s, 200, "{v}");
+        v
+    }
+
+    /// Waits until the train's state is `state` (or panics with its view and the log).
+    pub fn wait_state(&self, id: &str, state: &str, secs: u64) -> Value {
+        let end = Instant::now() + Duration::from_secs(secs);
+        loop {
+            let v = self.train(id);
+            if v["state"] == state {
+                return v;
+            }
+            if Instant::now() > end {
+                panic!(
+                    "train {id} is not {state} after {secs} s: {v:#}\nservice log:\n{}",
+                    self.log()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// The station's inbox (long-poll of up to `wait` seconds) as the station.
+    pub fn inbox(&self, station: &str, wait: u64) -> Vec<Value> {
+        let (s, v) = self.call(
+            "GET",
+            &format!("/v1/stations/{station}/inbox?wait={wait}s"),
+            Some(station),
+            None,
+        );
+        assert_eq!(s, 200, "{v}");
+        v["items"].as_array().cloned().unwrap_or_default()
+    }
+
+    /// Builds the train directory `train` on the test master and pushes it to the creator's
+    /// submissions repository as `tag`; returns the reference.
+    pub fn build_submission(&self, train: &Path, tag: &str) -> String {
+        let r = format!("{}/creator/submissions:{tag}", self.regs[0].addr);
+        self.scene.build(train, &r);
+        r
+    }
+
+    /// Submits `image` along `route` as the creator; returns (status, body).
+    pub fn submit(&self, image: &str, route: &[&str]) -> (u16, Value) {
+        self.call(
+            "POST",
+            "/v1/trains",
+            Some("creator"),
+            Some(&serde_json::json!({"image": image, "route": route})),
+        )
+    }
+
+    /// Waits for the train in `station`'s inbox and runs it there with `station run`,
+    /// pushing to the outbox the inbox item names; returns the item.
+    pub fn run_station(&self, station: &str, train: &str) -> Value {
+        let end = Instant::now() + Duration::from_secs(60);
+        let item = loop {
+            let items = self.inbox(station, 5);
+            if let Some(i) = items.into_iter().find(|i| i["train"] == train) {
+                if i["state"] != "awaiting_approval" {
+                    break i;
+                }
+            }
+            assert!(
+                Instant::now() < end,
+                "train {train} never reached {station}: {:#}\n{}",
+                self.train(train),
+                self.log()
+            );
+        };
+        let cfg = self.scene.config(&format!("{station}.toml"), "");
+        let o = crate::run(
+            self.scene
+                .station_cmd(station, item["image"].as_str().unwrap())
+                .arg("--push")
+                .arg(item["push_to"].as_str().unwrap())
+                .arg("--config")
+                .arg(cfg),
+        );
+        assert!(
+            o.status.success(),
+            "station run at {station}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        item
+    }
+
+    /// `curl`-free access to the service's registries: the manifest digest of `repo:tag` in
+    /// registry `i`, if any.
+    pub fn digest(&self, i: usize, repo: &str, tag: &str) -> Option<String> {
+        let url = format!("http://{}/v2/{repo}/manifests/{tag}", self.regs[i].addr);
+        let out = crate::run(Command::new("curl").args([
+            "-sfI",
+            "-H",
+            "Accept: application/vnd.docker.distribution.manifest.v2+json",
+            "-H",
+            "Accept: application/vnd.oci.image.manifest.v1+json",
+            &url,
+        ]));
+        let head = String::from_utf8_lossy(&out.stdout).to_lowercase();
+        head.lines().find_map(|l| {
+            l.strip_prefix("docker-content-digest:")
+                .map(|d| d.trim().to_string())
+        })
+    }
+}
+
+impl Drop for RouteScene {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// A short random-enough suffix (pid and clock).
+pub fn nonce() -> String {
+    static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    format!(
+        "{}_{}_{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .subsec_micros(),
+        N.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    )
+}
+
+/// One HTTP request with curl; returns (status, JSON body or `null`).
+pub fn http(method: &str, url: &str, auth: Option<&str>, body: Option<&str>) -> (u16, Value) {
+    let mut c = Command::new("curl");
+    c.args([
+        "-sS",
+        "-X",
+        method,
+        "-w",
+        "\n%{http_code}",
+        "-H",
+        "Content-Type: application/json",
+    ]);
+    if let Some(a) = auth {
+        c.args(["-H", &format!("Authorization: {a}")]);
+    }
+    if let Some(b) = body {
+        c.args(["--data-binary", b]);
+    }
+    c.arg(url);
+    let out = crate::run(&mut c);
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let (body, code) = text.rsplit_once('\n').unwrap_or(("", "0"));
+    (
+        code.trim().parse().unwrap_or(0),
+        serde_json::from_str(body).unwrap_or(Value::Null),
+    )
+}
