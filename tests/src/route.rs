@@ -140,6 +140,8 @@ pub struct Setup<'a> {
     pub reconcile_secs: u64,
     /// Lease of a move, seconds.
     pub lease_secs: u64,
+    /// Extra environment of the service (fault injection).
+    pub env: Vec<(String, String)>,
 }
 
 impl Default for Setup<'_> {
@@ -154,6 +156,7 @@ impl Default for Setup<'_> {
             postgres: None,
             reconcile_secs: 30,
             lease_secs: 30,
+            env: Vec::new(),
         }
     }
 }
@@ -212,7 +215,7 @@ impl RouteScene {
             secrets,
             service: None,
             log: dir.join("route-service.log"),
-            env: Vec::new(),
+            env: setup.env.clone(),
         };
         let creator_reg = rs.regs[0].addr.clone();
         let pubkey = rs.scene.path("keys/creator.pub.pem");
@@ -291,6 +294,47 @@ impl RouteScene {
                 .status()
                 .is_ok_and(|s| s.success())
         });
+    }
+
+    /// A second replica on the same configuration and database, listening on its own port;
+    /// returns it and its URL (registries keep notifying the first).
+    pub fn start_replica(&self) -> (Child, String) {
+        let port = crate::route::free_port();
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log)
+            .unwrap();
+        let mut c = Command::new(bin("route-service"));
+        c.arg("serve")
+            .arg("--config")
+            .arg(&self.config)
+            .arg("--listen")
+            .arg(format!("127.0.0.1:{port}"));
+        c.stdout(Stdio::null())
+            .stderr(log)
+            .env("RUST_LOG", "info,route_service=debug");
+        for (i, s) in self.secrets.iter().enumerate() {
+            c.env(format!("PHT_TEST_HOOK_SECRET_{i}"), s);
+        }
+        for (k, v) in &self.env {
+            c.env(k, v);
+        }
+        let child = c.spawn().unwrap();
+        let url = format!("http://127.0.0.1:{port}");
+        let health = format!("{url}/healthz");
+        wait_for(30, "the replica", || {
+            Command::new("curl")
+                .args(["-fsS", "-o", "/dev/null", &health])
+                .status()
+                .is_ok_and(|s| s.success())
+        });
+        (child, url)
+    }
+
+    /// The service's process id.
+    pub fn pid(&self) -> Option<u32> {
+        self.service.as_ref().map(Child::id)
     }
 
     /// `kill -9` of the service.
@@ -393,6 +437,11 @@ impl RouteScene {
     /// Waits for the train in `station`'s inbox and runs it there with `station run`,
     /// pushing to the outbox the inbox item names; returns the item.
     pub fn run_station(&self, station: &str, train: &str) -> Value {
+        self.run_station_with(station, train, "")
+    }
+
+    /// [`RouteScene::run_station`] with `extra` station configuration (e.g. a master policy).
+    pub fn run_station_with(&self, station: &str, train: &str, extra: &str) -> Value {
         let end = Instant::now() + Duration::from_secs(60);
         let item = loop {
             let items = self.inbox(station, 5);
@@ -408,7 +457,7 @@ impl RouteScene {
                 self.log()
             );
         };
-        let cfg = self.scene.config(&format!("{station}.toml"), "");
+        let cfg = self.scene.config(&format!("{station}.toml"), extra);
         let o = crate::run(
             self.scene
                 .station_cmd(station, item["image"].as_str().unwrap())

@@ -64,6 +64,7 @@ CREATE TABLE hops (
     lease_owner TEXT,
     lease_until BIGINT,
     deadline BIGINT,
+    delivered_at BIGINT,
     updated_at BIGINT NOT NULL,
     PRIMARY KEY (train_id, idx)
 );

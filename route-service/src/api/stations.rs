@@ -270,9 +270,15 @@ pub async fn approve(
     State(st): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
-    body: Option<Json<Decision>>,
+    body: axum::body::Bytes,
 ) -> Result<Json<route_wire::TrainView>, Failure> {
-    decide(st, caller, id, true, body.map(|b| b.0).unwrap_or_default()).await
+    // The body is optional here: an empty one is no reason.
+    let d = if body.iter().all(u8::is_ascii_whitespace) {
+        Decision::default()
+    } else {
+        serde_json::from_slice(&body).map_err(|e| Failure::invalid(format!("body: {e}")))?
+    };
+    decide(st, caller, id, true, d).await
 }
 
 /// `POST /v1/trains/{id}/reject` with a reason: the train fails at this station and its

@@ -132,7 +132,8 @@ impl Db {
         let mut tx = self.pool.begin().await?;
         let n = sqlx::query(
             "UPDATE hops SET state = $1, lease_owner = NULL, lease_until = NULL, last_error = NULL, \
-             updated_at = $2 WHERE train_id = $3 AND idx = $4 AND state = 'copying' AND lease_owner = $5",
+             updated_at = $2, delivered_at = $2 \
+             WHERE train_id = $3 AND idx = $4 AND state = 'copying' AND lease_owner = $5",
         )
         .bind(next.as_str())
         .bind(now_ms())
@@ -477,20 +478,45 @@ impl Db {
         Ok(true)
     }
 
-    /// Makes a failed or expired hop of `train` move again (delivered anew to its inbox, whose
-    /// copy is a no-op when the image is there); false when no hop had failed.
+    /// Makes a failed or expired hop of `train` move again; false when no hop had failed. A
+    /// hop that failed at its station (after delivery: its source was removed then) is
+    /// delivered anew from the station's inbox copy, a no-op copy that records a new delivery.
     pub async fn retry_train(&self, train: &str, by: &str) -> Result<bool, DbError> {
-        let mut tx = self.pool.begin().await?;
-        let n = sqlx::query(
-            "UPDATE hops SET state = 'detected', attempts = 0, next_attempt = 0, lease_owner = NULL, \
-             deadline = CASE WHEN station IS NULL THEN NULL ELSE $1 + (deadline - updated_at) END, \
-             updated_at = $1 WHERE train_id = $2 AND state IN ('failed', 'expired') AND source IS NOT NULL",
+        let failed = sqlx::query(
+            "SELECT idx, source, target, delivered_at FROM hops \
+             WHERE train_id = $1 AND state IN ('failed', 'expired') AND source IS NOT NULL",
         )
-        .bind(now_ms())
         .bind(train)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
+        .fetch_all(&self.pool)
+        .await?;
+        let now = now_ms();
+        let mut tx = self.pool.begin().await?;
+        let mut n = 0;
+        for r in failed {
+            let (idx, source, target): (i64, String, String) = (
+                r.try_get("idx")?,
+                r.try_get("source")?,
+                r.try_get("target")?,
+            );
+            let delivered: Option<i64> = r.try_get("delivered_at")?;
+            let source = match (delivered, source.split_once('@'), target.rsplit_once(':')) {
+                (Some(_), Some((_, digest)), Some((repo, _))) => format!("{repo}@{digest}"),
+                _ => source,
+            };
+            n += sqlx::query(
+                "UPDATE hops SET state = 'detected', source = $1, attempts = 0, next_attempt = 0, \
+                 lease_owner = NULL, updated_at = $2, \
+                 deadline = CASE WHEN deadline IS NULL THEN NULL ELSE $2 + (deadline - COALESCE(delivered_at, updated_at)) END \
+                 WHERE train_id = $3 AND idx = $4 AND state IN ('failed', 'expired')",
+            )
+            .bind(&source)
+            .bind(now)
+            .bind(train)
+            .bind(idx)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        }
         if n == 0 {
             return Ok(false);
         }

@@ -78,6 +78,7 @@ pub(crate) fn hop_view(r: &AnyRow) -> Result<HopView, DbError> {
         attempts: r.try_get("attempts")?,
         last_error: r.try_get("last_error")?,
         deadline: r.try_get("deadline")?,
+        mover: r.try_get("lease_owner")?,
     })
 }
 

@@ -69,6 +69,9 @@ pub struct HopView {
     pub last_error: Option<String>,
     /// Unix milliseconds after which the hop expires.
     pub deadline: Option<i64>,
+    /// The replica moving it now (`host-pid-nonce`), while `copying`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mover: Option<String>,
 }
 
 /// `GET /v1/trains`.
