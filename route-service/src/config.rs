@@ -46,6 +46,9 @@ pub struct Config {
     /// Largest request body accepted (submissions, reports and notifications are small).
     #[serde(default = "default_body")]
     pub max_body_bytes: usize,
+    /// The registry token issuer (for registries with `token_service`).
+    #[serde(default)]
+    pub token: Option<crate::token::TokenConfig>,
 }
 
 /// One registry the service moves trains in and takes notifications from.
@@ -69,6 +72,11 @@ pub struct RegistryConfig {
     /// Plain HTTP although not on loopback.
     #[serde(default)]
     pub insecure: bool,
+    /// The registry's `auth.token.service` when it takes the service's tokens: then pushes
+    /// count only when the notification's actor is the station whose turn it is, and the
+    /// service moves with its own account.
+    #[serde(default)]
+    pub token_service: Option<String>,
 }
 
 /// How moves are made.
@@ -209,6 +217,12 @@ impl Config {
                     r.address
                 )));
             }
+        }
+        if self.registries.iter().any(|r| r.token_service.is_some()) && self.token.is_none() {
+            return Err(ConfigError::Invalid(
+                "a registry has token_service but there is no [token] section (the signing key)"
+                    .into(),
+            ));
         }
         if self.mover.workers == 0 {
             return Err(ConfigError::Invalid(

@@ -22,6 +22,7 @@ pub mod mover;
 pub mod notify;
 pub mod serve;
 pub mod submit;
+pub mod token;
 
 pub use config::Config;
 pub use db::Db;

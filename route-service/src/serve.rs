@@ -7,6 +7,7 @@ use crate::api::{self, AppState};
 use crate::config::Config;
 use crate::db::{Db, DbError};
 use crate::mover::Mover;
+use crate::token::TokenIssuer;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use std::net::SocketAddr;
 use std::sync::{Arc, OnceLock};
@@ -31,6 +32,9 @@ pub enum ServeError {
     /// Scratch space for submissions could not be made.
     #[error("scratch directory: {0}")]
     Scratch(std::io::Error),
+    /// The token signing key could not be read.
+    #[error(transparent)]
+    Token(#[from] crate::token::TokenError),
     /// The server failed.
     #[error("HTTP server: {0}")]
     Http(std::io::Error),
@@ -73,6 +77,18 @@ impl Service {
     /// Opens the database, binds `cfg.listen` and prepares the movers; nothing runs yet.
     pub async fn bind(cfg: Config) -> Result<Self, ServeError> {
         let db = Db::open(&cfg.database).await?;
+        let tokens = cfg
+            .token
+            .clone()
+            .map(TokenIssuer::new)
+            .transpose()?
+            .map(Arc::new);
+        let token_registries: Vec<String> = cfg
+            .registries
+            .iter()
+            .filter(|r| r.token_service.is_some())
+            .map(|r| r.address.clone())
+            .collect();
         let reg = Registry::new(RegistryOptions {
             insecure: cfg
                 .registries
@@ -80,6 +96,14 @@ impl Service {
                 .filter(|r| r.insecure)
                 .map(|r| r.address.clone())
                 .collect(),
+            // The service moves with its own account where registries take its tokens.
+            credentials: match &tokens {
+                Some(t) => token_registries
+                    .iter()
+                    .map(|r| (r.clone(), t.mover_credentials()))
+                    .collect(),
+                None => Vec::new(),
+            },
         });
         let listener = tokio::net::TcpListener::bind(&cfg.listen)
             .await
@@ -93,7 +117,13 @@ impl Service {
             .prefix("route-service-")
             .tempdir()
             .map_err(ServeError::Scratch)?;
-        let mover = Mover::new(db.clone(), reg.clone(), cfg.mover.clone(), owner());
+        let mover = Mover::new(
+            db.clone(),
+            reg.clone(),
+            cfg.mover.clone(),
+            owner(),
+            token_registries,
+        );
         let state = AppState {
             db,
             mover,
@@ -102,6 +132,7 @@ impl Service {
             metrics: metrics_handle(),
             work: work.path().to_path_buf(),
             stop: CancellationToken::new(),
+            tokens,
         };
         Ok(Self {
             addr,

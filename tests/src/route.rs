@@ -43,7 +43,12 @@ pub struct TestRegistry {
 impl TestRegistry {
     /// Writes the configuration (storage under `dir`, notifications to `notify` with
     /// `secret`, or none) and starts it.
-    pub fn start(dir: &Path, name: &str, notify: Option<(&str, &str)>) -> Self {
+    pub fn start(
+        dir: &Path,
+        name: &str,
+        notify: Option<(&str, &str)>,
+        token: Option<(&str, &Path)>,
+    ) -> Self {
         let port = free_port();
         let storage = dir.join(name);
         std::fs::create_dir_all(&storage).unwrap();
@@ -51,6 +56,12 @@ impl TestRegistry {
             "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{port}\n",
             storage.display()
         );
+        if let Some((realm, cert)) = token {
+            yml.push_str(&format!(
+                "auth:\n  token:\n    realm: {realm}\n    service: {name}\n    issuer: pht-route-service\n    rootcertbundle: {}\n",
+                cert.display()
+            ));
+        }
         if let Some((url, secret)) = notify {
             yml.push_str(&format!(
                 "notifications:\n  endpoints:\n    - name: route-service\n      url: {url}\n      headers:\n        Authorization: [\"{secret}\"]\n      timeout: 2s\n      threshold: 3\n      backoff: 500ms\n"
@@ -85,12 +96,23 @@ impl TestRegistry {
             .expect("docker-registry (scripts/services.sh installs it)");
         self.child = Some(child);
         let url = format!("http://{}/v2/", self.addr);
-        wait_for(20, &format!("registry {}", self.addr), || {
+        // Any answer will do: with token auth, /v2/ answers 401.
+        let up = || {
             Command::new("curl")
-                .args(["-fsS", "-o", "/dev/null", &url])
-                .status()
-                .is_ok_and(|s| s.success())
-        });
+                .args(["-sS", "-o", "/dev/null", "-w", "%{http_code}", &url])
+                .output()
+                .is_ok_and(|o| matches!(&o.stdout[..], b"200" | b"401"))
+        };
+        let end = Instant::now() + Duration::from_secs(20);
+        while !up() {
+            assert!(
+                Instant::now() < end,
+                "registry {} did not come up:\n{}",
+                self.addr,
+                std::fs::read_to_string(&self.log).unwrap_or_default()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
     }
 
     /// Stops it (SIGKILL: a crash, queued notifications are lost).
@@ -126,6 +148,8 @@ pub struct RouteScene {
     log: PathBuf,
     /// Extra environment for the service (fault injection).
     pub env: Vec<(String, String)>,
+    /// Whether the registries take the service's tokens (then every party logs in).
+    pub token: bool,
 }
 
 /// How the scene is set up.
@@ -142,6 +166,8 @@ pub struct Setup<'a> {
     pub lease_secs: u64,
     /// Extra environment of the service (fault injection).
     pub env: Vec<(String, String)>,
+    /// Registries authenticate with the service's tokens (`auth: token`).
+    pub token: bool,
 }
 
 impl Default for Setup<'_> {
@@ -157,6 +183,7 @@ impl Default for Setup<'_> {
             reconcile_secs: 30,
             lease_secs: 30,
             env: Vec::new(),
+            token: false,
         }
     }
 }
@@ -174,10 +201,33 @@ impl RouteScene {
         let secrets: Vec<String> = (0..2)
             .map(|i| format!("secret-{i}-{}", crate::route::nonce()))
             .collect();
+        let key = dir.join("token.key");
+        let cert = dir.join("token.crt");
+        if setup.token {
+            ok(Command::new("openssl")
+                .args([
+                    "req",
+                    "-x509",
+                    "-newkey",
+                    "rsa:2048",
+                    "-nodes",
+                    "-days",
+                    "30",
+                    "-subj",
+                    "/CN=pht-route-service",
+                    "-keyout",
+                ])
+                .arg(&key)
+                .arg("-out")
+                .arg(&cert)
+                .stderr(Stdio::null()));
+        }
+        let realm = format!("{url}/v1/registry-token");
         let regs: Vec<TestRegistry> = (0..2)
             .map(|i| {
                 let n = setup.notify[i].then_some((hook.as_str(), secrets[i].as_str()));
-                TestRegistry::start(&dir, &format!("registry-{i}"), n)
+                let t = setup.token.then_some((realm.as_str(), cert.as_path()));
+                TestRegistry::start(&dir, &format!("registry-{i}"), n, t)
             })
             .collect();
         let database = match &setup.postgres {
@@ -196,12 +246,21 @@ impl RouteScene {
             "listen = \"127.0.0.1:{port}\"\ndatabase = \"{database}\"\noffline_after_secs = 5\n[mover]\nworkers = 4\nlease_secs = {}\nreconcile_secs = {}\n",
             setup.lease_secs, setup.reconcile_secs
         );
+        if setup.token {
+            cfg.push_str(&format!(
+                "[token]\nkey_file = \"{}\"\npublic_pull = [\"master\"]\n",
+                key.display()
+            ));
+        }
         for (i, r) in regs.iter().enumerate() {
             cfg.push_str(&format!(
                 "[[registry]]\nname = \"{}\"\naddress = \"{}\"\nnotification_secret_env = \"PHT_TEST_HOOK_SECRET_{i}\"\n",
                 ["a", "b"][i],
                 r.addr
             ));
+            if setup.token {
+                cfg.push_str(&format!("token_service = \"registry-{i}\"\n"));
+            }
         }
         let config = dir.join("route-service.toml");
         std::fs::write(&config, cfg).unwrap();
@@ -216,6 +275,7 @@ impl RouteScene {
             service: None,
             log: dir.join("route-service.log"),
             env: setup.env.clone(),
+            token: setup.token,
         };
         let creator_reg = rs.regs[0].addr.clone();
         let pubkey = rs.scene.path("keys/creator.pub.pem");
@@ -420,8 +480,58 @@ impl RouteScene {
     /// submissions repository as `tag`; returns the reference.
     pub fn build_submission(&self, train: &Path, tag: &str) -> String {
         let r = format!("{}/creator/submissions:{tag}", self.regs[0].addr);
-        self.scene.build(train, &r);
+        ok(self
+            .as_party("creator", Command::new(bin("train")))
+            .args(["image", "build"])
+            .arg(train)
+            .args([
+                "--master",
+                crate::master(),
+                "--tag",
+                &r,
+                "--entrypoint",
+                "run.sh",
+            ])
+            .arg("--creator-key")
+            .arg(self.scene.key("creator")));
         r
+    }
+
+    /// `cmd` with `who`'s registry login (its id and API key) when registries take tokens.
+    pub fn as_party(&self, who: &str, mut cmd: Command) -> Command {
+        if self.token {
+            cmd.env("PHT_REGISTRY_USERNAME", who);
+            cmd.env(
+                "PHT_REGISTRY_PASSWORD",
+                self.keys.get(who).map(String::as_str).unwrap_or("none"),
+            );
+        }
+        cmd
+    }
+
+    /// The creator's decrypted results of train `id`, file contents concatenated.
+    pub fn results(&self, id: &str) -> String {
+        let out = self.scene.path("results");
+        let _ = std::fs::remove_dir_all(&out);
+        ok(self
+            .as_party("creator", Command::new(bin("train")))
+            .args([
+                "results",
+                &format!("{}/creator/results:{id}", self.regs[0].addr),
+                "--key",
+            ])
+            .arg(self.scene.key("creator"))
+            .arg("--out")
+            .arg(&out));
+        let mut files: Vec<_> = std::fs::read_dir(&out)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        files.sort();
+        files
+            .iter()
+            .map(|f| std::fs::read_to_string(f).unwrap())
+            .collect()
     }
 
     /// Submits `image` along `route` as the creator; returns (status, body).
@@ -458,10 +568,15 @@ impl RouteScene {
             );
         };
         let cfg = self.scene.config(&format!("{station}.toml"), extra);
+        let mut cmd = self
+            .scene
+            .station_cmd(station, item["image"].as_str().unwrap());
+        if self.token {
+            cmd.env("PHT_REGISTRY_USERNAME", station)
+                .env("PHT_REGISTRY_PASSWORD", &self.keys[station]);
+        }
         let o = crate::run(
-            self.scene
-                .station_cmd(station, item["image"].as_str().unwrap())
-                .arg("--push")
+            cmd.arg("--push")
                 .arg(item["push_to"].as_str().unwrap())
                 .arg("--config")
                 .arg(cfg),

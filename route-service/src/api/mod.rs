@@ -12,6 +12,7 @@ mod feeds;
 mod health;
 mod registry_events;
 mod stations;
+mod token;
 mod trains;
 
 pub use caller::Caller;
@@ -45,6 +46,8 @@ pub struct AppState {
     pub work: PathBuf,
     /// Cancelled at shutdown: feeds and long-polls end so the server can stop.
     pub stop: tokio_util::sync::CancellationToken,
+    /// The registry token issuer, when configured.
+    pub tokens: Option<Arc<crate::token::TokenIssuer>>,
 }
 
 #[derive(OpenApi)]
@@ -62,7 +65,7 @@ pub struct AppState {
         stations::report, stations::approve, stations::reject, stations::list_stations,
         stations::station_key, stations::inbox, stations::list_creators,
         feeds::train_feed, feeds::station_feed,
-        registry_events::distribution, registry_events::harbor,
+        registry_events::distribution, registry_events::harbor, token::issue,
         health::healthz, health::readyz,
     ),
     components(schemas(
@@ -120,6 +123,7 @@ pub fn router(st: AppState) -> Router {
             post(registry_events::distribution),
         )
         .route("/v1/registry-events/harbor", post(registry_events::harbor))
+        .route("/v1/registry-token", get(token::issue))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(health::metrics))

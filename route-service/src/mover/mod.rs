@@ -42,11 +42,20 @@ pub struct Mover {
     cfg: MoverConfig,
     owner: String,
     hold: Option<Duration>,
+    /// Registries that authenticate with the service's tokens: their notifications carry a
+    /// verified actor.
+    token_registries: Vec<String>,
 }
 
 impl Mover {
     /// Movers over `db` and `reg`; `owner` names this replica in leases.
-    pub fn new(db: Db, reg: Registry, cfg: MoverConfig, owner: String) -> Arc<Self> {
+    pub fn new(
+        db: Db,
+        reg: Registry,
+        cfg: MoverConfig,
+        owner: String,
+        token_registries: Vec<String>,
+    ) -> Arc<Self> {
         let hold = std::env::var(FAULT_HOLD_ENV)
             .ok()
             .and_then(|v| v.parse().ok())
@@ -57,6 +66,7 @@ impl Mover {
             cfg,
             owner,
             hold,
+            token_registries,
         })
     }
 

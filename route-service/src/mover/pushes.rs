@@ -33,6 +33,7 @@ impl Mover {
     /// A push a notification from the registry at `registry` announced.
     pub async fn notified_push(&self, registry: &str, p: &Push) -> Result<PushOutcome, MoveError> {
         let outcome = self.classify(registry, p).await?;
+        self.note_ignored(&p.tag, None, &outcome).await;
         metrics::counter!(
             "route_notified_pushes_total",
             "outcome" => if outcome == PushOutcome::Accepted { "accepted" } else { "ignored" }
@@ -58,6 +59,17 @@ impl Mover {
         let Some(station) = self.db.station_by_namespace(registry, ns).await? else {
             return ignored(format!("no station has the namespace {ns} on {registry}"));
         };
+        // With token auth the registry vouches for the actor: only the station itself may
+        // have pushed into its outbox (its token allows nothing else).
+        if self.token_registries.iter().any(|r| r == registry)
+            && p.actor.as_deref() != Some(&station.id)
+        {
+            return ignored(format!(
+                "pushed by {} into the outbox of {}; only the station itself counts",
+                p.actor.as_deref().unwrap_or("an anonymous client"),
+                station.id
+            ));
+        }
         // A notification is a hint, never evidence: what counts is what the registry holds
         // under the outbox tag now, and it must be the digest announced.
         let outcome = self
@@ -69,18 +81,17 @@ impl Mover {
                     p.digest, station.id, p.tag
                 ))
             });
-        self.note_ignored(&p.tag, &station.id, &outcome).await;
         Ok(outcome)
     }
 
-    async fn note_ignored(&self, train: &str, station: &str, outcome: &PushOutcome) {
+    async fn note_ignored(&self, train: &str, station: Option<&str>, outcome: &PushOutcome) {
         if let PushOutcome::Ignored(why) = outcome {
             if matches!(self.db.train(train).await, Ok(Some(_))) {
                 let _ = self
                     .db
                     .event(NewEvent {
                         train: Some(train),
-                        station: Some(station),
+                        station,
                         kind: "push_ignored",
                         detail: why.clone(),
                     })
@@ -125,7 +136,7 @@ impl Mover {
             .station_pushed(train, &station.id, &outbox, &p.digest, how.as_str())
             .await?;
         if how == PushSource::Report {
-            self.note_ignored(train, &station.id, &outcome).await;
+            self.note_ignored(train, Some(&station.id), &outcome).await;
         }
         Ok(Some(outcome))
     }

@@ -165,6 +165,7 @@ async fn steps<E: ContainerEngine>(
     });
     let reg = Registry::new(RegistryOptions {
         insecure: cfg.registry.insecure.clone(),
+        ..Default::default()
     });
     let opts = img::PullOptions {
         reporter: req.events.transfers(),

@@ -101,6 +101,7 @@ impl RegistryArgs {
     pub fn registry(&self) -> image::Registry {
         image::Registry::new(image::RegistryOptions {
             insecure: self.insecure.clone(),
+            ..Default::default()
         })
     }
 }

@@ -27,6 +27,10 @@ use tokio_util::sync::CancellationToken;
 pub struct RegistryOptions {
     /// Registries (`host:port`) spoken to over plain HTTP although not on loopback.
     pub insecure: Vec<String>,
+    /// Credentials per registry (`host:port`) that take precedence over the environment and
+    /// Docker's configuration: a service that holds its own account (the route service's
+    /// mover) uses this.
+    pub credentials: Vec<(String, Credentials)>,
 }
 
 /// An image resolved to its manifest digest; every later read uses the digest.
@@ -109,7 +113,10 @@ impl Registry {
             ..Default::default()
         };
         let client = Client::try_from(config).map_err(|e| Self::err(r, "client setup", e))?;
-        let auth = Credentials::for_registry(&reg)?.to_auth();
+        let auth = match self.opts.credentials.iter().find(|(r, _)| *r == reg) {
+            Some((_, c)) => c.to_auth(),
+            None => Credentials::for_registry(&reg)?.to_auth(),
+        };
         client.store_auth_if_needed(&reg, &auth).await;
         self.clients
             .lock()

@@ -1,0 +1,155 @@
+//! `GET /v1/registry-token`: distribution's token endpoint (its `auth.token.realm`). The
+//! registry client authenticates with HTTP Basic: a principal's id and API key (stations and
+//! creators log in to the registry with these), or the service's mover account. No
+//! credentials: public pulls only. Wrong credentials: 401.
+
+use super::{AppState, Failure};
+use crate::auth::key_matches;
+use crate::token::{grant, parse_scope, Grantee, MOVER_ACCOUNT};
+use axum::extract::{RawQuery, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::Json;
+use base64::Engine;
+use route_wire::Role;
+use serde_json::{json, Value};
+
+/// `%XX` and `+` decoding of one query value.
+fn decode(v: &str) -> String {
+    let b = v.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 2 < b.len() => {
+                match u8::from_str_radix(std::str::from_utf8(&b[i + 1..i + 3]).unwrap_or("zz"), 16)
+                {
+                    Ok(x) => {
+                        out.push(x);
+                        i += 2;
+                    }
+                    Err(_) => out.push(b'%'),
+                }
+            }
+            c => out.push(c),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+async fn grantee(st: &AppState, h: &HeaderMap) -> Result<(Grantee, String), Failure> {
+    let Some(v) = h
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return Ok((Grantee::Anonymous, String::new()));
+    };
+    let unauthorized = || {
+        tracing::warn!("registry token refused: wrong credentials");
+        Failure::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthenticated",
+            "wrong registry credentials: log in with your principal id and API key",
+        )
+    };
+    let basic = v.strip_prefix("Basic ").ok_or_else(unauthorized)?;
+    let raw = base64::engine::general_purpose::STANDARD
+        .decode(basic.trim())
+        .map_err(|_| unauthorized())?;
+    let text = String::from_utf8(raw).map_err(|_| unauthorized())?;
+    let (user, pass) = text.split_once(':').ok_or_else(unauthorized)?;
+    let tokens = st.tokens.as_ref().expect("checked by the caller");
+    if user == MOVER_ACCOUNT {
+        return if tokens.is_mover_password(pass) {
+            Ok((Grantee::Mover, user.into()))
+        } else {
+            Err(unauthorized())
+        };
+    }
+    let Some((role, hash)) = st.db.principal(user).await? else {
+        return Err(unauthorized());
+    };
+    if !key_matches(user, pass, &hash) {
+        return Err(unauthorized());
+    }
+    let g = match role {
+        Role::Station => Grantee::Station(
+            st.db
+                .station(user)
+                .await?
+                .ok_or_else(unauthorized)?
+                .namespace,
+        ),
+        Role::Creator => Grantee::Creator(
+            st.db
+                .creator(user)
+                .await?
+                .ok_or_else(unauthorized)?
+                .namespace,
+        ),
+        _ => Grantee::Anonymous,
+    };
+    Ok((g, user.to_string()))
+}
+
+/// `GET /v1/registry-token?service=…&scope=…`.
+#[utoipa::path(get, path = "/v1/registry-token",
+    params(("service" = String, Query, description = "the registry's auth.token.service"),
+           ("scope" = Option<String>, Query, description = "repository:<name>:<actions>, repeatable")),
+    responses((status = 200, description = "{\"token\", \"access_token\", \"expires_in\"}"),
+              (status = 401, body = route_wire::ApiError), (status = 404, body = route_wire::ApiError)))]
+pub async fn issue(
+    State(st): State<AppState>,
+    headers: HeaderMap,
+    RawQuery(q): RawQuery,
+) -> Result<Json<Value>, Failure> {
+    let Some(tokens) = st.tokens.clone() else {
+        return Err(Failure::not_found(
+            "this service issues no registry tokens (no [token] configured)",
+        ));
+    };
+    let (mut service, mut scopes) = (None, Vec::new());
+    for pair in q.unwrap_or_default().split('&') {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        match k {
+            "service" => service = Some(decode(v)),
+            "scope" => scopes.extend(decode(v).split(' ').filter_map(parse_scope)),
+            _ => {}
+        }
+    }
+    let service = service.ok_or_else(|| Failure::invalid("no `service`"))?;
+    if !st
+        .cfg
+        .registries
+        .iter()
+        .any(|r| r.token_service.as_deref() == Some(service.as_str()))
+    {
+        return Err(Failure::invalid(format!(
+            "`{service}` is not a registry this service issues tokens for"
+        )));
+    }
+    let (who, subject) = grantee(&st, &headers).await?;
+    let access = grant(&who, &scopes, tokens.public_pull());
+    if access.len() < scopes.len() {
+        tracing::info!(principal = %subject, service, asked = scopes.len(), granted = access.len(), "registry token: scopes not granted");
+    }
+    let token = tokens
+        .issue(&subject, &service, &access)
+        .map_err(|e| Failure::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))?;
+    Ok(Json(
+        json!({"token": token, "access_token": token, "expires_in": tokens.lifetime_secs()}),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn query_values_are_percent_decoded() {
+        assert_eq!(
+            super::decode("repository%3Ast-1%2Foutbox%3Apull%2Cpush"),
+            "repository:st-1/outbox:pull,push"
+        );
+        assert_eq!(super::decode("a+b%"), "a b%");
+    }
+}
