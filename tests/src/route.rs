@@ -479,6 +479,11 @@ impl RouteScene {
     /// Builds the train directory `train` on the test master and pushes it to the creator's
     /// submissions repository as `tag`; returns the reference.
     pub fn build_submission(&self, train: &Path, tag: &str) -> String {
+        self.build_submission_by(train, tag, "creator")
+    }
+
+    /// [`RouteScene::build_submission`] signed with the key of `key_owner`.
+    pub fn build_submission_by(&self, train: &Path, tag: &str, key_owner: &str) -> String {
         let r = format!("{}/creator/submissions:{tag}", self.regs[0].addr);
         ok(self
             .as_party("creator", Command::new(bin("train")))
@@ -493,7 +498,7 @@ impl RouteScene {
                 "run.sh",
             ])
             .arg("--creator-key")
-            .arg(self.scene.key("creator")));
+            .arg(self.scene.key(key_owner)));
         r
     }
 

@@ -189,3 +189,87 @@ fn the_same_route_on_postgresql() {
         Err(_) => panic!("PHT_TEST_POSTGRES_URL is not set: start PostgreSQL with `eval \"$(scripts/postgres.sh)\"` (scripts/test.sh does)"),
     }
 }
+
+/// `train create` with the route's keys given explicitly (`id=key file`).
+fn create_custom(rs: &RouteScene, id: &str, creator_key: &str, route: &[(&str, &str)]) -> String {
+    let algo = rs.scene.path("algo");
+    std::fs::create_dir_all(&algo).unwrap();
+    std::fs::write(algo.join("run.sh"), COUNT).unwrap();
+    let out = rs.scene.path(&format!("train-{id}"));
+    let mut c = std::process::Command::new(bin("train"));
+    c.args([
+        "create",
+        "--format",
+        "native",
+        "--entrypoint",
+        "run.sh",
+        "--creator-id",
+        "creator",
+    ])
+    .arg("--creator-key")
+    .arg(rs.scene.key(creator_key))
+    .arg("--files")
+    .arg(&algo)
+    .arg("--out")
+    .arg(&out)
+    .args(["--train-id", id]);
+    for (st, key) in route {
+        c.arg("--station").arg(format!(
+            "{st}={}",
+            rs.scene.path(&format!("keys/{key}.pub.pem")).display()
+        ));
+    }
+    ok(&mut c);
+    rs.build_submission_by(&out, id, creator_key)
+}
+
+#[test]
+fn submissions_that_fail_a_check_are_refused_naming_it() {
+    let rs = RouteScene::new(Setup {
+        stations: &[("st-1", 0, "auto"), ("st-2", 1, "auto")],
+        ..Setup::default()
+    });
+    ok(std::process::Command::new(bin("train"))
+        .args(["keygen", "other", "--bits", "2048", "--out-dir"])
+        .arg(rs.scene.path("keys")));
+    let route = ["st-1", "st-2"];
+    let id = |n: &str| format!("{n}-{}", e2e::route::nonce().replace('_', "-"));
+
+    // A route key that is not the one registered for the station.
+    let t = id("wrong-station-key");
+    let image = create_custom(&rs, &t, "creator", &[("st-1", "st-1"), ("st-2", "other")]);
+    let (s, v) = rs.submit(&image, &route);
+    assert_eq!((s, v["check"].as_str()), (422, Some("signatures")), "{v}");
+    assert!(v["message"].as_str().unwrap().contains("st-2"), "{v}");
+
+    // Signed with a key that is not the registered creator's.
+    let t = id("wrong-creator-key");
+    let image = create_custom(&rs, &t, "other", &[("st-1", "st-1"), ("st-2", "st-2")]);
+    let (s, v) = rs.submit(&image, &route);
+    assert_eq!((s, v["check"].as_str()), (422, Some("signatures")), "{v}");
+
+    // A train that already ran a stop is not a submission.
+    let t = id("ran-already");
+    let image = create_custom(&rs, &t, "creator", &[("st-1", "st-1"), ("st-2", "st-2")]);
+    let ran = format!("{}/creator/submissions:{t}-ran", rs.regs[0].addr);
+    let cfg = rs.scene.config("direct.toml", "");
+    let o = run(rs
+        .scene
+        .station_cmd("st-1", &image)
+        .arg("--push")
+        .arg(&ran)
+        .arg("--config")
+        .arg(cfg));
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let (s, v) = rs.submit(&ran, &route);
+    assert_eq!((s, v["check"].as_str()), (422, Some("state")), "{v}");
+
+    // An image that is not there: nothing is known, 502, and nothing is stored.
+    let (s, v) = rs.submit(
+        &format!("{}/creator/submissions:missing", rs.regs[0].addr),
+        &route,
+    );
+    assert_eq!((s, v["error"].as_str()), (502, Some("registry")), "{v}");
+    let (_, v) = rs.call("GET", "/v1/trains", Some("root"), None);
+    assert_eq!(v["trains"].as_array().unwrap().len(), 0, "{v}");
+}
