@@ -204,6 +204,26 @@ impl Config {
                 r.secret = Some(SecretString::from(t.trim().to_string()));
             }
         }
+        // The secret says which registry a notification comes from: two registries sharing
+        // one would have one's pushes taken for the other's.
+        use secrecy::ExposeSecret;
+        let secrets: Vec<(&str, &str)> = self
+            .registries
+            .iter()
+            .filter_map(|r| {
+                r.secret
+                    .as_ref()
+                    .map(|s| (r.name.as_str(), s.expose_secret()))
+            })
+            .collect();
+        for (i, (a, s)) in secrets.iter().enumerate() {
+            if let Some((b, _)) = secrets[i + 1..].iter().find(|(_, t)| t == s) {
+                return Err(ConfigError::Invalid(format!(
+                    "registries {a} and {b} have the same notification secret; give each its own \
+                     (the secret tells the service which registry notifies)"
+                )));
+            }
+        }
         Ok(())
     }
 
@@ -260,6 +280,14 @@ mod tests {
         .unwrap();
         let e = c.load_secrets().unwrap_err().to_string();
         assert!(e.contains("shorter than 16"), "{e}");
+        std::env::set_var("RS_TEST_SHARED_SECRET", "0123456789abcdef0123");
+        let mut c: Config = toml::from_str(
+            "[[registry]]\nname='a'\naddress='r:1'\nnotification_secret_env='RS_TEST_SHARED_SECRET'\n\
+             [[registry]]\nname='b'\naddress='r:2'\nnotification_secret_env='RS_TEST_SHARED_SECRET'\n",
+        )
+        .unwrap();
+        let e = c.load_secrets().unwrap_err().to_string();
+        assert!(e.contains("same notification secret"), "{e}");
         let e = toml::from_str::<Config>("lisen = 'x'")
             .unwrap_err()
             .to_string();

@@ -64,7 +64,7 @@ impl TestRegistry {
         }
         if let Some((url, secret)) = notify {
             yml.push_str(&format!(
-                "notifications:\n  endpoints:\n    - name: route-service\n      url: {url}\n      headers:\n        Authorization: [\"{secret}\"]\n      timeout: 2s\n      threshold: 3\n      backoff: 500ms\n"
+                "notifications:\n  endpoints:\n    - name: route-service\n      url: {url}\n      headers:\n        Authorization: [\"{secret}\"]\n      timeout: 2s\n      threshold: 3\n      backoff: 500ms\n      ignore:\n        mediatypes: [application/octet-stream]\n        actions: [pull]\n"
             ));
         }
         let config = dir.join(format!("{name}.yml"));

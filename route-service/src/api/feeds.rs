@@ -38,6 +38,8 @@ fn feed(db: Db, key: Key, after: i64) -> impl Stream<Item = Result<Event, Infall
                 return Some((Ok(ev), (db, key, after, queue)));
             }
             let changed = db.changed();
+            tokio::pin!(changed);
+            changed.as_mut().enable();
             let filter = match &key {
                 Key::Train(t) => EventFilter::Train(t),
                 Key::Station(s) => EventFilter::Station(s),

@@ -103,6 +103,8 @@ pub async fn inbox(
     let deadline = tokio::time::Instant::now() + wait;
     loop {
         let changed = st.db.changed();
+        tokio::pin!(changed);
+        changed.as_mut().enable();
         let items = st.db.inbox(&id).await?;
         if !items.is_empty() || tokio::time::Instant::now() >= deadline {
             let outbox = route_wire::repository(&station.namespace, Repo::Outbox);

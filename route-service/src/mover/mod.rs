@@ -89,6 +89,11 @@ impl Mover {
 
     async fn worker(&self, stop: CancellationToken) {
         while !stop.is_cancelled() {
+            // Registered before the claim, so a wake between an empty claim and the wait is
+            // not lost (it cost up to a second per move before).
+            let changed = self.db.changed();
+            tokio::pin!(changed);
+            changed.as_mut().enable();
             match self.move_one(&stop).await {
                 Ok(true) => continue,
                 Ok(false) => {}
@@ -97,7 +102,7 @@ impl Mover {
             // Idle: woken by this replica's own events at once, by other replicas' within 1 s.
             tokio::select! {
                 _ = stop.cancelled() => break,
-                _ = self.db.changed() => {}
+                _ = changed => {}
                 _ = tokio::time::sleep(Duration::from_secs(1)) => {}
             }
         }
