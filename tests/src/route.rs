@@ -328,49 +328,33 @@ impl RouteScene {
 
     /// Starts the service (again) and waits until it answers.
     pub fn start(&mut self) {
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&self.log)
-            .unwrap();
-        let mut c = Command::new(bin("route-service"));
-        c.arg("serve")
-            .arg("--config")
-            .arg(&self.config)
-            .stdout(Stdio::null())
-            .stderr(log);
-        c.env("RUST_LOG", "info,route_service=debug");
-        for (i, s) in self.secrets.iter().enumerate() {
-            c.env(format!("PHT_TEST_HOOK_SECRET_{i}"), s);
-        }
-        for (k, v) in &self.env {
-            c.env(k, v);
-        }
-        self.service = Some(c.spawn().unwrap());
-        let health = format!("{}/healthz", self.url);
-        wait_for(30, "the route service", || {
-            Command::new("curl")
-                .args(["-fsS", "-o", "/dev/null", &health])
-                .status()
-                .is_ok_and(|s| s.success())
-        });
+        let url = self.url.clone();
+        self.service = Some(self.spawn_service(None, &url));
     }
 
     /// A second replica on the same configuration and database, listening on its own port;
     /// returns it and its URL (registries keep notifying the first).
     pub fn start_replica(&self) -> (Child, String) {
-        let port = crate::route::free_port();
+        let port = free_port();
+        let url = format!("http://127.0.0.1:{port}");
+        (
+            self.spawn_service(Some(&format!("127.0.0.1:{port}")), &url),
+            url,
+        )
+    }
+
+    /// `route-service serve` on this scene's configuration (and `listen`), waited for at `url`.
+    fn spawn_service(&self, listen: Option<&str>, url: &str) -> Child {
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(&self.log)
             .unwrap();
         let mut c = Command::new(bin("route-service"));
-        c.arg("serve")
-            .arg("--config")
-            .arg(&self.config)
-            .arg("--listen")
-            .arg(format!("127.0.0.1:{port}"));
+        c.arg("serve").arg("--config").arg(&self.config);
+        if let Some(l) = listen {
+            c.arg("--listen").arg(l);
+        }
         c.stdout(Stdio::null())
             .stderr(log)
             .env("RUST_LOG", "info,route_service=debug");
@@ -381,15 +365,14 @@ impl RouteScene {
             c.env(k, v);
         }
         let child = c.spawn().unwrap();
-        let url = format!("http://127.0.0.1:{port}");
         let health = format!("{url}/healthz");
-        wait_for(30, "the replica", || {
+        wait_for(30, "the route service", || {
             Command::new("curl")
                 .args(["-fsS", "-o", "/dev/null", &health])
                 .status()
                 .is_ok_and(|s| s.success())
         });
-        (child, url)
+        child
     }
 
     /// The service's process id.

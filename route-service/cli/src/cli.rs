@@ -81,6 +81,22 @@ pub enum AdminCmd {
     },
 }
 
+/// Where a station or creator lives and its key.
+#[derive(Args)]
+pub struct PartyArgs {
+    /// Its registry, `host[:port]`.
+    #[arg(long)]
+    pub registry: String,
+    /// Its namespace there (default: the id). Stations: the service delivers to
+    /// NAMESPACE/inbox and takes NAMESPACE/outbox. Creators: they push to
+    /// NAMESPACE/submissions; finished trains arrive in NAMESPACE/results.
+    #[arg(long)]
+    pub namespace: Option<String>,
+    /// Its public key (PEM, as `train keygen` writes it).
+    #[arg(long, value_name = "PEM")]
+    pub public_key: PathBuf,
+}
+
 #[derive(Clone, Copy, ValueEnum)]
 pub enum ApprovalArg {
     /// Every delivered train may run.
@@ -98,16 +114,8 @@ pub enum StationCmd {
     Add {
         /// The station's id (as trains' routes name it).
         id: String,
-        /// Its registry, `host[:port]`.
-        #[arg(long)]
-        registry: String,
-        /// Its namespace there: the service delivers to NAMESPACE/inbox and takes
-        /// NAMESPACE/outbox (default: the id).
-        #[arg(long)]
-        namespace: Option<String>,
-        /// Its public key (PEM, as `train keygen` writes it).
-        #[arg(long, value_name = "PEM")]
-        public_key: PathBuf,
+        #[command(flatten)]
+        party: PartyArgs,
         /// How it takes trains.
         #[arg(long, value_enum, default_value = "auto")]
         approval: ApprovalArg,
@@ -147,16 +155,8 @@ pub enum CreatorCmd {
     Add {
         /// The creator's id (as its trains' configurations name it).
         id: String,
-        /// Its registry, `host[:port]`.
-        #[arg(long)]
-        registry: String,
-        /// Its namespace: it pushes to NAMESPACE/submissions, finished trains arrive in
-        /// NAMESPACE/results (default: the id).
-        #[arg(long)]
-        namespace: Option<String>,
-        /// Its public key (PEM).
-        #[arg(long, value_name = "PEM")]
-        public_key: PathBuf,
+        #[command(flatten)]
+        party: PartyArgs,
         #[command(flatten)]
         db: DbArgs,
     },

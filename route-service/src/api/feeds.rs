@@ -3,7 +3,7 @@
 //! keep the stream open.
 
 use super::{AppState, Caller, Failure};
-use crate::db::{Db, EventFilter};
+use crate::db::{until_touched, Db, EventFilter, Touched};
 use axum::extract::{Path, State};
 use axum::http::HeaderMap;
 use axum::response::sse::{Event, KeepAlive, Sse};
@@ -25,41 +25,45 @@ enum Key {
 }
 
 fn feed(db: Db, key: Key, after: i64) -> impl Stream<Item = Result<Event, Infallible>> {
-    let state = (db, key, after, VecDeque::new());
-    futures_util::stream::unfold(state, |(db, key, mut after, mut queue)| async move {
-        loop {
-            if let Some(e) = queue.pop_front() {
-                let e: route_wire::EventView = e;
-                let ev = Event::default()
-                    .id(e.id.to_string())
-                    .event(e.kind.clone())
-                    .json_data(&e)
-                    .unwrap_or_else(|_| Event::default().comment("unserialisable event"));
-                return Some((Ok(ev), (db, key, after, queue)));
-            }
-            let changed = db.changed();
-            tokio::pin!(changed);
-            changed.as_mut().enable();
-            let filter = match &key {
-                Key::Train(t) => EventFilter::Train(t),
-                Key::Station(s) => EventFilter::Station(s),
-            };
-            match db.events(filter, after, 200).await {
-                Ok(v) if !v.is_empty() => {
-                    after = v.last().map(|e| e.id).unwrap_or(after);
-                    queue.extend(v);
-                    continue;
+    // Subscribed before the first read, so nothing committed in between is missed.
+    let rx = db.touches();
+    let state = (db, key, after, VecDeque::new(), rx);
+    futures_util::stream::unfold(
+        state,
+        |(db, key, mut after, mut queue, mut rx)| async move {
+            loop {
+                if let Some(e) = queue.pop_front() {
+                    let e: route_wire::EventView = e;
+                    let ev = Event::default()
+                        .id(e.id.to_string())
+                        .event(e.kind.clone())
+                        .json_data(&e)
+                        .unwrap_or_else(|_| Event::default().comment("unserialisable event"));
+                    return Some((Ok(ev), (db, key, after, queue, rx)));
                 }
-                Ok(_) => {}
-                Err(e) => tracing::warn!(error = %e, "event feed read failed"),
+                let filter = match &key {
+                    Key::Train(t) => EventFilter::Train(t),
+                    Key::Station(s) => EventFilter::Station(s),
+                };
+                match db.events(filter, after, 200).await {
+                    Ok(v) if !v.is_empty() => {
+                        after = v.last().map(|e| e.id).unwrap_or(after);
+                        queue.extend(v);
+                        continue;
+                    }
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!(error = %e, "event feed read failed"),
+                }
+                // This replica's events about this key wake the feed at once; other replicas'
+                // are seen within a second.
+                let mine = |t: &Touched| match &key {
+                    Key::Train(k) => t.train.as_deref() == Some(k.as_str()),
+                    Key::Station(k) => t.station.as_deref() == Some(k.as_str()),
+                };
+                until_touched(&mut rx, mine, Duration::from_secs(1)).await;
             }
-            // New events of this replica wake the feed at once; other replicas' within a second.
-            tokio::select! {
-                _ = changed => {}
-                _ = tokio::time::sleep(Duration::from_secs(1)) => {}
-            }
-        }
-    })
+        },
+    )
 }
 
 fn sse(

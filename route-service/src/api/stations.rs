@@ -101,10 +101,9 @@ pub async fn inbox(
         .ok_or_else(|| Failure::not_found(format!("no station `{id}`")))?;
     st.db.touch_station(&id).await?;
     let deadline = tokio::time::Instant::now() + wait;
+    // Subscribed before the first read, so a delivery in between is not missed.
+    let mut touches = st.db.touches();
     loop {
-        let changed = st.db.changed();
-        tokio::pin!(changed);
-        changed.as_mut().enable();
         let items = st.db.inbox(&id).await?;
         if !items.is_empty() || tokio::time::Instant::now() >= deadline {
             let outbox = route_wire::repository(&station.namespace, Repo::Outbox);
@@ -135,11 +134,12 @@ pub async fn inbox(
                 .collect();
             return Ok(Json(Inbox { items }));
         }
-        // Woken by this replica's events at once; other replicas' are seen within a second.
+        // Woken by this replica's changes at this station at once; other replicas' are seen
+        // within a second.
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        let mine = |t: &crate::db::Touched| t.station.as_deref() == Some(id.as_str());
         tokio::select! {
-            _ = changed => {}
-            _ = tokio::time::sleep(Duration::from_secs(1)) => {}
-            _ = tokio::time::sleep_until(deadline) => {}
+            _ = crate::db::until_touched(&mut touches, mine, left.min(Duration::from_secs(1))) => {}
             _ = st.stop.cancelled() => {}
         }
         if st.stop.is_cancelled() {
@@ -193,10 +193,7 @@ pub async fn report(
                 .await?
         }
         ReportStatus::Failed => {
-            let reason = r
-                .reason
-                .filter(|s| !s.trim().is_empty())
-                .ok_or_else(|| Failure::invalid("a `failed` report needs a reason"))?;
+            let reason = required_reason(r.reason, "a `failed` report needs a reason")?;
             let from = [
                 HopState::Delivered,
                 HopState::AwaitingApproval,
@@ -210,7 +207,7 @@ pub async fn report(
                     "failed",
                     &from,
                     Some(HopState::Failed),
-                    format!("{me}: {}", cap(&reason)),
+                    format!("{me}: {reason}"),
                 )
                 .await?
         }
@@ -256,7 +253,15 @@ pub async fn report(
     }
 }
 
-/// Reasons are kept to 2 KiB: enough for any error message, not a channel for results.
+/// A reason that must be given, kept to 2 KiB: enough for any error message, not a channel for
+/// results.
+fn required_reason(r: Option<String>, missing: &str) -> Result<String, Failure> {
+    let r = r
+        .filter(|s| !s.trim().is_empty())
+        .ok_or_else(|| Failure::invalid(missing))?;
+    Ok(cap(&r))
+}
+
 fn cap(s: &str) -> String {
     let mut end = s.len().min(2048);
     while !s.is_char_boundary(end) {
@@ -322,10 +327,7 @@ async fn decide(
             )
             .await?
     } else {
-        let reason = d
-            .reason
-            .filter(|s| !s.trim().is_empty())
-            .ok_or_else(|| Failure::invalid("a rejection needs a reason; the creator sees it"))?;
+        let reason = required_reason(d.reason, "a rejection needs a reason; the creator sees it")?;
         let from = [
             HopState::AwaitingApproval,
             HopState::Delivered,
@@ -338,7 +340,7 @@ async fn decide(
                 "rejected",
                 &from,
                 Some(HopState::Failed),
-                format!("rejected by {me}: {}", cap(&reason)),
+                format!("rejected by {me}: {reason}"),
             )
             .await?
     };

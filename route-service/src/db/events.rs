@@ -63,7 +63,7 @@ impl Db {
     pub async fn event(&self, e: NewEvent<'_>) -> Result<(), DbError> {
         let mut c = self.pool.acquire().await?;
         append(&mut c, &e).await?;
-        self.wake();
+        self.touch(e.train, e.station);
         Ok(())
     }
 

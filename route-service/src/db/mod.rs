@@ -5,6 +5,7 @@
 //! Times are Unix milliseconds; booleans are integers; ids are text. Where the two databases
 //! differ (claiming a move), [`Backend`] picks the statement.
 
+mod decisions;
 mod events;
 mod hops;
 mod parties;
@@ -63,9 +64,22 @@ pub enum Backend {
 pub struct Db {
     pool: AnyPool,
     backend: Backend,
-    /// Woken on every event this process appends: long-polls, SSE feeds and idle movers wait
-    /// on it (other replicas' events are seen by their periodic re-reads).
+    /// Woken on every change this process commits: idle movers wait on it (other replicas'
+    /// changes are seen by their periodic re-reads).
     changed: Arc<Notify>,
+    /// Which train and station each committed change concerns: SSE feeds and long-polls wake
+    /// only for their own. (Waking all of them on every event made 500 feeds run 500 queries
+    /// per event.)
+    touched: tokio::sync::broadcast::Sender<Touched>,
+}
+
+/// The train and station a committed change concerns.
+#[derive(Debug, Clone)]
+pub struct Touched {
+    /// The train, if any.
+    pub train: Option<String>,
+    /// The station, if any.
+    pub station: Option<String>,
 }
 
 /// The URL with any password replaced, for messages.
@@ -120,6 +134,8 @@ impl Db {
             pool,
             backend,
             changed: Arc::new(Notify::new()),
+            // A feed that falls this far behind re-reads the log (`Lagged`), losing nothing.
+            touched: tokio::sync::broadcast::channel(4096).0,
         })
     }
 
@@ -171,6 +187,20 @@ impl Db {
         self.changed.notify_waiters();
     }
 
+    /// Announces a committed change about `train` and `station`, and wakes the movers.
+    pub(crate) fn touch(&self, train: Option<&str>, station: Option<&str>) {
+        let _ = self.touched.send(Touched {
+            train: train.map(str::to_string),
+            station: station.map(str::to_string),
+        });
+        self.wake();
+    }
+
+    /// Changes as they are committed by this process.
+    pub fn touches(&self) -> tokio::sync::broadcast::Receiver<Touched> {
+        self.touched.subscribe()
+    }
+
     /// Whether the database answers.
     pub async fn ping(&self) -> Result<(), DbError> {
         sqlx::query("SELECT 1").execute(&self.pool).await?;
@@ -181,6 +211,27 @@ impl Db {
     pub async fn close(&self) {
         self.pool.close().await;
     }
+}
+
+/// Waits until a change `wanted` accepts is announced on `rx` (a lagged receiver counts: it
+/// may have missed one), or `max` passes (other replicas' changes are not announced here).
+pub async fn until_touched(
+    rx: &mut tokio::sync::broadcast::Receiver<Touched>,
+    wanted: impl Fn(&Touched) -> bool,
+    max: std::time::Duration,
+) {
+    use tokio::sync::broadcast::error::RecvError;
+    let wait = async {
+        loop {
+            match rx.recv().await {
+                Ok(t) if wanted(&t) => return,
+                Ok(_) => {}
+                Err(RecvError::Lagged(_)) => return,
+                Err(RecvError::Closed) => std::future::pending::<()>().await,
+            }
+        }
+    };
+    let _ = tokio::time::timeout(max, wait).await;
 }
 
 /// Reads a text column as one of the wire enums.

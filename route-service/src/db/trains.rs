@@ -200,7 +200,7 @@ impl Db {
         )
         .await?;
         tx.commit().await?;
-        self.wake();
+        self.touch(Some(&t.id), None);
         Ok(())
     }
 

@@ -27,16 +27,6 @@ fn median(mut v: Vec<f64>) -> f64 {
     v[v.len() / 2]
 }
 
-fn arg(name: &str) -> Option<String> {
-    let mut it = std::env::args();
-    while let Some(a) = it.next() {
-        if a == name {
-            return it.next();
-        }
-    }
-    None
-}
-
 fn main() {
     let runs: usize = arg("--runs").map_or(5, |r| r.parse().unwrap());
     let push_mib: usize = arg("--push-mib").map_or(200, |r| r.parse().unwrap());

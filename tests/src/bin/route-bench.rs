@@ -9,7 +9,7 @@
 //!   target/release/route-bench [--postgres] [--stations 200 --trains 1000 --hops 5 --sse 500]
 
 use e2e::route::{free_port, nonce, TestRegistry};
-use e2e::{bin, master, ok};
+use e2e::{arg, bin, master, ok};
 use route_service::auth::{key_hash, new_key};
 use route_service::db::{Db, NewCreator, NewStation};
 use route_wire::Approval;
@@ -22,16 +22,6 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use train_image::{self as image, ImageRef, Registry, RegistryOptions, Silent};
 use train_lib::keys::PrivateKey;
-
-fn arg(name: &str) -> Option<String> {
-    let mut it = std::env::args();
-    while let Some(a) = it.next() {
-        if a == name {
-            return it.next();
-        }
-    }
-    None
-}
 
 fn num(name: &str, default: usize) -> usize {
     arg(name).map_or(default, |v| v.parse().expect(name))

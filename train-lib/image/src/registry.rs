@@ -129,10 +129,8 @@ impl Registry {
         r.is_loopback() || self.opts.insecure.iter().any(|i| i == r.registry())
     }
 
-    /// Resolves `r` to its manifest digest (checked against the bytes when `r` names a digest).
-    /// The manifest is read up to [`METADATA_CAP`] bytes.
-    pub async fn resolve(&self, r: &ImageRef) -> Result<Pinned, ImageError> {
-        let (c, auth) = self.client_and_auth(r).await?;
+    /// The capped HTTP client (made once) and the scheme for `r`.
+    fn capped(&self, r: &ImageRef) -> Result<(&CappedHttp, &'static str), ImageError> {
         let http = match self.http.get() {
             Some(h) => h,
             None => {
@@ -140,7 +138,14 @@ impl Registry {
                 self.http.get_or_init(|| h)
             }
         };
-        let scheme = if self.plain(r) { "http" } else { "https" };
+        Ok((http, if self.plain(r) { "http" } else { "https" }))
+    }
+
+    /// Resolves `r` to its manifest digest (checked against the bytes when `r` names a digest).
+    /// The manifest is read up to [`METADATA_CAP`] bytes.
+    pub async fn resolve(&self, r: &ImageRef) -> Result<Pinned, ImageError> {
+        let (c, auth) = self.client_and_auth(r).await?;
+        let (http, scheme) = self.capped(r)?;
         let raw = http
             .manifest(&c, &auth, r, scheme, ACCEPT, METADATA_CAP)
             .await?;
@@ -167,14 +172,7 @@ impl Registry {
     /// too); `Ok(false)` when the registry does not allow deletes or no longer has it.
     pub async fn delete_manifest(&self, r: &ImageRef) -> Result<bool, ImageError> {
         let (c, auth) = self.client_and_auth(r).await?;
-        let http = match self.http.get() {
-            Some(h) => h,
-            None => {
-                let h = CappedHttp::new()?;
-                self.http.get_or_init(|| h)
-            }
-        };
-        let scheme = if self.plain(r) { "http" } else { "https" };
+        let (http, scheme) = self.capped(r)?;
         http.delete_manifest(&c, &auth, r, scheme).await
     }
 

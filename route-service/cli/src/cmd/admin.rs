@@ -1,22 +1,24 @@
 //! `route-service admin|station|creator …`: administration on the service's database. API
 //! keys are printed once, on stdout, and stored only as hashes.
 
-use crate::cli::{AdminCmd, ApprovalArg, CreatorCmd, StationCmd};
+use crate::cli::{AdminCmd, ApprovalArg, CreatorCmd, PartyArgs, StationCmd};
 use anyhow::{bail, Context, Result};
 use route_service::auth::{key_hash, new_key};
 use route_service::db::{NewCreator, NewStation};
 use route_wire::Approval;
-use std::path::Path;
 use train_lib::keys::public_key_from_file;
 
 fn check_id(id: &str) -> Result<()> {
     train_lib::ids::check("id", id).map_err(|e| anyhow::anyhow!("{e}"))
 }
 
-fn key_of(path: &Path) -> Result<(String, String)> {
-    let k = public_key_from_file(path)
-        .with_context(|| format!("reading public key {}", path.display()))?;
-    Ok((k.to_pem(), k.fingerprint()))
+/// The checked id's namespace, public key PEM and fingerprint.
+fn party_of(id: &str, p: &PartyArgs) -> Result<(String, String, String)> {
+    check_id(id)?;
+    let k = public_key_from_file(&p.public_key)
+        .with_context(|| format!("reading public key {}", p.public_key.display()))?;
+    let namespace = p.namespace.clone().unwrap_or_else(|| id.to_string());
+    Ok((namespace, k.to_pem(), k.fingerprint()))
 }
 
 fn print_key(id: &str, key: &str) {
@@ -44,21 +46,18 @@ pub async fn station(c: StationCmd) -> Result<()> {
     match c {
         StationCmd::Add {
             id,
-            registry,
-            namespace,
-            public_key,
+            party,
             approval,
             db,
         } => {
-            check_id(&id)?;
-            let (pem, fingerprint) = key_of(&public_key)?;
+            let (namespace, public_key, fingerprint) = party_of(&id, &party)?;
             let db = super::open(&db).await?;
             let key = new_key();
             let s = NewStation {
-                namespace: namespace.unwrap_or_else(|| id.clone()),
                 id: id.clone(),
-                registry,
-                public_key: pem,
+                registry: party.registry,
+                namespace,
+                public_key,
                 fingerprint: fingerprint.clone(),
                 approval: match approval {
                     ApprovalArg::Auto => Approval::Auto,
@@ -116,22 +115,15 @@ pub async fn station(c: StationCmd) -> Result<()> {
 
 pub async fn creator(c: CreatorCmd) -> Result<()> {
     match c {
-        CreatorCmd::Add {
-            id,
-            registry,
-            namespace,
-            public_key,
-            db,
-        } => {
-            check_id(&id)?;
-            let (pem, fingerprint) = key_of(&public_key)?;
+        CreatorCmd::Add { id, party, db } => {
+            let (namespace, public_key, fingerprint) = party_of(&id, &party)?;
             let db = super::open(&db).await?;
             let key = new_key();
             let c = NewCreator {
-                namespace: namespace.unwrap_or_else(|| id.clone()),
                 id: id.clone(),
-                registry,
-                public_key: pem,
+                registry: party.registry,
+                namespace,
+                public_key,
                 fingerprint: fingerprint.clone(),
             };
             db.add_creator(&c, &key_hash(&id, &key)).await?;
