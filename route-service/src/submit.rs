@@ -98,8 +98,11 @@ pub async fn verify(
     };
     let checked = image::check_image(reg, &pulled, signed.as_deref(), None, work, opts()).await;
     for c in checked.checks {
-        if let Err(e) = c.result {
-            return Err(reject(c.name, e.to_string()));
+        match c.result {
+            Ok(_) => {}
+            Err(e) if e.is_rejection() => return Err(reject(c.name, e.to_string())),
+            // The registry failed, the image did not: 502, submit again.
+            Err(e) => return Err(SubmitError::Registry(e)),
         }
     }
     let pins: Vec<(&str, &str)> = stations

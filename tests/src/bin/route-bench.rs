@@ -1,7 +1,8 @@
 //! The route service under load, printed as a table: `--stations` stations (half on each of two
 //! loopback registries), `--trains` trains of `--hops` stops each, `--sse` SSE clients. The bench
-//! plays the stations: it long-polls each inbox, pulls the image and pushes a new state (a new
-//! configuration on the same layers) to the outbox. Then a cross-registry move of a
+//! plays the stations: it long-polls each inbox, pulls the image, pushes a new state (a new
+//! configuration on the same layers) to the outbox and reports `done` with its digest
+//! (`--no-report`: rely on the registries' notifications and reconciliation alone). Then a cross-registry move of a
 //! `--big-mib` train beside `skopeo copy` of the same image.
 //!
 //!   eval "$(scripts/services.sh)"; eval "$(scripts/postgres.sh)"
@@ -53,6 +54,7 @@ struct Bench {
     creator: Party,
     pushed: Mutex<HashMap<(String, usize), i64>>,
     done: std::sync::atomic::AtomicBool,
+    no_report: bool,
 }
 
 impl Bench {
@@ -147,8 +149,14 @@ async fn play_station(b: Arc<Bench>, i: usize) {
             let inbox: ImageRef = item["image"].as_str().unwrap().parse().unwrap();
             let outbox: ImageRef = item["push_to"].as_str().unwrap().parse().unwrap();
             match new_state(&b.reg, &inbox, &outbox, idx).await {
-                Ok(_) => {
-                    b.pushed.lock().unwrap().insert((train, idx), now_ms());
+                Ok(digest) => {
+                    b.pushed.lock().unwrap().insert((train.clone(), idx), now_ms());
+                    // As `station watch` will: report the push (the registry's notification
+                    // may come seconds later under load; whichever arrives first counts).
+                    let body = json!({"status": "done", "digest": digest});
+                    if !b.no_report {
+                        b.call(reqwest::Method::POST, &format!("/v1/trains/{train}/reports"), me, Some(body)).await;
+                    }
                 }
                 Err(e) => {
                     eprintln!("station {} failed to push {train}: {e}", me.id);
@@ -337,7 +345,7 @@ async fn main() {
         stations.push(p);
     }
     let config = dir.path().join("route-service.toml");
-    let mut cfg = format!("listen = \"127.0.0.1:{port}\"\ndatabase = \"{database}\"\n[mover]\nworkers = 8\nreconcile_secs = 30\n");
+    let mut cfg = format!("listen = \"127.0.0.1:{port}\"\ndatabase = \"{database}\"\n[mover]\nworkers = 16\nreconcile_secs = 30\n");
     for (i, a) in addr.iter().enumerate() {
         cfg.push_str(&format!("[[registry]]\nname = \"r{i}\"\naddress = \"{a}\"\nnotification_secret_env = \"BENCH_SECRET_{i}\"\n"));
     }
@@ -381,6 +389,7 @@ async fn main() {
         creator,
         pushed: Mutex::default(),
         done: false.into(),
+        no_report: std::env::args().any(|a| a == "--no-report"),
     });
     let setup = t0.elapsed().as_secs_f64();
     eprintln!(
@@ -502,15 +511,18 @@ async fn main() {
                 .iter()
                 .map(|&s| b.stations[s].id.clone())
                 .collect();
-            let (s, v) = b
-                .call(
-                    reqwest::Method::POST,
-                    "/v1/trains",
-                    &b.creator,
-                    Some(json!({"image": tag.to_string(), "route": route})),
-                )
-                .await;
-            assert_eq!(s, 201, "{v}");
+            // 502 (the registry failed while the service read the image): submit again, as the
+            // message says.
+            for attempt in 0.. {
+                let body = json!({"image": tag.to_string(), "route": route});
+                let (s, v) = b.call(reqwest::Method::POST, "/v1/trains", &b.creator, Some(body)).await;
+                if s == 502 && attempt < 4 {
+                    tokio::time::sleep(Duration::from_millis(300)).await;
+                    continue;
+                }
+                assert_eq!(s, 201, "{v}");
+                break;
+            }
             drop(permit);
         }));
     }
