@@ -302,3 +302,76 @@ async fn a_notification_is_taken_once() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_hop_past_its_deadline_expires_and_fails_the_train() {
+    for (_d, db) in databases().await {
+        let creator = uniq("c");
+        db.add_creator(
+            &NewCreator {
+                id: creator.clone(),
+                registry: "r:1".into(),
+                namespace: creator.clone(),
+                public_key: "pem".into(),
+                fingerprint: "sha256:00".into(),
+            },
+            "h",
+        )
+        .await
+        .unwrap();
+        let s = uniq("s");
+        db.add_station(
+            &NewStation {
+                id: s.clone(),
+                registry: "r:1".into(),
+                namespace: s.clone(),
+                public_key: "pem".into(),
+                fingerprint: "sha256:00".into(),
+                approval: Approval::Auto,
+            },
+            "h",
+        )
+        .await
+        .unwrap();
+        let t = uniq("t");
+        db.create_train(
+            &NewTrain {
+                id: t.clone(),
+                creator,
+                format: Format::Native,
+                route: vec![s.clone()],
+                digest: "sha256:d0".into(),
+                source: "r:1/c/submissions@sha256:d0".into(),
+                targets: vec![
+                    (Some(s.clone()), format!("r:1/{s}/inbox:{t}")),
+                    (None, "r:1/c/results:x".into()),
+                ],
+                detail: "test".into(),
+            },
+            1,
+        )
+        .await
+        .unwrap();
+        let c = claim_for(&db, "w", &t, 60_000).await;
+        assert!(db
+            .complete_move(&c, "w", Some(Approval::Auto), "x")
+            .await
+            .unwrap());
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        assert!(db.expire_hops().await.unwrap() >= 1);
+        let v = db.train_view(&t, false).await.unwrap().unwrap();
+        assert_eq!(
+            (v.state, v.hops[0].state),
+            (TrainState::Failed, HopState::Expired)
+        );
+        assert!(v.reason.unwrap().contains("deadline"));
+        let o = db
+            .station_pushed(&t, &s, "r:1/x/outbox", "sha256:d1", "test")
+            .await
+            .unwrap();
+        assert!(
+            matches!(o, PushOutcome::Ignored(_)),
+            "an expired hop takes no push"
+        );
+    }
+}

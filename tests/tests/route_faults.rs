@@ -124,26 +124,55 @@ fn two_replicas_on_one_postgresql_one_killed_mid_move() {
 }
 
 #[test]
-fn a_registry_down_during_a_move_is_retried_until_it_is_back() {
+fn a_registry_stopped_mid_copy_and_started_again_gets_the_train() {
     let mut rs = RouteScene::new(Setup {
         stations: &[("st-1", 0, "auto"), ("st-2", 1, "auto")],
         ..Setup::default()
     });
+    // 192 MiB of train files: the move to registry B takes long enough to be caught mid-way.
+    let algo = rs.scene.path("algo");
+    std::fs::create_dir_all(&algo).unwrap();
+    ok(std::process::Command::new("head")
+        .args(["-c", "201326592", "/dev/urandom"])
+        .stdout(std::fs::File::create(algo.join("big.bin")).unwrap()));
     let id = submit(&rs, "native", &["st-1", "st-2"]);
-    rs.regs[1].stop();
     rs.run_station("st-1", &id);
-    wait_for(30, "a failed move attempt", || {
+    // Registry B is killed while the layer streams into st-2's inbox (an upload in progress).
+    let uploads = rs
+        .scene
+        .path("route/registry-1/docker/registry/v2/repositories/st-2/inbox/_uploads");
+    let end = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let growing = std::fs::read_dir(&uploads)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .any(|u| std::fs::metadata(u.path().join("data")).is_ok_and(|m| m.len() > 0));
+        if growing {
+            rs.regs[1].stop();
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < end,
+            "no upload into st-2's inbox seen: {:#}",
+            rs.train(&id)
+        );
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+    wait_for(30, "the interrupted move to be retried", || {
         let v = rs.train(&id);
-        v["hops"][1]["attempts"].as_i64().unwrap_or(0) >= 1
-            && v["hops"][1]["last_error"].is_string()
+        !events(&v, "move_retry").is_empty()
     });
     let v = rs.train(&id);
     assert_eq!(v["state"], "in_transit", "{v:#}");
-    assert!(!events(&v, "move_retry").is_empty(), "{v:#}");
+    assert!(
+        events(&v, "delivered").len() == 1,
+        "not delivered while B is down: {v:#}"
+    );
     rs.regs[1].restart();
-    rs.wait_state(&id, "at_station", 60);
+    rs.wait_state(&id, "at_station", 90);
     rs.run_station("st-2", &id);
-    let v = rs.wait_state(&id, "finished", 60);
+    let v = rs.wait_state(&id, "finished", 90);
     assert_eq!(events(&v, "delivered").len(), 2, "{v:#}");
     assert_eq!(results(&rs, &id), "st-1,7\nst-2,7\n");
 }

@@ -28,7 +28,7 @@ impl Db {
             .collect::<Vec<_>>()
             .join(", ");
         let (to_s, error) = match to {
-            Some(HopState::Failed) => ("failed", Some(detail.as_str())),
+            Some(s @ (HopState::Failed | HopState::Expired)) => (s.as_str(), Some(detail.as_str())),
             Some(s) => (s.as_str(), None),
             None => ("", None),
         };
@@ -73,7 +73,8 @@ impl Db {
             },
         )
         .await?;
-        let reason = (to == Some(HopState::Failed)).then_some(detail.as_str());
+        let reason =
+            matches!(to, Some(HopState::Failed | HopState::Expired)).then_some(detail.as_str());
         refresh(&mut tx, train, reason).await?;
         tx.commit().await?;
         self.touch(Some(train), Some(station));

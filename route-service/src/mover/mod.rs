@@ -185,12 +185,14 @@ impl Mover {
             .target
             .parse()
             .map_err(|_| MoveError::Reference(c.target.clone()))?;
+        let started = std::time::Instant::now();
         let pinned = self.reg.resolve(&src).await?;
         let rep = copy_image(&self.reg, &pinned, &dst, &Silent).await?;
+        let registry_ms = started.elapsed().as_millis();
         metrics::counter!("route_move_bytes_sent_total").increment(rep.bytes_sent);
         metrics::counter!("route_move_blobs_mounted_total").increment(rep.mounted as u64);
         Ok(format!(
-            "{} → {}: {} blobs mounted, {} present, {} sent ({} bytes)",
+            "{} → {}: {} blobs mounted, {} present, {} sent ({} bytes) in {registry_ms} ms",
             pinned.digest, c.target, rep.mounted, rep.skipped, rep.sent, rep.bytes_sent
         ))
     }
