@@ -139,6 +139,24 @@ fn whole_route(postgres: Option<String>) {
         (json!(1), 2),
         "{v:#}"
     );
+    // An announced "digest" that is not one.
+    let bad = json!({"events": [{"id": "bad-digest-1", "action": "push", "target": {
+        "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
+        "digest": "sha256:../../v2", "repository": "st-2/outbox", "tag": id}}]});
+    let (s, _) = http("POST", &hook, Some(rs.secret(1)), Some(&bad.to_string()));
+    assert_eq!(s, 200);
+    e2e::route::wait_for(10, "the malformed digest to be ignored", || {
+        ignored(&rs.train(&id), "not a sha256 digest")
+    });
+    // In turn, a new digest, but the image of another train (its label says so).
+    let other = format!("{id}-other");
+    let route_keys = [("st-1", "st-1"), ("st-2", "st-2"), ("st-3", "st-3")];
+    let other_image = create_custom(&rs, &other, "creator", &route_keys);
+    copy(&other_image, &format!("{b}/st-2/outbox:{id}"));
+    e2e::route::wait_for(20, "the other train's image to be ignored", || {
+        ignored(&rs.train(&id), &format!("labelled train {other}"))
+    });
+    assert_eq!(rs.train(&id)["current_hop"], 1);
 
     // Stops 2 (registry B) and 3 (back on A), then the creator's results.
     rs.run_station("st-2", &id);
