@@ -35,7 +35,7 @@ up() {
   docker -H "unix://$sock" version >/dev/null 2>&1 &&
     curl -fsS "http://127.0.0.1:$reg_a_port/v2/" >/dev/null 2>&1 &&
     curl -fsS "http://127.0.0.1:$reg_b_port/v2/" >/dev/null 2>&1 &&
-    command -v skopeo >/dev/null && [ -x /bin/busybox ]
+    command -v skopeo >/dev/null && command -v openssl >/dev/null && [ -x /bin/busybox ]
 }
 if up; then print_env; exit 0; fi
 
@@ -49,6 +49,8 @@ command -v dockerd >/dev/null || need+=(docker.io)
 [ -x /usr/bin/docker-registry ] || need+=(docker-registry)
 dpkg -s busybox-static >/dev/null 2>&1 || need+=(busybox-static)
 command -v skopeo >/dev/null || need+=(skopeo)
+# The route service's token tests make their signing certificate with the openssl command.
+command -v openssl >/dev/null || need+=(openssl)
 if [ "${#need[@]}" -gt 0 ]; then
   echo "services.sh: installing ${need[*]}" >&2
   export DEBIAN_FRONTEND=noninteractive
