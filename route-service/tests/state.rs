@@ -30,6 +30,15 @@ fn uniq(p: &str) -> String {
 
 /// A creator, two stations and a train routed through them; returns (train, stations).
 async fn scene(db: &Db, approval: Approval) -> (String, Vec<String>) {
+    scene_with_deadline(db, approval, 60_000).await
+}
+
+/// [`scene`] with each station hop's deadline.
+async fn scene_with_deadline(
+    db: &Db,
+    approval: Approval,
+    deadline_ms: i64,
+) -> (String, Vec<String>) {
     let creator = uniq("c");
     db.add_creator(
         &NewCreator {
@@ -78,7 +87,7 @@ async fn scene(db: &Db, approval: Approval) -> (String, Vec<String>) {
             targets,
             detail: "test".into(),
         },
-        60_000,
+        deadline_ms,
     )
     .await
     .unwrap();
@@ -306,52 +315,8 @@ async fn a_notification_is_taken_once() {
 #[tokio::test]
 async fn a_hop_past_its_deadline_expires_and_fails_the_train() {
     for (_d, db) in databases().await {
-        let creator = uniq("c");
-        db.add_creator(
-            &NewCreator {
-                id: creator.clone(),
-                registry: "r:1".into(),
-                namespace: creator.clone(),
-                public_key: "pem".into(),
-                fingerprint: "sha256:00".into(),
-            },
-            "h",
-        )
-        .await
-        .unwrap();
-        let s = uniq("s");
-        db.add_station(
-            &NewStation {
-                id: s.clone(),
-                registry: "r:1".into(),
-                namespace: s.clone(),
-                public_key: "pem".into(),
-                fingerprint: "sha256:00".into(),
-                approval: Approval::Auto,
-            },
-            "h",
-        )
-        .await
-        .unwrap();
-        let t = uniq("t");
-        db.create_train(
-            &NewTrain {
-                id: t.clone(),
-                creator,
-                format: Format::Native,
-                route: vec![s.clone()],
-                digest: "sha256:d0".into(),
-                source: "r:1/c/submissions@sha256:d0".into(),
-                targets: vec![
-                    (Some(s.clone()), format!("r:1/{s}/inbox:{t}")),
-                    (None, "r:1/c/results:x".into()),
-                ],
-                detail: "test".into(),
-            },
-            1,
-        )
-        .await
-        .unwrap();
+        let (t, st) = scene_with_deadline(&db, Approval::Auto, 1).await;
+        let s = st[0].clone();
         let c = claim_for(&db, "w", &t, 60_000).await;
         assert!(db
             .complete_move(&c, "w", Some(Approval::Auto), "x")
