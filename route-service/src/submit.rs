@@ -76,6 +76,23 @@ pub async fn verify(
             }
         }
     }
+    // An image that is not there is the creator's to fix (422), not registry trouble (502).
+    // It is also what a second submission of a train finds once the first was moved on: the
+    // service removes a submission after moving it.
+    match reg.try_resolve(&r).await {
+        Ok(Some(_)) => {}
+        Ok(None) => {
+            return Err(reject(
+                "image reference",
+                format!(
+                    "{} is not in the registry (a train already submitted is removed from \
+                     submissions once moved); push it, then submit",
+                    req.image
+                ),
+            ))
+        }
+        Err(e) => return Err(SubmitError::Registry(e)),
+    }
     let cancel = CancellationToken::new();
     let opts = || PullOptions {
         reporter: &Silent,
