@@ -43,6 +43,10 @@ pub struct TrainRow {
     pub state: TrainState,
     /// Why it failed or was cancelled.
     pub reason: Option<String>,
+    /// Unix milliseconds.
+    pub created_at: i64,
+    /// Unix milliseconds.
+    pub updated_at: i64,
 }
 
 /// Which trains to list.
@@ -65,6 +69,8 @@ fn train_row(r: &AnyRow) -> Result<TrainRow, DbError> {
         route: serde_json::from_str(&route).map_err(|e| DbError::Corrupt(e.to_string()))?,
         state: parse_col(r, "state")?,
         reason: r.try_get("reason")?,
+        created_at: r.try_get("created_at")?,
+        updated_at: r.try_get("updated_at")?,
     })
 }
 
@@ -233,10 +239,6 @@ impl Db {
                 .iter()
                 .map(|r| r.try_get::<String, _>("digest"))
                 .collect::<Result<Vec<_>, _>>()?;
-        let times = sqlx::query("SELECT created_at, updated_at FROM trains WHERE id = $1")
-            .bind(id)
-            .fetch_one(&self.pool)
-            .await?;
         let events = if events {
             self.events(super::EventFilter::Train(id), 0, 10_000)
                 .await?
@@ -262,8 +264,8 @@ impl Db {
             hops,
             reason: t.reason,
             results,
-            created_at: times.try_get("created_at")?,
-            updated_at: times.try_get("updated_at")?,
+            created_at: t.created_at,
+            updated_at: t.updated_at,
             events,
         }))
     }
