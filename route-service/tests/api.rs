@@ -259,3 +259,77 @@ async fn health_readiness_openapi_and_metrics() {
     assert_eq!(r.status(), 200);
     a.stop.cancel();
 }
+
+fn client(a: &Api, who: &str) -> route_wire::client::Client {
+    let key = secrecy::SecretString::from(a.keys[who].clone());
+    route_wire::client::Client::new(&a.url, who, &key).unwrap()
+}
+
+#[tokio::test]
+async fn a_station_proposes_its_next_key_and_only_the_confirmed_fingerprint_is_accepted() {
+    let a = api().await;
+    let next = train_lib::keys::PrivateKey::generate(2048).unwrap();
+    let pem = next.public().to_pem();
+    let fp = next.public().fingerprint();
+    // Not for another station, not a creator, not something that is not a key.
+    let err = client(&a, "st-2")
+        .propose_key("st-1", &pem)
+        .await
+        .unwrap_err();
+    assert_eq!(err.status(), Some(403), "{err}");
+    let err = client(&a, "alice")
+        .propose_key("st-1", &pem)
+        .await
+        .unwrap_err();
+    assert_eq!(err.status(), Some(403), "{err}");
+    let err = client(&a, "st-1")
+        .propose_key("st-1", "not a key")
+        .await
+        .unwrap_err();
+    assert_eq!(err.status(), Some(422), "{err}");
+    assert!(err.to_string().contains("not a supported key"), "{err}");
+    let k = client(&a, "st-1").propose_key("st-1", &pem).await.unwrap();
+    // Proposed is not accepted: routes are still checked against the registered key.
+    assert_eq!(k.fingerprint, "sha256:00");
+    assert_eq!(k.pending_fingerprint.as_deref(), Some(fp.as_str()));
+    let err = a.db.accept_key("st-1", "sha256:11").await.unwrap_err();
+    assert!(err.to_string().contains("not sha256:11"), "{err}");
+    assert!(a
+        .db
+        .accept_key("st-2", &fp)
+        .await
+        .unwrap_err()
+        .to_string()
+        .contains("proposed no new key"));
+    assert_eq!(a.db.accept_key("st-1", &fp).await.unwrap(), "sha256:00");
+    let k = client(&a, "alice").station_key("st-1").await.unwrap();
+    assert_eq!(
+        (k.fingerprint.as_str(), k.pending_fingerprint),
+        (fp.as_str(), None)
+    );
+    assert_eq!(k.public_key, pem);
+    a.stop.cancel();
+}
+
+#[tokio::test]
+async fn a_station_sets_its_own_approval_mode_and_no_one_else_does() {
+    let a = api().await;
+    let err = client(&a, "st-2")
+        .set_approval("st-1", Approval::Manual)
+        .await
+        .unwrap_err();
+    assert_eq!(err.status(), Some(403), "{err}");
+    client(&a, "st-1")
+        .set_approval("st-1", Approval::Manual)
+        .await
+        .unwrap();
+    assert_eq!(
+        a.db.station("st-1").await.unwrap().unwrap().approval,
+        Approval::Manual
+    );
+    assert_eq!(
+        a.db.station("st-2").await.unwrap().unwrap().approval,
+        Approval::Auto
+    );
+    a.stop.cancel();
+}

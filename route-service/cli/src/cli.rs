@@ -34,7 +34,7 @@ pub enum Cmd {
     /// Register an administrator; its API key is printed once.
     #[command(subcommand)]
     Admin(AdminCmd),
-    /// Stations: register, list, remove, rotate their API key.
+    /// Stations: register, list, remove, rotate their API key, accept their new public key.
     #[command(subcommand)]
     Station(StationCmd),
     /// Creators: register, list.
@@ -141,6 +141,23 @@ pub enum StationCmd {
     RotateKey {
         /// The station.
         id: String,
+        #[command(flatten)]
+        db: DbArgs,
+    },
+    /// Accept the public key a station proposed with `station keys rotate`.
+    ///
+    /// Compare the fingerprint with the one the station's operator gives you out of band
+    /// (`station keys show`); a different one is refused. New trains are then built and checked
+    /// against the new key; trains built for the old key fail at that station with a message
+    /// naming both fingerprints.
+    ///
+    /// Example: route-service station accept-key hospital-a --fingerprint sha256:4f…
+    AcceptKey {
+        /// The station.
+        id: String,
+        /// The fingerprint the station's operator confirmed.
+        #[arg(long, value_name = "sha256:…")]
+        fingerprint: String,
         #[command(flatten)]
         db: DbArgs,
     },

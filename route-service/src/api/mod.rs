@@ -11,6 +11,7 @@ mod error;
 mod feeds;
 mod health;
 mod registry_events;
+mod station_self;
 mod stations;
 mod token;
 mod trains;
@@ -64,6 +65,7 @@ pub struct AppState {
         trains::submit, trains::list, trains::get_one, trains::cancel, trains::retry,
         stations::report, stations::approve, stations::reject, stations::list_stations,
         stations::station_key, stations::inbox, stations::list_creators,
+        station_self::propose_key, station_self::set_approval,
         feeds::train_feed, feeds::station_feed,
         registry_events::distribution, registry_events::harbor, token::issue,
         health::healthz, health::readyz,
@@ -74,7 +76,8 @@ pub struct AppState {
         route_wire::ReportStatus, route_wire::Decision, route_wire::StationView,
         route_wire::StationKey, route_wire::CreatorView, route_wire::ApiError,
         route_wire::TrainState, route_wire::HopState, route_wire::Format, route_wire::Approval,
-        route_wire::Liveness, registry_events::Received,
+        route_wire::Liveness, route_wire::KeyProposal, route_wire::ApprovalSetting,
+        registry_events::Received,
     )),
     modifiers(&ApiKeyScheme)
 )]
@@ -114,7 +117,14 @@ pub fn router(st: AppState) -> Router {
         .route("/v1/trains/{id}/reject", post(stations::reject))
         .route("/v1/trains/{id}/events", get(feeds::train_feed))
         .route("/v1/stations", get(stations::list_stations))
-        .route("/v1/stations/{id}/key", get(stations::station_key))
+        .route(
+            "/v1/stations/{id}/key",
+            get(stations::station_key).post(station_self::propose_key),
+        )
+        .route(
+            "/v1/stations/{id}/approval",
+            axum::routing::put(station_self::set_approval),
+        )
         .route("/v1/stations/{id}/inbox", get(stations::inbox))
         .route("/v1/stations/{id}/events", get(feeds::station_feed))
         .route("/v1/creators", get(stations::list_creators))

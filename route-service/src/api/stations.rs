@@ -60,6 +60,7 @@ pub async fn station_key(
         id: s.id,
         public_key: s.public_key,
         fingerprint: s.fingerprint,
+        pending_fingerprint: s.pending_fingerprint,
     }))
 }
 
@@ -231,6 +232,28 @@ pub async fn report(
                     "the outbox of {me} holds nothing for train {id}; push before reporting done"
                 )),
             }
+        }
+        ReportStatus::Interrupted => {
+            // Back to where it can be taken again: the station runs it when it is back.
+            let station = st
+                .db
+                .station(&me)
+                .await?
+                .ok_or_else(|| Failure::not_found("station removed"))?;
+            let back = match station.approval {
+                route_wire::Approval::Manual => HopState::Approved,
+                _ => HopState::Delivered,
+            };
+            st.db
+                .station_report(
+                    &id,
+                    &me,
+                    "interrupted",
+                    &[HopState::Running, HopState::Approved, HopState::Delivered],
+                    Some(back),
+                    format!("{me} stopped the run before it finished; nothing was pushed, it runs again when {me} is back"),
+                )
+                .await?
         }
         #[allow(unreachable_patterns)]
         _ => return Err(Failure::invalid("unknown report")),

@@ -8,6 +8,7 @@
 mod decisions;
 mod events;
 mod hops;
+mod keys;
 mod parties;
 mod trains;
 

@@ -40,6 +40,8 @@ pub struct StationRow {
     pub approval: Approval,
     /// Unix ms of its last poll.
     pub last_seen: Option<i64>,
+    /// The fingerprint of a proposed next key no admin has accepted yet.
+    pub pending_fingerprint: Option<String>,
 }
 
 impl StationRow {
@@ -52,6 +54,7 @@ impl StationRow {
             fingerprint: r.try_get("fingerprint")?,
             approval: parse_col(r, "approval")?,
             last_seen: r.try_get("last_seen")?,
+            pending_fingerprint: r.try_get("pending_fingerprint")?,
         })
     }
 

@@ -8,13 +8,16 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+#[cfg(feature = "client")]
+pub mod client;
 mod states;
 mod views;
 
 pub use states::{Approval, Format, HopState, Liveness, Role, TrainState};
 pub use views::{
-    ApiError, CreatorView, Decision, EventView, HopView, Inbox, InboxItem, ReportStatus,
-    StationKey, StationReport, StationView, SubmitTrain, TrainList, TrainView,
+    ApiError, ApprovalSetting, CreatorView, Decision, EventView, HopView, Inbox, InboxItem,
+    KeyProposal, ReportStatus, StationKey, StationReport, StationView, SubmitTrain, TrainList,
+    TrainView,
 };
 
 /// The API's path prefix.

@@ -159,6 +159,9 @@ pub enum ReportStatus {
     Failed,
     /// The next state was pushed to the outbox.
     Done,
+    /// The station stopped the run (its watcher was stopped) before it finished; nothing was
+    /// pushed and the train stays at the station, to run when the station is back.
+    Interrupted,
 }
 
 /// `POST /v1/trains/{id}/approve` and `/reject`.
@@ -200,6 +203,29 @@ pub struct StationKey {
     pub public_key: String,
     /// `sha256:` of the key's DER, as `train keygen` prints it.
     pub fingerprint: String,
+    /// A new key the station proposed (`station keys rotate`) that no admin has accepted yet:
+    /// trains are still built and checked against `fingerprint`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pending_fingerprint: Option<String>,
+}
+
+/// `POST /v1/stations/{id}/key`: a station proposes its next public key; an admin accepts it
+/// (`route-service station accept-key ID --fingerprint …`) after comparing the fingerprint with
+/// what the station's operator told them.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct KeyProposal {
+    /// The new RSA public key, PEM (SubjectPublicKeyInfo).
+    pub public_key: String,
+}
+
+/// `PUT /v1/stations/{id}/approval`: how the station takes trains, set by the station itself
+/// (its watcher, from its configuration): approval is the hospital's own decision.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ApprovalSetting {
+    /// `auto` or `manual`.
+    pub approval: Approval,
 }
 
 /// A creator as the API shows it.

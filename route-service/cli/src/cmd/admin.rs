@@ -109,6 +109,15 @@ pub async fn station(c: StationCmd) -> Result<()> {
             db.set_key_hash(&id, &key_hash(&id, &key)).await?;
             print_key(&id, &key);
         }
+        StationCmd::AcceptKey {
+            id,
+            fingerprint,
+            db,
+        } => {
+            let db = super::open(&db).await?;
+            let old = db.accept_key(&id, &fingerprint).await?;
+            eprintln!("station {id}: key {old} replaced by {fingerprint}");
+        }
     }
     Ok(())
 }

@@ -1,0 +1,329 @@
+//! The route service's HTTP client (feature `client`): what a station's watcher and a creator's
+//! commands call. Thin: one method per endpoint, typed errors that carry the service's own
+//! message, and an SSE reader that resumes with `Last-Event-ID`.
+//!
+//! The API key is sent as a sensitive header (never in a URL, never in `Debug` output).
+
+mod sse;
+
+pub use sse::{EventStream, SseError};
+
+use crate::{
+    ApiError, ApprovalSetting, Decision, Inbox, KeyProposal, ReportStatus, StationKey,
+    StationReport, SubmitTrain, TrainView, API_KEY_SCHEME, MAX_WAIT_SECS,
+};
+use reqwest::header::{HeaderValue, AUTHORIZATION};
+use reqwest::StatusCode;
+use secrecy::{ExposeSecret, SecretString};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use std::time::Duration;
+
+/// Why a call to the route service failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ClientError {
+    /// The service could not be reached (or the connection broke).
+    #[error("cannot reach the route service at {url}: {message}; check the URL and that the service runs")]
+    Unreachable {
+        /// The request's URL.
+        url: String,
+        /// What the HTTP client said.
+        message: String,
+    },
+    /// The service answered with an error body.
+    #[error("the route service refused {what} ({status}): {}{}", .body.message, .body.check.as_ref().map(|c| format!(" [check: {c}]")).unwrap_or_default())]
+    Api {
+        /// What was asked.
+        what: String,
+        /// HTTP status.
+        status: u16,
+        /// The service's error body.
+        body: ApiError,
+    },
+    /// The answer was not what this client understands.
+    #[error("the route service's answer to {what} is not understood: {message}; is the URL a PHT route service of a matching version?")]
+    Decode {
+        /// What was asked.
+        what: String,
+        /// Why.
+        message: String,
+    },
+    /// The API key or base URL cannot be used.
+    #[error("{0}")]
+    Config(String),
+}
+
+impl ClientError {
+    /// The HTTP status, when the service answered.
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            ClientError::Api { status, .. } => Some(*status),
+            _ => None,
+        }
+    }
+
+    /// Whether trying again later may help (the service or the network, not the request).
+    pub fn transient(&self) -> bool {
+        match self {
+            ClientError::Unreachable { .. } => true,
+            ClientError::Api { status, .. } => *status >= 500 || *status == 429,
+            _ => false,
+        }
+    }
+}
+
+type Result<T> = std::result::Result<T, ClientError>;
+
+/// A principal's connection to the route service.
+#[derive(Clone)]
+pub struct Client {
+    http: reqwest::Client,
+    base: String,
+    principal: String,
+    auth: HeaderValue,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client")
+            .field("base", &self.base)
+            .field("principal", &self.principal)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Client {
+    /// A client of the service at `base` (`http://host:port`), calling as `principal` with
+    /// `api_key`.
+    pub fn new(base: &str, principal: &str, api_key: &SecretString) -> Result<Self> {
+        let base = base.trim_end_matches('/').to_string();
+        if !(base.starts_with("http://") || base.starts_with("https://")) {
+            return Err(ClientError::Config(format!(
+                "route service URL `{base}`: give http://HOST:PORT or https://HOST"
+            )));
+        }
+        let key = api_key.expose_secret().trim();
+        let mut auth = HeaderValue::from_str(&format!("{API_KEY_SCHEME} {principal} {key}"))
+            .map_err(|_| {
+                ClientError::Config(format!(
+                    "the API key of `{principal}` holds characters a header cannot carry; it is the `pht_…` token printed at registration"
+                ))
+            })?;
+        auth.set_sensitive(true);
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(10))
+            .build()
+            .map_err(|e| ClientError::Config(format!("HTTP client: {e}")))?;
+        Ok(Self {
+            http,
+            base,
+            principal: principal.to_string(),
+            auth,
+        })
+    }
+
+    /// The service's base URL.
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
+    /// The principal this client calls as.
+    pub fn principal(&self) -> &str {
+        &self.principal
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    async fn send<T: DeserializeOwned>(
+        &self,
+        what: &str,
+        req: reqwest::RequestBuilder,
+    ) -> Result<T> {
+        let resp = req
+            .header(AUTHORIZATION, self.auth.clone())
+            .send()
+            .await
+            .map_err(|e| unreachable(&e))?;
+        let status = resp.status();
+        let body = resp.bytes().await.map_err(|e| unreachable(&e))?;
+        if !status.is_success() {
+            return Err(api_error(what, status, &body));
+        }
+        serde_json::from_slice(&body).map_err(|e| ClientError::Decode {
+            what: what.into(),
+            message: e.to_string(),
+        })
+    }
+
+    async fn get<T: DeserializeOwned>(&self, what: &str, path: &str) -> Result<T> {
+        self.send(what, self.http.get(self.url(path))).await
+    }
+
+    async fn post<B: Serialize, T: DeserializeOwned>(
+        &self,
+        what: &str,
+        path: &str,
+        body: &B,
+    ) -> Result<T> {
+        let json = serde_json::to_vec(body).map_err(|e| ClientError::Decode {
+            what: what.into(),
+            message: e.to_string(),
+        })?;
+        let req = self
+            .http
+            .post(self.url(path))
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .body(json);
+        self.send(what, req).await
+    }
+
+    /// The station's inbox, held up to `wait` (capped at [`MAX_WAIT_SECS`]) while it is empty.
+    pub async fn inbox(&self, station: &str, wait: Duration) -> Result<Inbox> {
+        let secs = wait.as_secs().min(MAX_WAIT_SECS);
+        let req = self
+            .http
+            .get(self.url(&format!("/v1/stations/{station}/inbox?wait={secs}s")))
+            .timeout(Duration::from_secs(secs + 20));
+        self.send(&format!("reading the inbox of {station}"), req)
+            .await
+    }
+
+    /// Reports on train `train` (as the station).
+    pub async fn report(
+        &self,
+        train: &str,
+        status: ReportStatus,
+        reason: Option<String>,
+        digest: Option<String>,
+    ) -> Result<TrainView> {
+        let body = StationReport {
+            status,
+            reason,
+            digest,
+        };
+        self.post(
+            &format!("the report on train {train}"),
+            &format!("/v1/trains/{train}/reports"),
+            &body,
+        )
+        .await
+    }
+
+    /// Approves (`reason` optional) or rejects (`reason` required) train `train`.
+    pub async fn decide(
+        &self,
+        train: &str,
+        approve: bool,
+        reason: Option<String>,
+    ) -> Result<TrainView> {
+        let verb = if approve { "approve" } else { "reject" };
+        self.post(
+            &format!("to {verb} train {train}"),
+            &format!("/v1/trains/{train}/{verb}"),
+            &Decision { reason },
+        )
+        .await
+    }
+
+    /// The public key the service holds for station `id`.
+    pub async fn station_key(&self, id: &str) -> Result<StationKey> {
+        self.get(
+            &format!("the key of station {id}"),
+            &format!("/v1/stations/{id}/key"),
+        )
+        .await
+    }
+
+    /// Proposes `public_key` (PEM) as station `id`'s next key.
+    pub async fn propose_key(&self, id: &str, public_key: &str) -> Result<StationKey> {
+        let body = KeyProposal {
+            public_key: public_key.to_string(),
+        };
+        self.post(
+            &format!("the new key of station {id}"),
+            &format!("/v1/stations/{id}/key"),
+            &body,
+        )
+        .await
+    }
+
+    /// Sets how station `id` takes trains.
+    pub async fn set_approval(&self, id: &str, a: crate::Approval) -> Result<ApprovalSetting> {
+        let req = self
+            .http
+            .put(self.url(&format!("/v1/stations/{id}/approval")))
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .body(format!("{{\"approval\":\"{a}\"}}"));
+        self.send(&format!("the approval mode of {id}"), req).await
+    }
+
+    /// Submits a pushed train image along `route`.
+    pub async fn submit(&self, image: &str, route: &[String]) -> Result<TrainView> {
+        let body = SubmitTrain {
+            image: image.to_string(),
+            route: route.to_vec(),
+        };
+        self.post("the submission", "/v1/trains", &body).await
+    }
+
+    /// One train with its hops and history.
+    pub async fn train(&self, id: &str) -> Result<TrainView> {
+        self.get(&format!("train {id}"), &format!("/v1/trains/{id}"))
+            .await
+    }
+
+    /// The train's events from after `last_event_id` on, as they happen.
+    pub async fn train_events(&self, id: &str, last_event_id: i64) -> Result<EventStream> {
+        self.events(&format!("/v1/trains/{id}/events"), last_event_id)
+            .await
+    }
+
+    /// An SSE feed at `path`, resumed after `last_event_id`.
+    pub async fn events(&self, path: &str, last_event_id: i64) -> Result<EventStream> {
+        let resp = self
+            .http
+            .get(self.url(path))
+            .header(AUTHORIZATION, self.auth.clone())
+            .header("accept", "text/event-stream")
+            .header("last-event-id", last_event_id.to_string())
+            .send()
+            .await
+            .map_err(|e| unreachable(&e))?;
+        let status = resp.status();
+        if !status.is_success() {
+            let body = resp.bytes().await.unwrap_or_default();
+            return Err(api_error(&format!("the feed {path}"), status, &body));
+        }
+        Ok(EventStream::new(resp, last_event_id))
+    }
+}
+
+fn unreachable(e: &reqwest::Error) -> ClientError {
+    // reqwest's message names the URL; the key is in a header it does not print.
+    let mut message = e.to_string();
+    let mut src = std::error::Error::source(e);
+    while let Some(s) = src {
+        message = format!("{message}: {s}");
+        src = s.source();
+    }
+    ClientError::Unreachable {
+        url: e.url().map(|u| u.to_string()).unwrap_or_default(),
+        message,
+    }
+}
+
+fn api_error(what: &str, status: StatusCode, body: &[u8]) -> ClientError {
+    let body = serde_json::from_slice::<ApiError>(body).unwrap_or_else(|_| ApiError {
+        error: "http".into(),
+        message: String::from_utf8_lossy(&body[..body.len().min(512)]).into_owned(),
+        check: None,
+    });
+    ClientError::Api {
+        what: what.into(),
+        status: status.as_u16(),
+        body,
+    }
+}
