@@ -119,6 +119,9 @@ pub struct StationConfig {
     #[serde(default)]
     /// `[audit]`: where decisions are recorded.
     pub audit: AuditSection,
+    #[serde(default)]
+    /// `[watch]`: how `station watch` reaches the route service.
+    pub watch: crate::watch::WatchSection,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]

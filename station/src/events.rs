@@ -5,8 +5,20 @@
 use std::io::Write;
 use train_image::{Reporter, Silent};
 
+/// Milestones of a run, for a caller that reports them (the watcher tells the route service).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Stage {
+    /// The train image is pulled and pinned.
+    Pulled,
+    /// Pre-run passed; the container is about to start.
+    Running,
+}
+
 /// Where a run's events go.
 pub trait Events: Send + Sync {
+    /// A milestone (default: nothing; messages already say it for people).
+    fn stage(&self, _run_id: &str, _stage: Stage) {}
     /// A step's message (`pulling …`, `pre-run: …`), escaped.
     fn step(&self, run_id: &str, message: &str);
     /// A warning (not a failure of the run), escaped.

@@ -13,4 +13,6 @@ pub mod output;
 pub mod results;
 pub mod run;
 pub mod sweep;
+pub mod trust_file;
+pub mod watch;
 pub mod workdir;

@@ -76,6 +76,7 @@ async fn two_jobs_in_one_process_one_cancelled_the_other_pushed() {
                 config: config.clone(),
                 events: events.clone(),
                 tmp: tmp.clone(),
+                credentials: Vec::new(),
             },
         ));
     }

@@ -44,9 +44,184 @@ pub enum Cmd {
     /// Example: station run 127.0.0.1:5001/trains/t1:hospital-a --station hospital-a
     ///   --key hospital-a.key.pem --data /srv/cohort.csv --config station.toml
     Run(RunArgs),
+    /// Run trains the route service delivers, as a daemon that connects outbound only.
+    ///
+    /// Follows the station's event feed and reads its inbox on every event and every
+    /// [watch] resync_secs (a dropped feed loses nothing); approves what [watch] allows;
+    /// runs each approved train as `station run` does (same checks, isolation, audit log and
+    /// cleanup), pushing to the station's outbox; reports pulled, running, done (with the
+    /// pushed digest) or failed (with the reason). At start it checks that the service holds
+    /// this station's public key, removes what a crashed watcher left, and runs its
+    /// unfinished trains again; a train already pushed (per the audit log) is never run twice.
+    /// SIGTERM or Ctrl-C: no new work, runs in hand are stopped and reported `interrupted`
+    /// (nothing is pushed for them); they run again when the watcher is back.
+    ///
+    /// The API key comes from [watch] api_key_file, STATION_API_KEY_FILE or STATION_API_KEY,
+    /// never from an argument. Logs go to stderr (RUST_LOG=debug for more); no key or
+    /// decrypted byte is ever logged.
+    ///
+    /// Example: station watch --config /etc/pht/station.toml --route-service https://routes.example.org
+    Watch(WatchArgs),
+    /// List the trains waiting for this station's approval, with what a reviewer should read.
+    Queue(QueueArgs),
+    /// Approve a train waiting for this station (works while `station watch` runs).
+    Approve(DecideArgs),
+    /// Reject a train waiting for this station; its creator sees the reason.
+    Reject(DecideArgs),
+    /// The station's key pair: create it, show it (with what the other side runs), rotate it.
+    #[command(subcommand)]
+    Keys(KeysCmd),
+    /// The keys this station pins for creators, builders and other stations (pre-run
+    /// enforces them): the trust file [policy] trust names.
+    #[command(subcommand)]
+    Trust(TrustCmd),
     /// The station's audit log.
     #[command(subcommand)]
     Audit(AuditCmd),
+}
+
+/// Where the station's configuration is and how the route service is reached.
+#[derive(Args, Clone)]
+pub struct ServiceArgs {
+    /// Station configuration (TOML): [station], [watch], [policy], [limits], [audit].
+    #[arg(long, value_name = "FILE", env = "STATION_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// The route service's URL (or [watch] route_service).
+    #[arg(long, value_name = "URL", env = "STATION_ROUTE_SERVICE")]
+    pub route_service: Option<String>,
+    /// This station's id (or [station] id, or STATION_ID).
+    #[arg(long, env = "STATION_ID")]
+    pub station: Option<String>,
+}
+
+/// Arguments of `watch`.
+#[derive(Args)]
+pub struct WatchArgs {
+    #[command(flatten)]
+    pub service: ServiceArgs,
+    /// Trains run at once (or [watch] concurrency; default 1).
+    #[arg(long, value_name = "N")]
+    pub concurrency: Option<usize>,
+    /// Local data for every train (added to [watch] data). Repeatable.
+    #[arg(long, value_name = "PATH")]
+    pub data: Vec<PathBuf>,
+}
+
+/// Arguments of `queue`.
+#[derive(Args)]
+pub struct QueueArgs {
+    #[command(flatten)]
+    pub service: ServiceArgs,
+    /// JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Arguments of `approve` and `reject`.
+#[derive(Args)]
+pub struct DecideArgs {
+    /// The train's id (as `station queue` lists it).
+    #[arg(value_name = "TRAIN")]
+    pub train: String,
+    /// Why (required to reject: the creator sees it).
+    #[arg(long)]
+    pub reason: Option<String>,
+    #[command(flatten)]
+    pub service: ServiceArgs,
+}
+
+#[derive(Subcommand)]
+pub enum KeysCmd {
+    /// Create the station's key pair at [station] key (or --key); an existing key is reused
+    /// unless --force.
+    Create(KeysArgs),
+    /// Print the public key, its fingerprint and the commands the other parties run with it.
+    Show(KeysArgs),
+    /// Propose a new key to the route service; an admin accepts it by fingerprint.
+    ///
+    /// Writes the new key beside the current one (KEY.next) and sends its public half. Once
+    /// an admin has run `route-service station accept-key`, `station watch` takes it into use
+    /// (the old key is kept as KEY.previous and the audit log is handed over to the new key).
+    /// Trains built for the old key then fail here with a message naming both keys; their
+    /// creators rebuild them with the new one.
+    Rotate(RotateArgs),
+}
+
+/// Arguments of the `keys` commands.
+#[derive(Args)]
+pub struct KeysArgs {
+    /// The private key file (or [station] key, or STATION_PRIVATE_KEY_PATH).
+    #[arg(long, env = "STATION_PRIVATE_KEY_PATH")]
+    pub key: Option<PathBuf>,
+    /// Replace an existing key (create only). Trains built for the old key can no longer run here.
+    #[arg(long)]
+    pub force: bool,
+    /// Modulus size for a new key: 2048, 3072 or 4096.
+    #[arg(long, default_value_t = 3072)]
+    pub bits: usize,
+    #[command(flatten)]
+    pub service: ServiceArgs,
+}
+
+/// Arguments of `keys rotate`.
+#[derive(Args)]
+pub struct RotateArgs {
+    #[command(flatten)]
+    pub keys: KeysArgs,
+    /// Propose the current key instead of a new one (the service holds a wrong key).
+    #[arg(long)]
+    pub reuse: bool,
+}
+
+#[derive(Subcommand)]
+pub enum TrustCmd {
+    /// Pin a key: ROLE is creator, builder or station; KEY a public key file or a sha256:
+    /// fingerprint. Replaces an earlier pin of that id.
+    ///
+    /// Example: station trust add creator alice alice.pub.pem
+    Add(TrustAddArgs),
+    /// List the pins.
+    List(TrustFileArgs),
+    /// Remove a pin.
+    Remove(TrustRemoveArgs),
+}
+
+/// Which trust file.
+#[derive(Args)]
+pub struct TrustFileArgs {
+    /// The trust file (or [policy] trust of --config).
+    #[arg(long, value_name = "FILE")]
+    pub file: Option<PathBuf>,
+    /// Station configuration naming the trust file.
+    #[arg(long, value_name = "FILE", env = "STATION_CONFIG")]
+    pub config: Option<PathBuf>,
+}
+
+/// Arguments of `trust add`.
+#[derive(Args)]
+pub struct TrustAddArgs {
+    /// creator, builder or station.
+    #[arg(value_parser = station::trust_file::ROLES)]
+    pub role: String,
+    /// The id (as routes and train configurations name it; a name for builders).
+    pub id: String,
+    /// A public key (PEM) file or a sha256: fingerprint.
+    #[arg(value_name = "PUB.pem|FINGERPRINT")]
+    pub key: String,
+    #[command(flatten)]
+    pub file: TrustFileArgs,
+}
+
+/// Arguments of `trust remove`.
+#[derive(Args)]
+pub struct TrustRemoveArgs {
+    /// creator, builder or station.
+    #[arg(value_parser = station::trust_file::ROLES)]
+    pub role: String,
+    /// The id.
+    pub id: String,
+    #[command(flatten)]
+    pub file: TrustFileArgs,
 }
 
 #[derive(Subcommand)]

@@ -6,7 +6,7 @@ mod cmd;
 
 use anyhow::Result;
 use clap::Parser;
-use cli::{AuditCmd, Cli, Cmd};
+use cli::{AuditCmd, Cli, Cmd, KeysCmd, TrustCmd};
 use cmd::Ended;
 use station::{output, run};
 use std::process::ExitCode;
@@ -14,15 +14,31 @@ use std::process::ExitCode;
 async fn dispatch(cmd: Cmd) -> Result<Ended> {
     match cmd {
         Cmd::Run(a) => cmd::run::run(a).await,
+        Cmd::Watch(a) => cmd::watch::run(a).await,
+        Cmd::Queue(a) => cmd::queue::run(a).await,
+        Cmd::Approve(a) => cmd::decide::run(a, true).await,
+        Cmd::Reject(a) => cmd::decide::run(a, false).await,
+        Cmd::Keys(KeysCmd::Create(a)) => cmd::keys::create(a),
+        Cmd::Keys(KeysCmd::Show(a)) => cmd::keys::show(a),
+        Cmd::Keys(KeysCmd::Rotate(a)) => cmd::keys::rotate(a).await,
+        Cmd::Trust(TrustCmd::Add(a)) => cmd::trust::add(a),
+        Cmd::Trust(TrustCmd::List(a)) => cmd::trust::list(a),
+        Cmd::Trust(TrustCmd::Remove(a)) => cmd::trust::remove(a),
         Cmd::Audit(AuditCmd::Verify(a)) => cmd::audit_verify::run(a),
     }
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // The daemon logs what it does; the one-shot commands only warnings.
+    let level = if matches!(cli.cmd, Cmd::Watch(_)) {
+        "info"
+    } else {
+        "warn"
+    };
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| level.into()),
         )
         .with_writer(std::io::stderr)
         .init();

@@ -164,6 +164,28 @@ impl AuditLog {
         Ok(out)
     }
 
+    /// Hands the log over to a new station key (an accepted rotation): checks it with `old`,
+    /// appends a `key-rotated` record naming both fingerprints, and signs the head with `new`.
+    /// From then on the log verifies with `new` only.
+    pub fn rotate_key(&self, station: &str, old: &PrivateKey, new: &PrivateKey) -> Result<Record> {
+        let lock = self.lock_file()?;
+        lock.lock()
+            .map_err(io(format!("locking {}", self.path.display())))?;
+        let records = if self.path.exists() {
+            chain::verify(&self.path, old.public())?
+        } else {
+            Vec::new()
+        };
+        let mut r = record(station);
+        r.decision = "key-rotated".into();
+        r.reason = Some(format!(
+            "station key {} replaced by {}",
+            old.public().fingerprint(),
+            new.public().fingerprint()
+        ));
+        chain::append(&self.path, new, &records, r)
+    }
+
     /// Takes the lock of the train `identity` for as long as the returned guard lives; `None`
     /// when another run (in any process) holds it.
     pub fn lock_train(&self, identity: &str) -> Result<Option<TrainLock>> {

@@ -51,6 +51,9 @@ pub struct RunRequest {
     pub events: Arc<dyn Events>,
     /// Where its private work directory is made (`$TMPDIR` for the binary).
     pub tmp: PathBuf,
+    /// Credentials per registry (`host:port`); others come from the environment or Docker's
+    /// configuration.
+    pub credentials: Vec<(String, train_image::Credentials)>,
 }
 
 /// A fresh run id: 16 random hex digits.
@@ -165,7 +168,7 @@ async fn steps<E: ContainerEngine>(
     });
     let reg = Registry::new(RegistryOptions {
         insecure: cfg.registry.insecure.clone(),
-        ..Default::default()
+        credentials: req.credentials.clone(),
     });
     let opts = img::PullOptions {
         reporter: req.events.transfers(),
@@ -181,6 +184,7 @@ async fn steps<E: ContainerEngine>(
     summary.seconds.pull = t.elapsed().as_secs_f64();
     summary.digest_in = Some(pulled.pinned.digest.clone());
     say(format!("pinned {}", pulled.pinned.reference));
+    req.events.stage(ctx.run_id, crate::events::Stage::Pulled);
 
     let train = TrainDir::open(&pulled.dir).map_err(protocol)?;
     summary.format = Some(train.format().to_string());
@@ -234,6 +238,7 @@ async fn steps<E: ContainerEngine>(
         return Err(Failure::Interrupted(INTERRUPTED.into()));
     }
     let launch = policy::launch(&pulled, &train, &master)?;
+    req.events.stage(ctx.run_id, crate::events::Stage::Running);
 
     let t = Instant::now();
     let exit = run_on_disk(ctx, &pulled, &launch, summary).await;

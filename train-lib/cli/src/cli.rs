@@ -11,6 +11,7 @@ Exit codes:
   2  usage error
   3  rejected: the train failed a check (the message names it; the directory is unchanged),
      or an image failed a layer, digest or lineage check
+  5  status --follow: the train failed or was cancelled (the reason is printed)
   130  stopped by SIGINT/SIGTERM while pre-run rewrote files in place: every file was
      put back first (at any other moment a signal ends the process at once: 128 + signal)";
 
@@ -62,8 +63,72 @@ pub enum Cmd {
     Verify(VerifyArgs),
     /// Decrypt the results for the creator into OUT (a new directory), after checking the chain.
     ///
-    /// TRAIN is a train directory or an image reference (the final image of the route).
+    /// TRAIN is a train directory, an image reference (the final image of the route), or, with
+    /// --route-service, a train id: the finished train is found in your results repository.
+    ///
+    /// Example: train results t1 --route-service http://routes:8080 --key alice.key.pem --out ./t1
     Results(ResultsArgs),
+    /// Submit a built train image (pushed to your submissions repository) to the route service.
+    ///
+    /// The route is read from the image's signed configuration; the service verifies the
+    /// image (signatures, lineage, the route's keys against the registered stations) before it
+    /// accepts it, and then moves it from station to station.
+    ///
+    /// Example: train submit reg:5000/alice/submissions:t1 --route-service http://routes:8080
+    Submit(SubmitArgs),
+    /// Where a submitted train is: every stop's state, waiting for approval, running, moved,
+    /// finished, or failed and why. --follow prints its events live until it ends.
+    ///
+    /// Example: train status t1 --route-service http://routes:8080 --follow
+    Status(StatusArgs),
+}
+
+/// How the route service is reached, as a creator. The API key comes from --api-key-file,
+/// PHT_API_KEY_FILE or PHT_API_KEY, never from an argument (`ps` shows those); under the
+/// service's registry token auth it is also your registry password.
+#[derive(Args, Clone, Default)]
+pub struct RouteArgs {
+    /// The route service's URL.
+    #[arg(long = "route-service", value_name = "URL", env = "PHT_ROUTE_SERVICE")]
+    pub url: Option<String>,
+    /// Your id at the route service (default: --creator-id where there is one).
+    #[arg(long = "as", value_name = "ID", env = "PHT_CREATOR_ID")]
+    pub principal: Option<String>,
+    /// A file holding your API key (mode 0600).
+    #[arg(long, value_name = "FILE", env = "PHT_API_KEY_FILE")]
+    pub api_key_file: Option<PathBuf>,
+}
+
+/// Arguments of `submit`.
+#[derive(Args)]
+pub struct SubmitArgs {
+    /// The pushed train image (registry/namespace/submissions:tag or @sha256:…).
+    #[arg(value_name = "REF")]
+    pub image: String,
+    #[command(flatten)]
+    pub route: RouteArgs,
+    #[command(flatten)]
+    pub reg: RegistryArgs,
+    /// Print the service's JSON view of the train.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Arguments of `status`.
+#[derive(Args)]
+pub struct StatusArgs {
+    /// The train id.
+    #[arg(value_name = "ID")]
+    pub id: String,
+    #[command(flatten)]
+    pub route: RouteArgs,
+    /// Print events as they happen until the train finishes, fails or is cancelled (exit 0
+    /// finished, 5 failed or cancelled).
+    #[arg(long)]
+    pub follow: bool,
+    /// Print the service's JSON view of the train.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// Train images in registries.
@@ -153,9 +218,16 @@ pub struct CreateArgs {
     /// The creator's private key (PEM).
     #[arg(long, value_name = "KEY")]
     pub creator_key: PathBuf,
-    /// A route station, in visiting order: ID=PUBLIC_KEY.pem. Repeat for each stop.
-    #[arg(long = "station", value_name = "ID=PUB.pem", required = true)]
+    /// A route station, in visiting order: ID=PUBLIC_KEY.pem, or ID alone with --route-service
+    /// (its key is fetched from the service). Repeat for each stop.
+    #[arg(long = "station", value_name = "ID[=PUB.pem]", required = true)]
     pub stations: Vec<String>,
+    /// With --route-service: the fingerprint a fetched station key must have (ID=sha256:…, as
+    /// the station's operator gave it to you). Repeatable.
+    #[arg(long = "pin", value_name = "ID=FINGERPRINT")]
+    pub pins: Vec<String>,
+    #[command(flatten)]
+    pub route: RouteArgs,
     /// A query.json to ship with the train.
     #[arg(long, value_name = "FILE")]
     pub query: Option<PathBuf>,
@@ -201,11 +273,13 @@ pub struct VerifyArgs {
 /// Arguments of `results`.
 #[derive(Args)]
 pub struct ResultsArgs {
-    /// The train directory or image reference.
+    /// The train directory, image reference, or (with --route-service) train id.
     #[arg(value_name = "TRAIN")]
     pub dir: PathBuf,
     #[command(flatten)]
     pub reg: RegistryArgs,
+    #[command(flatten)]
+    pub route: RouteArgs,
     /// The creator's private key.
     #[arg(long)]
     pub key: PathBuf,

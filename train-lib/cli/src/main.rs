@@ -21,6 +21,8 @@ fn dispatch(cli: &Cli) -> Result<()> {
         Cmd::Image(ImageCmd::Copy(a)) => cmd::image_copy::run(a),
         Cmd::Verify(a) => cmd::verify::run(a),
         Cmd::Results(a) => cmd::results::run(a, cli),
+        Cmd::Submit(a) => cmd::submit::run(a),
+        Cmd::Status(a) => cmd::status::run(a),
     }
 }
 
@@ -65,6 +67,10 @@ fn main() -> ExitCode {
         {
             eprintln!("stopped: {e:#}");
             ExitCode::from(130)
+        }
+        Err(e) if e.downcast_ref::<cmd::status::TrainEnded>().is_some() => {
+            eprintln!("{}", train_lib::text::escape(&format!("{e:#}")));
+            ExitCode::from(5)
         }
         Err(e) => {
             let rejected = e

@@ -49,13 +49,31 @@ struct PinnedId {
     key: String,
 }
 
+/// A builder pin: a bare fingerprint, or one with a name for people (`station trust add`
+/// writes names; the check uses only the key).
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum BuilderPin {
+    Key(String),
+    Named(PinnedId),
+}
+
+impl BuilderPin {
+    fn key(&self) -> &String {
+        match self {
+            BuilderPin::Key(k) => k,
+            BuilderPin::Named(p) => &p.key,
+        }
+    }
+}
+
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct TrustFile {
     #[serde(default)]
     creators: Vec<PinnedId>,
     #[serde(default)]
-    builders: Vec<String>,
+    builders: Vec<BuilderPin>,
     #[serde(default)]
     stations: Vec<PinnedId>,
 }
@@ -81,7 +99,7 @@ impl TrustStore {
             .iter()
             .map(|p| &p.key)
             .chain(file.stations.iter().map(|p| &p.key))
-            .chain(file.builders.iter())
+            .chain(file.builders.iter().map(BuilderPin::key))
         {
             if !is_fingerprint(k) {
                 return Err(err(format!(
@@ -132,7 +150,7 @@ impl TrustStore {
         let fp = key.fingerprint();
         match role {
             KeyRole::Creator => self.file.creators.iter().any(|p| p.id == id && p.key == fp),
-            KeyRole::Builder => self.file.builders.contains(&fp),
+            KeyRole::Builder => self.file.builders.iter().any(|b| *b.key() == fp),
             KeyRole::Station => self.file.stations.iter().any(|p| p.id == id && p.key == fp),
             #[allow(unreachable_patterns)]
             _ => false,

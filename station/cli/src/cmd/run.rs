@@ -1,6 +1,6 @@
 //! `station run`: one train through the station pipeline, its summary printed.
 
-use super::{load_key, Ended};
+use super::{load_key, on_signals, Ended};
 use crate::cli::RunArgs;
 use anyhow::{Context, Result};
 use station::{config, engine, events, run};
@@ -43,6 +43,7 @@ pub async fn run(a: RunArgs) -> Result<Ended> {
         config: cfg,
         events: Arc::new(events::Stderr::new(quiet, bars)),
         tmp: std::env::temp_dir(),
+        credentials: Vec::new(),
     };
     let engine = engine::Engine::connect()?;
     // Ctrl-C or SIGTERM cancels the job: it stops at its next step (an engine call in flight
@@ -72,32 +73,4 @@ pub async fn run(a: RunArgs) -> Result<Ended> {
         Ok(()) => Ended::Ok,
         Err(e) => Ended::Failed(e.decision(), e.to_string()),
     })
-}
-
-/// Cancels `cancel` at the first SIGINT or SIGTERM; exits at the second.
-async fn on_signals(cancel: CancellationToken) {
-    use tokio::signal::unix::{signal, SignalKind};
-    let (Ok(mut term), Ok(mut int)) = (
-        signal(SignalKind::terminate()),
-        signal(SignalKind::interrupt()),
-    ) else {
-        return;
-    };
-    let mut seen = 0;
-    loop {
-        let sig = tokio::select! {
-            _ = int.recv() => "SIGINT",
-            _ = term.recv() => "SIGTERM",
-        };
-        seen += 1;
-        if seen == 1 {
-            eprintln!("{sig}: stopping; removing the container and the decrypted train first …");
-            cancel.cancel();
-        } else {
-            eprintln!(
-                "{sig} again: exiting now; the next start of the station removes what is left"
-            );
-            std::process::exit(1);
-        }
-    }
 }

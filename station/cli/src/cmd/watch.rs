@@ -1,0 +1,43 @@
+//! `station watch`: the station's daemon (the loop is `station::watch`).
+
+use super::service::Ctx;
+use super::{load_key, on_signals, Ended};
+use crate::cli::WatchArgs;
+use anyhow::{Context, Result};
+use station::{engine, watch};
+use std::sync::Arc;
+use tokio_util::sync::CancellationToken;
+
+/// Watches until SIGTERM or Ctrl-C.
+pub async fn run(a: WatchArgs) -> Result<Ended> {
+    let mut ctx = Ctx::load(&a.service)?;
+    if let Some(n) = a.concurrency {
+        ctx.cfg.watch.concurrency = n;
+    }
+    ctx.cfg.watch.data.extend(a.data);
+    let client = ctx.client()?;
+    let api_key = ctx.cfg.watch.api_key()?;
+    let key_path = ctx.cfg.station.key.clone().context(
+        "no station key: set [station] key in the config (`station keys create` makes one)",
+    )?;
+    let pw = ctx.cfg.station.key_password_env.clone();
+    let key = load_key(&key_path, pw.as_deref())?;
+    let engine = engine::Engine::connect()?;
+    let stop = CancellationToken::new();
+    let signals = tokio::spawn(on_signals(stop.clone()));
+    let req = watch::WatchRequest {
+        station: ctx.station.clone(),
+        key_path,
+        key_password_env: pw,
+        key: Arc::new(key),
+        api_key,
+        config: ctx.cfg,
+        client,
+        tmp: std::env::temp_dir(),
+    };
+    let out = watch::watch(&engine, req, stop).await;
+    signals.abort();
+    out?;
+    eprintln!("station watch stopped; runs in hand were reported interrupted and run again at the next start");
+    Ok(Ended::Ok)
+}

@@ -1,0 +1,121 @@
+//! `[watch]` of `station.toml`: how `station watch` reaches the route service and what it
+//! takes.
+//!
+//! ```toml
+//! [watch]
+//! route_service = "https://routes.example.org"   # or --route-service
+//! api_key_file = "/etc/pht/api-key"               # or STATION_API_KEY_FILE / STATION_API_KEY
+//! state_dir = "/var/lib/pht-station/watch"        # the watcher's own restart-safe state
+//! approval = "manual"                             # auto | manual
+//! auto_approve_creators = ["alice"]               # manual, except trains of these creators
+//! auto_approve_digests = ["sha256:…"]             # … or these exact train images
+//! concurrency = 1
+//! data = ["/srv/cohort.csv"]                      # mounted read-only at /opt/train_data/<name>
+//! resync_secs = 30                                # full inbox reads, whatever the feed says
+//! max_attempts = 3                                # runs of one train that end in registry or engine trouble
+//! ```
+
+use route_wire::Approval;
+use secrecy::SecretString;
+use serde::Deserialize;
+use std::path::PathBuf;
+
+/// `[watch]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WatchSection {
+    /// The route service's base URL.
+    pub route_service: Option<String>,
+    /// A file holding the station's API key (mode 0600).
+    pub api_key_file: Option<PathBuf>,
+    /// The watcher's state directory.
+    pub state_dir: PathBuf,
+    /// How trains are taken.
+    #[serde(deserialize_with = "approval")]
+    pub approval: Approval,
+    /// Under manual approval, creators whose trains are approved without the operator.
+    pub auto_approve_creators: Vec<String>,
+    /// Under manual approval, train image digests approved without the operator.
+    pub auto_approve_digests: Vec<String>,
+    /// Trains run at once.
+    pub concurrency: usize,
+    /// Local data for every train.
+    pub data: Vec<PathBuf>,
+    /// Seconds between full reads of the inbox.
+    pub resync_secs: u64,
+    /// Runs of one train that may end in registry or engine trouble before it is reported
+    /// failed.
+    pub max_attempts: u32,
+}
+
+fn approval<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Approval, D::Error> {
+    String::deserialize(d)?
+        .parse()
+        .map_err(serde::de::Error::custom)
+}
+
+impl Default for WatchSection {
+    fn default() -> Self {
+        Self {
+            route_service: None,
+            api_key_file: None,
+            state_dir: PathBuf::from("/var/lib/pht-station/watch"),
+            approval: Approval::Auto,
+            auto_approve_creators: Vec::new(),
+            auto_approve_digests: Vec::new(),
+            concurrency: 1,
+            data: Vec::new(),
+            resync_secs: 30,
+            max_attempts: 3,
+        }
+    }
+}
+
+/// Why the API key cannot be had.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ApiKeyError {
+    /// No source names one.
+    #[error("no API key for the route service: set [watch] api_key_file, STATION_API_KEY_FILE or STATION_API_KEY (it is the `pht_…` token `route-service station add` printed)")]
+    Missing,
+    /// The file could not be read.
+    #[error("reading the API key file {path}: {source}")]
+    Read {
+        /// The file.
+        path: String,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// Others can read the file.
+    #[error("the API key file {0} can be read by other users; run `chmod 600 {0}`")]
+    Exposed(String),
+}
+
+impl WatchSection {
+    /// The API key: `STATION_API_KEY_FILE`, then `[watch] api_key_file`, then
+    /// `STATION_API_KEY`. Never an argument: `ps` shows those.
+    pub fn api_key(&self) -> Result<SecretString, ApiKeyError> {
+        let file = std::env::var_os("STATION_API_KEY_FILE")
+            .map(PathBuf::from)
+            .or_else(|| self.api_key_file.clone());
+        if let Some(path) = file {
+            let shown = path.display().to_string();
+            use std::os::unix::fs::MetadataExt;
+            let meta = std::fs::metadata(&path).map_err(|source| ApiKeyError::Read {
+                path: shown.clone(),
+                source,
+            })?;
+            if meta.mode() & 0o044 != 0 {
+                return Err(ApiKeyError::Exposed(shown));
+            }
+            let text = std::fs::read_to_string(&path).map_err(|source| ApiKeyError::Read {
+                path: shown,
+                source,
+            })?;
+            return Ok(SecretString::from(text.trim().to_string()));
+        }
+        std::env::var("STATION_API_KEY")
+            .map(SecretString::from)
+            .map_err(|_| ApiKeyError::Missing)
+    }
+}

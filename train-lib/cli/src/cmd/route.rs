@@ -1,0 +1,63 @@
+//! The route service, as a creator's commands reach it.
+
+use crate::cli::{RegistryArgs, RouteArgs};
+use anyhow::{Context, Result};
+use route_wire::client::Client;
+use secrecy::SecretString;
+use train_image as image;
+
+/// The API key: `--api-key-file` / `PHT_API_KEY_FILE`, else `PHT_API_KEY`.
+pub fn api_key(a: &RouteArgs) -> Result<SecretString> {
+    if let Some(p) = &a.api_key_file {
+        use std::os::unix::fs::MetadataExt;
+        let meta = std::fs::metadata(p).with_context(|| format!("reading {}", p.display()))?;
+        anyhow::ensure!(
+            meta.mode() & 0o044 == 0,
+            "the API key file {0} can be read by other users; run `chmod 600 {0}`",
+            p.display()
+        );
+        let text =
+            std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
+        return Ok(SecretString::from(text.trim().to_string()));
+    }
+    std::env::var("PHT_API_KEY").map(SecretString::from).map_err(|_| {
+        anyhow::anyhow!("no API key for the route service: pass --api-key-file FILE, or set PHT_API_KEY_FILE or PHT_API_KEY (the `pht_…` token `route-service creator add` printed)")
+    })
+}
+
+/// A client as `a.principal` (or `default_id`), if a route service is named.
+pub fn client(a: &RouteArgs, default_id: Option<&str>) -> Result<Option<Client>> {
+    let Some(url) = &a.url else {
+        return Ok(None);
+    };
+    let id = a.principal.as_deref().or(default_id).context(
+        "who are you at the route service? pass --as ID or set PHT_CREATOR_ID (your creator id)",
+    )?;
+    Ok(Some(Client::new(url, id, &api_key(a)?)?))
+}
+
+/// Like [`client`], for commands that need one.
+pub fn required(a: &RouteArgs, default_id: Option<&str>) -> Result<Client> {
+    client(a, default_id)?
+        .context("no route service: pass --route-service URL or set PHT_ROUTE_SERVICE")
+}
+
+/// Registry access that logs in to `host` as the client's principal (the service's registry
+/// token auth takes the API key as the password).
+pub fn registry_for(
+    reg: &RegistryArgs,
+    c: &Client,
+    key: SecretString,
+    host: &str,
+) -> image::Registry {
+    image::Registry::new(image::RegistryOptions {
+        insecure: reg.insecure.clone(),
+        credentials: vec![(
+            host.to_string(),
+            image::Credentials::Basic {
+                username: c.principal().to_string(),
+                password: key,
+            },
+        )],
+    })
+}

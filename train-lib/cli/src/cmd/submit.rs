@@ -1,0 +1,50 @@
+//! `train submit`: a pushed train image handed to the route service with its signed route.
+
+use super::route;
+use crate::cli::SubmitArgs;
+use crate::support::{pull_options, runtime};
+use anyhow::{Context, Result};
+use train_image::{self as image, ImageRef};
+use train_lib::keys::TrustStore;
+use train_lib::TrainDir;
+
+/// Submits `a.image`.
+pub fn run(a: &SubmitArgs) -> Result<()> {
+    let client = route::required(&a.route, None)?;
+    let r: ImageRef = a
+        .image
+        .parse()
+        .with_context(|| format!("`{}` is not an image reference", a.image))?;
+    let rt = runtime()?;
+    // The route is what the creator signed: read it from the image rather than typed again.
+    let work = tempfile::Builder::new().prefix("pht-submit-").tempdir()?;
+    let reg = route::registry_for(&a.reg, &client, route::api_key(&a.route)?, r.registry());
+    let (bars, cancel) = (
+        pht_term::Bars::default(),
+        tokio_util::sync::CancellationToken::new(),
+    );
+    let pulled = rt
+        .block_on(image::pull_train(
+            &reg,
+            &r,
+            work.path(),
+            pull_options(&bars, &cancel),
+        ))
+        .with_context(|| format!("reading the train image {r}"))?;
+    let report = TrainDir::open(&pulled.dir)?.verify(&TrustStore::default())?;
+    let pinned = pulled.pinned.reference.to_string();
+    let v = rt.block_on(client.submit(&pinned, &report.route))?;
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&v)?);
+    } else {
+        println!("{}", v.id);
+        eprintln!(
+            "submitted train {} ({}) along {}; follow it with: train status {} --follow",
+            v.id,
+            v.format,
+            v.route.join(" → "),
+            v.id
+        );
+    }
+    Ok(())
+}
