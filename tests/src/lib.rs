@@ -2,6 +2,7 @@
 //! `scripts/services.sh`, keys, trains and the offline test master image.
 
 pub mod route;
+pub mod watch;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

@@ -216,6 +216,15 @@ pub async fn report(
             let digest = r
                 .digest
                 .ok_or_else(|| Failure::invalid("a `done` report needs the pushed digest"))?;
+            if st.db.pushed_by(&id, &me, &digest).await? {
+                // The notification was first: the report confirms what is recorded.
+                return Ok(Json(
+                    st.db
+                        .train_view(&id, false)
+                        .await?
+                        .ok_or_else(|| Failure::not_found(id))?,
+                ));
+            }
             let station = st
                 .db
                 .station(&me)
@@ -227,6 +236,10 @@ pub async fn report(
                 .await?
             {
                 Some(PushOutcome::Accepted) => ReportOutcome::Recorded,
+                // The notification of the same push may have been recorded meanwhile.
+                Some(PushOutcome::Ignored(_)) if st.db.pushed_by(&id, &me, &digest).await? => {
+                    ReportOutcome::Recorded
+                }
                 Some(PushOutcome::Ignored(why)) => ReportOutcome::Refused(why),
                 None => ReportOutcome::Refused(format!(
                     "the outbox of {me} holds nothing for train {id}; push before reporting done"

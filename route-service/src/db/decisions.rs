@@ -81,6 +81,27 @@ impl Db {
         Ok(ReportOutcome::Recorded)
     }
 
+    /// Whether `station` already pushed `digest` as its state of `train` (its hop is done and
+    /// the state after it is `digest`): a `done` report that arrives after the registry's
+    /// notification is then answered as recorded, not refused as a replay.
+    pub async fn pushed_by(
+        &self,
+        train: &str,
+        station: &str,
+        digest: &str,
+    ) -> Result<bool, DbError> {
+        let row = sqlx::query(
+            "SELECT 1 AS x FROM hops h JOIN train_states s ON s.train_id = h.train_id AND s.seq = h.idx + 1 \
+             WHERE h.train_id = $1 AND h.station = $2 AND h.state = 'done' AND s.digest = $3",
+        )
+        .bind(train)
+        .bind(station)
+        .bind(digest)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.is_some())
+    }
+
     /// Cancels every open hop of `train`; false when it had already ended.
     pub async fn cancel_train(&self, train: &str, by: &str) -> Result<bool, DbError> {
         let mut tx = self.pool.begin().await?;

@@ -1,0 +1,406 @@
+//! `station watch` end to end: the real route service, two registries with notifications (and
+//! token auth), Docker, and one watcher daemon per station; creators use `train create
+//! --route-service`, `train submit`, `train status --follow` and `train results ID`.
+
+use e2e::route::{wait_for, RouteScene, Setup};
+use e2e::watch::Watcher;
+use e2e::{bin, ok};
+use std::os::unix::fs::PermissionsExt;
+use std::process::{Command, Stdio};
+
+const COUNT: &str = "#!/bin/sh\nset -e\nrows=$(wc -l < /opt/train_data/data-$STATION_ID/rows.csv)\necho \"$STATION_ID,$rows\" >> /opt/pht_results/counts.csv\n";
+
+fn new_id() -> String {
+    format!("w-{}", e2e::route::nonce().replace('_', "-"))
+}
+
+/// `train …` as the creator, logged in to the route service (and its registries).
+fn creator(rs: &RouteScene) -> Command {
+    let f = rs.scene.path("creator.api-key");
+    if !f.exists() {
+        std::fs::write(&f, &rs.keys["creator"]).unwrap();
+        std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o600)).unwrap();
+    }
+    let mut c = rs.as_party("creator", Command::new(bin("train")));
+    c.env("PHT_ROUTE_SERVICE", &rs.url)
+        .env("PHT_CREATOR_ID", "creator")
+        .env("PHT_API_KEY_FILE", &f);
+    c
+}
+
+/// The fingerprint `station keys show` prints for `station`'s key.
+fn fingerprint(rs: &RouteScene, station: &str) -> String {
+    let out = ok(Command::new(bin("station"))
+        .args(["keys", "show", "--station", station, "--key"])
+        .arg(rs.scene.key(station)));
+    out.lines()
+        .find_map(|l| l.strip_prefix("fingerprint: "))
+        .unwrap()
+        .to_string()
+}
+
+/// Creates a train with `script` along `route`, its keys fetched from the service and checked
+/// against the stations' own fingerprints; builds, pushes and submits it; returns its id.
+fn submit(rs: &RouteScene, format: &str, script: &str, route: &[&str]) -> String {
+    let pins: Vec<(&str, String)> = route.iter().map(|s| (*s, fingerprint(rs, s))).collect();
+    submit_pinned(rs, format, script, &pins).expect("train create")
+}
+
+/// [`submit`] with the pins given; the `train create` error when it fails.
+fn submit_pinned(
+    rs: &RouteScene,
+    format: &str,
+    script: &str,
+    pins: &[(&str, String)],
+) -> Result<String, String> {
+    let id = new_id();
+    let algo = rs.scene.path("algo");
+    std::fs::create_dir_all(&algo).unwrap();
+    std::fs::write(algo.join("run.sh"), script).unwrap();
+    let train = rs.scene.path(&format!("train-{id}"));
+    let mut c = creator(rs);
+    c.args([
+        "create",
+        "--format",
+        format,
+        "--entrypoint",
+        "run.sh",
+        "--train-id",
+        &id,
+    ])
+    .args(["--creator-id", "creator", "--creator-key"])
+    .arg(rs.scene.key("creator"))
+    .arg("--files")
+    .arg(&algo)
+    .arg("--out")
+    .arg(&train);
+    if format == "legacy" {
+        c.arg("--builder-key").arg(rs.scene.key("builder"));
+    }
+    for (s, fp) in pins {
+        c.args(["--station", s, "--pin", &format!("{s}={fp}")]);
+    }
+    let o = e2e::run(&mut c);
+    if !o.status.success() {
+        return Err(String::from_utf8_lossy(&o.stderr).into_owned());
+    }
+    let image = rs.build_submission(&train, &id);
+    let out = ok(creator(rs).args(["submit", &image]));
+    assert_eq!(out.trim(), id);
+    Ok(id)
+}
+
+/// `train status ID --follow` in the background, its output in a file.
+fn follow(rs: &RouteScene, id: &str) -> (std::process::Child, std::path::PathBuf) {
+    let out = rs.scene.path(&format!("status-{id}.txt"));
+    let child = creator(rs)
+        .args(["status", id, "--follow"])
+        .stdout(std::fs::File::create(&out).unwrap())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    (child, out)
+}
+
+/// The creator's results of train `id` through `train results ID`, files concatenated.
+fn results(rs: &RouteScene, id: &str) -> String {
+    let out = rs.scene.path(&format!("results-{id}"));
+    ok(creator(rs)
+        .args(["results", id, "--key"])
+        .arg(rs.scene.key("creator"))
+        .arg("--out")
+        .arg(&out));
+    std::fs::read_to_string(out.join("counts.csv")).unwrap()
+}
+
+/// `station queue --json` of the watcher's station.
+fn queue(rs: &RouteScene, w: &Watcher) -> serde_json::Value {
+    serde_json::from_str(&ok(&mut rs.operator(w, &["queue", "--json"]))).unwrap()
+}
+
+/// Waits until `id` is in `w`'s queue with the watcher's inspection of it; returns the entry.
+fn queued(rs: &RouteScene, w: &Watcher, id: &str) -> serde_json::Value {
+    let mut entry = serde_json::Value::Null;
+    wait_for(120, &format!("train {id} in the queue of {}", w.id), || {
+        let q = queue(rs, w);
+        entry = q
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["train"] == id && !e["inspection"].is_null())
+            .cloned()
+            .unwrap_or_default();
+        !entry.is_null()
+    });
+    entry
+}
+
+/// Containers (or volumes) of runs of `w` (by their work directory, under its TMPDIR: other
+/// tests run stations of the same ids).
+fn left(w: &Watcher, what: &str) -> usize {
+    let list: &[&str] = if what == "volume" {
+        &["volume", "ls"]
+    } else {
+        &["ps", "-a"]
+    };
+    ok(Command::new("docker").args(list).args([
+        "--filter",
+        "label=org.pht.station.workdir",
+        "--format",
+        "{{.Label \"org.pht.station.workdir\"}}",
+    ]))
+    .lines()
+    .filter(|l| l.starts_with(w.tmp.to_str().unwrap()))
+    .count()
+}
+
+#[test]
+fn the_demo_route_with_both_formats_on_three_watchers_with_token_auth() {
+    let rs = RouteScene::new(Setup {
+        token: true,
+        ..Setup::default()
+    });
+    let ws = [
+        rs.watcher("st-1", ""),
+        rs.watcher("st-2", "approval = \"manual\""),
+        rs.watcher("st-3", ""),
+    ];
+    let w2 = &ws[1];
+    let route = ["st-1", "st-2", "st-3"];
+    for format in ["native", "legacy"] {
+        let id = submit(&rs, format, COUNT, &route);
+        let (mut status, status_out) = follow(&rs, &id);
+        // st-2's operator reviews it: creator, route, entrypoint and files, then approves.
+        let entry = queued(&rs, w2, &id);
+        assert_eq!(entry["creator"], "creator");
+        assert_eq!(entry["route"], serde_json::json!(route));
+        let files = entry["inspection"]["files"].to_string();
+        assert!(files.contains("run.sh"), "{entry:#}");
+        assert!(
+            entry["inspection"]["problems"]
+                .as_array()
+                .unwrap()
+                .is_empty(),
+            "{entry:#}"
+        );
+        let out = ok(&mut rs.operator(w2, &["approve", &id]));
+        assert!(out.contains("approved"), "{out}");
+        let code = status.wait().unwrap().code();
+        let shown = std::fs::read_to_string(&status_out).unwrap();
+        assert_eq!(code, Some(0), "{shown}\n{}", rs.log());
+        for what in ["delivered", "approved", "running", "finished"] {
+            assert!(shown.contains(what), "`{what}` not followed:\n{shown}");
+        }
+        assert_eq!(results(&rs, &id), "st-1,7\nst-2,7\nst-3,7\n", "{format}");
+        let v = rs.train(&id);
+        let reports: Vec<_> = v["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["kind"].as_str().unwrap().to_string())
+            .collect();
+        for kind in ["pulled", "running"] {
+            assert_eq!(
+                reports.iter().filter(|k| *k == kind).count(),
+                3,
+                "{reports:?}"
+            );
+        }
+    }
+    for w in &ws {
+        assert_eq!(left(w, "container"), 0, "containers left at {}", w.id);
+        // Every report was taken (a `done` after the registry's notification is no replay).
+        assert!(!w.log().contains("refused"), "{}", w.log());
+    }
+}
+
+#[test]
+fn a_rejection_reaches_the_creator_with_its_reason() {
+    let rs = RouteScene::new(Setup {
+        stations: &[("st-1", 0, "auto"), ("st-2", 1, "auto")],
+        ..Setup::default()
+    });
+    let _w1 = rs.watcher("st-1", "");
+    let w2 = rs.watcher(
+        "st-2",
+        "approval = \"manual\"\nauto_approve_creators = [\"someone-else\"]",
+    );
+    let id = submit(&rs, "native", COUNT, &["st-1", "st-2"]);
+    let (mut status, status_out) = follow(&rs, &id);
+    queued(&rs, &w2, &id);
+    let o = e2e::run(&mut rs.operator(&w2, &["reject", &id]));
+    assert_eq!(o.status.code(), Some(1), "a rejection needs a reason");
+    assert!(String::from_utf8_lossy(&o.stderr).contains("--reason"));
+    ok(&mut rs.operator(
+        &w2,
+        &["reject", &id, "--reason", "the cohort is closed this week"],
+    ));
+    let code = status.wait().unwrap().code();
+    let shown = std::fs::read_to_string(&status_out).unwrap();
+    assert_eq!(code, Some(5), "{shown}");
+    assert!(shown.contains("the cohort is closed this week"), "{shown}");
+    let o = e2e::run(
+        creator(&rs)
+            .args(["results", &id, "--key"])
+            .arg(rs.scene.key("creator"))
+            .arg("--out")
+            .arg(rs.scene.path("none")),
+    );
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success() && err.contains("is failed"), "{err}");
+}
+
+#[test]
+fn a_station_offline_while_a_train_waits_for_it_runs_it_when_back() {
+    let rs = RouteScene::new(Setup {
+        stations: &[("st-1", 0, "auto"), ("st-2", 1, "auto")],
+        ..Setup::default()
+    });
+    let _w1 = rs.watcher("st-1", "");
+    let id = submit(&rs, "native", COUNT, &["st-1", "st-2"]);
+    // The train waits in st-2's inbox while st-2 has never polled.
+    wait_for(120, "the train at st-2", || {
+        let v = rs.train(&id);
+        v["state"] == "at_station" && v["current_hop"] == 1
+    });
+    let (_, stations) = rs.call("GET", "/v1/stations", Some("root"), None);
+    let st2 = stations
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["id"] == "st-2")
+        .unwrap();
+    assert_eq!(st2["liveness"], "never_seen");
+    let _w2 = rs.watcher("st-2", "");
+    rs.wait_state(&id, "finished", 120);
+    assert_eq!(results(&rs, &id), "st-1,7\nst-2,7\n");
+}
+
+#[test]
+fn a_watcher_killed_mid_run_runs_the_train_once_after_its_restart_and_leaves_nothing() {
+    let rs = RouteScene::new(Setup {
+        stations: &[("st-1", 0, "auto"), ("st-2", 1, "auto")],
+        ..Setup::default()
+    });
+    let slow = format!("#!/bin/sh\necho started\nsleep 8\n{}", &COUNT[10..]);
+    let mut w1 = rs.watcher("st-1", "");
+    let _w2 = rs.watcher("st-2", "");
+    let id = submit(&rs, "native", &slow, &["st-1", "st-2"]);
+    wait_for(120, "the container at st-1", || left(&w1, "container") > 0);
+    w1.kill();
+    assert_eq!(
+        left(&w1, "container"),
+        1,
+        "SIGKILL leaves the container running"
+    );
+    w1.start();
+    rs.wait_state(&id, "finished", 180);
+    assert_eq!(results(&rs, &id), "st-1,7\nst-2,7\n", "st-1 counted once");
+    let records = rs.scene.audit_records("st-1.toml");
+    let decisions: Vec<&str> = records
+        .iter()
+        .map(|r| r["decision"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        decisions.iter().filter(|d| **d == "pushed").count(),
+        1,
+        "{decisions:?}"
+    );
+    assert_eq!(
+        decisions.iter().filter(|d| **d == "interrupted").count(),
+        1,
+        "{decisions:?}"
+    );
+    assert_eq!(left(&w1, "container"), 0);
+    assert_eq!(left(&w1, "volume"), 0);
+    let files: Vec<_> = std::fs::read_dir(&w1.tmp).unwrap().collect();
+    assert!(files.is_empty(), "left in TMPDIR: {files:?}");
+}
+
+#[test]
+fn sigterm_stops_the_run_reports_it_interrupted_and_it_runs_after_the_restart() {
+    let rs = RouteScene::new(Setup {
+        stations: &[("st-1", 0, "auto")],
+        ..Setup::default()
+    });
+    let slow = format!("#!/bin/sh\necho started\nsleep 30\n{}", &COUNT[10..]);
+    let mut w1 = rs.watcher("st-1", "");
+    let id = submit(&rs, "native", &slow, &["st-1"]);
+    wait_for(120, "the container at st-1", || left(&w1, "container") > 0);
+    assert_eq!(w1.terminate(), Some(0), "{}", w1.log());
+    assert_eq!(left(&w1, "container"), 0, "the run was stopped and removed");
+    let v = rs.train(&id);
+    let kinds: Vec<_> = v["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["kind"].clone())
+        .collect();
+    assert!(kinds.contains(&"interrupted".into()), "{kinds:?}");
+    assert_eq!(v["hops"][0]["state"], "delivered", "{v:#}");
+    assert_eq!(rs.digest(0, "st-1/outbox", &id), None, "nothing pushed");
+    w1.start();
+    rs.wait_state(&id, "finished", 180);
+    if std::env::var_os("PHT_TEST_SHOW_LOGS").is_some() {
+        eprintln!("{}", w1.log());
+    }
+}
+
+#[test]
+fn a_wrong_key_at_the_service_stops_the_watcher_with_what_to_do_and_a_rotation_fixes_it() {
+    let mut rs = RouteScene::new(Setup {
+        stations: &[("st-1", 0, "auto")],
+        ..Setup::default()
+    });
+    // st-1's operator configured another key than the one the admin registered.
+    let config = rs.watcher_config("st-1", "");
+    let text = std::fs::read_to_string(&config).unwrap();
+    let real = rs.scene.key("st-1").display().to_string();
+    let other = rs.scene.key("builder").display().to_string();
+    std::fs::write(&config, text.replace(&real, &other)).unwrap();
+    let mut w = rs.watcher_with("st-1", config);
+    assert_eq!(w.exit_code(60), Some(1));
+    let log = w.log();
+    let (registered, mine) = (fingerprint(&rs, "st-1"), fingerprint(&rs, "builder"));
+    assert!(
+        log.contains(&format!("holds key {registered} for station st-1"))
+            && log.contains(&format!("is {mine}"))
+            && log.contains("station keys rotate --reuse"),
+        "{log}"
+    );
+    // The operator proposes the configured key; the admin accepts it by fingerprint.
+    let out = ok(&mut rs.operator(&w, &["keys", "rotate", "--reuse"]));
+    assert!(
+        out.contains(&format!(
+            "route-service station accept-key st-1 --fingerprint {mine}"
+        )),
+        "{out}"
+    );
+    let o = e2e::run(Command::new(bin("route-service")).args([
+        "station",
+        "accept-key",
+        "st-1",
+        "--fingerprint",
+        &registered,
+        "--database",
+        &rs.database,
+    ]));
+    assert!(
+        !o.status.success(),
+        "a fingerprint other than the proposed one is refused"
+    );
+    rs.admin(&["station", "accept-key", "st-1", "--fingerprint", &mine]);
+    w.start();
+    w.wait_log(60, "watching");
+    // A creator who pinned the old key is stopped before anything is built…
+    let err = submit_pinned(&rs, "native", COUNT, &[("st-1", registered.clone())]).unwrap_err();
+    assert!(
+        err.contains(&format!(
+            "holds key {mine} for station st-1, but you pinned {registered}"
+        )),
+        "{err}"
+    );
+    // … and one who pins the new key gets a train that runs.
+    let id = submit_pinned(&rs, "native", COUNT, &[("st-1", mine.clone())]).unwrap();
+    rs.wait_state(&id, "finished", 120);
+}
