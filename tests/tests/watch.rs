@@ -207,6 +207,10 @@ fn the_demo_route_with_both_formats_on_three_watchers_with_token_auth() {
             );
         }
     }
+    // The mover removed the source tags: under token auth a delete needs the `delete` scope.
+    let log = rs.log();
+    assert!(!log.contains("could not remove"), "{log}");
+    assert!(log.contains(" removed image="), "{log}");
     for w in &ws {
         assert_eq!(left(w, "container"), 0, "containers left at {}", w.id);
         // Every report was taken (a `done` after the registry's notification is no replay).

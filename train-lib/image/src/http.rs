@@ -137,9 +137,20 @@ impl CappedHttp {
             let resp = req.send().await.map_err(|e| err(e.to_string()))?;
             let status = resp.status();
             if status == reqwest::StatusCode::UNAUTHORIZED && attempt == 0 {
-                header = authorize_for(oci, auth, r, RegistryOperation::Push)
-                    .await
-                    .map_err(err)?;
+                // The challenge names the scope a delete needs (`delete`, beyond push).
+                let challenge = resp
+                    .headers()
+                    .get(reqwest::header::WWW_AUTHENTICATE)
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_string);
+                header = match challenge {
+                    Some(c) => super::challenge::answer(&self.client, &c, auth)
+                        .await
+                        .map_err(err)?,
+                    None => authorize_for(oci, auth, r, RegistryOperation::Push)
+                        .await
+                        .map_err(err)?,
+                };
                 continue;
             }
             return match status.as_u16() {

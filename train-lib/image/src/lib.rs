@@ -13,6 +13,7 @@
 
 mod assemble;
 mod build;
+mod challenge;
 mod checks;
 mod credentials;
 mod error;
