@@ -119,3 +119,27 @@ impl WatchSection {
             .map_err(|_| ApiKeyError::Missing)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use secrecy::ExposeSecret;
+    use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn an_api_key_file_others_can_read_is_refused() {
+        let d = tempfile::tempdir().unwrap();
+        let f = d.path().join("api-key");
+        std::fs::write(&f, "pht_secret\n").unwrap();
+        std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let w = WatchSection {
+            api_key_file: Some(f.clone()),
+            ..WatchSection::default()
+        };
+        let err = w.api_key().unwrap_err();
+        assert!(matches!(err, ApiKeyError::Exposed(_)), "{err}");
+        assert!(err.to_string().contains("chmod 600"), "{err}");
+        std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o600)).unwrap();
+        assert_eq!(w.api_key().unwrap().expose_secret(), "pht_secret");
+    }
+}
