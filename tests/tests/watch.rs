@@ -4,7 +4,7 @@
 
 use e2e::route::{wait_for, RouteScene, Setup};
 use e2e::watch::Watcher;
-use e2e::{bin, ok};
+use e2e::{bin, ok, Scene};
 use std::os::unix::fs::PermissionsExt;
 use std::process::{Command, Stdio};
 
@@ -29,10 +29,10 @@ fn creator(rs: &RouteScene) -> Command {
 }
 
 /// The fingerprint `station keys show` prints for `station`'s key.
-fn fingerprint(rs: &RouteScene, station: &str) -> String {
+fn fingerprint(scene: &Scene, station: &str) -> String {
     let out = ok(Command::new(bin("station"))
         .args(["keys", "show", "--station", station, "--key"])
-        .arg(rs.scene.key(station)));
+        .arg(scene.key(station)));
     out.lines()
         .find_map(|l| l.strip_prefix("fingerprint: "))
         .unwrap()
@@ -42,7 +42,10 @@ fn fingerprint(rs: &RouteScene, station: &str) -> String {
 /// Creates a train with `script` along `route`, its keys fetched from the service and checked
 /// against the stations' own fingerprints; builds, pushes and submits it; returns its id.
 fn submit(rs: &RouteScene, format: &str, script: &str, route: &[&str]) -> String {
-    let pins: Vec<(&str, String)> = route.iter().map(|s| (*s, fingerprint(rs, s))).collect();
+    let pins: Vec<(&str, String)> = route
+        .iter()
+        .map(|s| (*s, fingerprint(&rs.scene, s)))
+        .collect();
     submit_pinned(rs, format, script, &pins).expect("train create")
 }
 
@@ -365,7 +368,10 @@ fn a_wrong_key_at_the_service_stops_the_watcher_with_what_to_do_and_a_rotation_f
     let mut w = rs.watcher_with("st-1", config);
     assert_eq!(w.exit_code(60), Some(1));
     let log = w.log();
-    let (registered, mine) = (fingerprint(&rs, "st-1"), fingerprint(&rs, "builder"));
+    let (registered, mine) = (
+        fingerprint(&rs.scene, "st-1"),
+        fingerprint(&rs.scene, "builder"),
+    );
     assert!(
         log.contains(&format!("holds key {registered} for station st-1"))
             && log.contains(&format!("is {mine}"))
@@ -407,4 +413,120 @@ fn a_wrong_key_at_the_service_stops_the_watcher_with_what_to_do_and_a_rotation_f
     // … and one who pins the new key gets a train that runs.
     let id = submit_pinned(&rs, "native", COUNT, &[("st-1", mine.clone())]).unwrap();
     rs.wait_state(&id, "finished", 120);
+}
+
+#[test]
+fn a_rotated_key_is_taken_into_use_once_accepted_and_trains_built_for_the_old_key_say_why_they_fail(
+) {
+    let mut rs = RouteScene::new(Setup {
+        stations: &[("st-1", 0, "auto")],
+        ..Setup::default()
+    });
+    let w = rs.watcher("st-1", "approval = \"manual\"");
+    let old = fingerprint(&rs.scene, "st-1");
+    // A train built for the old key waits for approval while the key changes.
+    let t_old = submit(&rs, "native", COUNT, &["st-1"]);
+    queued(&rs, &w, &t_old);
+    let out = ok(&mut rs.operator(&w, &["keys", "rotate"]));
+    let next = rs.scene.path("keys/st-1.key.pem.next");
+    assert!(next.exists(), "{out}");
+    let new = out
+        .lines()
+        .find_map(|l| l.strip_prefix("proposed "))
+        .and_then(|l| l.split_whitespace().next())
+        .unwrap()
+        .to_string();
+    assert_ne!(new, old);
+    rs.admin(&["station", "accept-key", "st-1", "--fingerprint", &new]);
+    let mut w = w;
+    w.wait_log(60, "used from now on");
+    assert_eq!(fingerprint(&rs.scene, "st-1"), new, "KEY.next became KEY");
+    assert!(rs.scene.path("keys/st-1.key.pem.previous").exists());
+    // The audit log was handed over: it verifies with the new key.
+    ok(&mut rs.operator(&w, &["audit", "verify"]));
+    ok(&mut rs.operator(&w, &["approve", &t_old]));
+    let v = rs.wait_state(&t_old, "failed", 120);
+    let reason = v["reason"].as_str().unwrap_or_default();
+    assert!(
+        reason.contains("rotated its key") && reason.contains(&new),
+        "{v:#}"
+    );
+    // A train built for the new key runs.
+    let t_new = submit(&rs, "native", COUNT, &["st-1"]);
+    queued(&rs, &w, &t_new);
+    ok(&mut rs.operator(&w, &["approve", &t_new]));
+    rs.wait_state(&t_new, "finished", 120);
+}
+
+#[test]
+fn trust_commands_write_the_pins_pre_run_enforces() {
+    let scene = Scene::new(&["st-1"]);
+    let trust = scene.path("trust.json");
+    let cfg = scene.config(
+        "trust-station.toml",
+        &format!("[policy]\ntrust = \"{}\"\n", trust.display()),
+    );
+    let station = |args: &[&str]| {
+        e2e::run(
+            Command::new(bin("station"))
+                .args(args)
+                .arg("--config")
+                .arg(&cfg),
+        )
+    };
+    let pubkey = scene.path("keys/creator.pub.pem");
+    let o = station(&[
+        "trust",
+        "add",
+        "creator",
+        "creator",
+        pubkey.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let fp = fingerprint(&scene, "builder");
+    assert!(station(&["trust", "add", "builder", "ci", &fp])
+        .status
+        .success());
+    let o = station(&["trust", "add", "admin", "x", &fp]);
+    assert_eq!(o.status.code(), Some(2), "an unknown role is a usage error");
+    let o = station(&["trust", "add", "station", "st-9", "sha256:short"]);
+    assert!(
+        !o.status.success() && String::from_utf8_lossy(&o.stderr).contains("not a key fingerprint")
+    );
+    let list = String::from_utf8_lossy(&station(&["trust", "list"]).stdout).into_owned();
+    assert!(list.contains("creator") && list.contains(&fp), "{list}");
+    // What the commands wrote is what pre-run reads. A builder is pinned and this train
+    // carries no builder countersignature: refused.
+    let t = scene.create("native", COUNT);
+    let verify = || {
+        e2e::run(
+            Command::new(bin("train"))
+                .arg("verify")
+                .arg(&t)
+                .arg("--trust")
+                .arg(&trust),
+        )
+    };
+    assert!(
+        !verify().status.success(),
+        "a pinned builder that did not sign"
+    );
+    assert!(station(&["trust", "remove", "builder", "ci"])
+        .status
+        .success());
+    let o = verify();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    // The creator pinned to another key: refused.
+    assert!(station(&["trust", "add", "creator", "creator", &fp])
+        .status
+        .success());
+    assert!(
+        !verify().status.success(),
+        "a creator key other than the pinned one"
+    );
+    let o = station(&["trust", "remove", "builder", "ci"]);
+    assert!(
+        !o.status.success()
+            && String::from_utf8_lossy(&o.stderr).contains("no builder `ci` is pinned")
+    );
 }

@@ -306,7 +306,7 @@ impl Watcher {
                     Ok(())
                 }
                 _ => {
-                    let reason = f.to_string();
+                    let reason = self.explain(f.to_string());
                     tracing::warn!(stop = %key, decision = f.decision().as_str(), "{reason}");
                     self.state.set(
                         &key,
@@ -319,6 +319,24 @@ impl Watcher {
                         .await
                 }
             },
+        }
+    }
+
+    /// A train built for this station's key from before a rotation fails pre-run with the
+    /// protocol's "does not match the route's public key" (train-lib's `WrongStationKey`);
+    /// the creator is told why and what to do.
+    fn explain(&self, reason: String) -> String {
+        let mut prev = self.req.key_path.as_os_str().to_owned();
+        prev.push(".previous");
+        if reason.contains("does not match the route's public key") && PathBuf::from(prev).exists()
+        {
+            format!(
+                "{reason}: {} rotated its key (now {}); this train was built for the key before. Rebuild it with the station's new key (`train create --route-service …` fetches it) and submit it again",
+                self.req.station,
+                self.key.public().fingerprint()
+            )
+        } else {
+            reason
         }
     }
 
