@@ -11,14 +11,13 @@
 //! pushed for an unfinished run) and reports them `interrupted`.
 
 mod approval;
-mod config;
 mod feed;
 mod inspect;
 mod keycheck;
 pub mod state;
 
+pub use crate::config::{ApiKeyError, WatchSection};
 pub use approval::auto_approval;
-pub use config::{ApiKeyError, WatchSection};
 pub use feed::Backoff;
 pub use keycheck::{check_key, next_key_path, KeyCheckError, KeyState, StationKey};
 pub use state::{Inspection, State, StateError, Status};

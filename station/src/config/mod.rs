@@ -34,6 +34,10 @@
 //! log = "/var/lib/pht-station/audit.jsonl"
 //! ```
 
+mod watch;
+
+pub use watch::{ApiKeyError, WatchSection};
+
 use serde::Deserialize;
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -121,7 +125,7 @@ pub struct StationConfig {
     pub audit: AuditSection,
     #[serde(default)]
     /// `[watch]`: how `station watch` reaches the route service.
-    pub watch: crate::watch::WatchSection,
+    pub watch: WatchSection,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -293,7 +297,7 @@ mod tests {
 
     #[test]
     fn the_example_configuration_is_valid() {
-        let c: StationConfig = toml::from_str(include_str!("../station.example.toml")).unwrap();
+        let c: StationConfig = toml::from_str(include_str!("../../station.example.toml")).unwrap();
         c.check().unwrap();
         assert_eq!(c.station.id.as_deref(), Some("hospital-a"));
     }
