@@ -85,16 +85,7 @@ impl Watcher {
                         "gave up after {} runs at {} that ended in registry or engine trouble or with the station stopping; the station's log says why",
                         e.attempts, self.req.station
                     );
-                    self.state.set(
-                        &key,
-                        &digest,
-                        Status::Failed {
-                            reason: reason.clone(),
-                        },
-                    )?;
-                    return self
-                        .report(&key, &item.train, ReportStatus::Failed, Some(reason), None)
-                        .await;
+                    return self.fail(&key, &digest, &item.train, reason).await;
                 }
                 _ => {}
             }
@@ -308,15 +299,7 @@ impl Watcher {
                 _ => {
                     let reason = self.explain(f.to_string());
                     tracing::warn!(stop = %key, decision = f.decision().as_str(), "{reason}");
-                    self.state.set(
-                        &key,
-                        &digest,
-                        Status::Failed {
-                            reason: reason.clone(),
-                        },
-                    )?;
-                    self.report(&key, &item.train, ReportStatus::Failed, Some(reason), None)
-                        .await
+                    self.fail(&key, &digest, &item.train, reason).await
                 }
             },
         }
@@ -352,6 +335,22 @@ impl Watcher {
             Err(e) => tracing::warn!(%train, error = %e, "reading the waiting train for review"),
         }
         Ok(())
+    }
+
+    /// Records the stop as failed for good, then reports it with `reason`.
+    async fn fail(
+        &mut self,
+        key: &str,
+        digest: &str,
+        train: &str,
+        reason: String,
+    ) -> Result<(), WatchError> {
+        let status = Status::Failed {
+            reason: reason.clone(),
+        };
+        self.state.set(key, digest, status)?;
+        self.report(key, train, ReportStatus::Failed, Some(reason), None)
+            .await
     }
 
     /// Sends a report; a refusal because the train is no longer here (409) settles it too.
