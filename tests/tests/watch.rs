@@ -530,3 +530,21 @@ fn trust_commands_write_the_pins_pre_run_enforces() {
             && String::from_utf8_lossy(&o.stderr).contains("no builder `ci` is pinned")
     );
 }
+
+#[test]
+fn concurrency_two_runs_two_trains_at_once() {
+    let rs = RouteScene::new(Setup {
+        stations: &[("st-1", 0, "auto")],
+        ..Setup::default()
+    });
+    let w = rs.watcher("st-1", "concurrency = 2");
+    let slow = format!("#!/bin/sh\nsleep 6\n{}", &COUNT[10..]);
+    let a = submit(&rs, "native", &slow, &["st-1"]);
+    let b = submit(&rs, "native", &slow, &["st-1"]);
+    wait_for(120, "two containers at st-1 at once", || {
+        left(&w, "container") == 2
+    });
+    rs.wait_state(&a, "finished", 120);
+    rs.wait_state(&b, "finished", 120);
+    assert_eq!(left(&w, "container"), 0);
+}
