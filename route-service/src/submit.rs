@@ -104,6 +104,13 @@ pub async fn verify(
         .map_err(|e| {
             if e.is_rejection() {
                 reject("image layers", e.to_string())
+            } else if e.is_not_found() {
+                // Removed between the lookup and the read: a second submission racing the
+                // first one's move (which removes the submission).
+                reject(
+                    "image reference",
+                    format!("{} is no longer in the registry (a train already submitted is removed from submissions once moved): {e}", req.image),
+                )
             } else {
                 SubmitError::Registry(e)
             }

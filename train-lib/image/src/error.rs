@@ -85,6 +85,17 @@ pub enum ImageError {
 }
 
 impl ImageError {
+    /// Whether the registry answered that the image (or a blob of it) is not there.
+    pub fn is_not_found(&self) -> bool {
+        matches!(self, ImageError::Registry { reason, .. }
+            if reason.contains("MANIFEST_UNKNOWN")
+                || reason.contains("NAME_UNKNOWN")
+                || reason.contains("BLOB_UNKNOWN")
+                // The status, not any "404" inside a digest in the body.
+                || reason.starts_with("404")
+                || reason.contains("404 Not Found"))
+    }
+
     /// Whether the error means the image is refused (tampered with, hostile or outside the
     /// limits: exit 3), rather than that something could not be reached or used (exit 1). The
     /// one place this is decided, for `train verify` and `station run` alike.

@@ -180,13 +180,7 @@ impl Registry {
     pub async fn try_resolve(&self, r: &ImageRef) -> Result<Option<Pinned>, ImageError> {
         match self.resolve(r).await {
             Ok(p) => Ok(Some(p)),
-            Err(ImageError::Registry { reason, .. })
-                if reason.contains("MANIFEST_UNKNOWN")
-                    || reason.contains("NAME_UNKNOWN")
-                    || reason.contains("404") =>
-            {
-                Ok(None)
-            }
+            Err(e) if e.is_not_found() => Ok(None),
             Err(e) => Err(e),
         }
     }
