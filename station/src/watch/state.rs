@@ -113,7 +113,7 @@ fn now() -> u64 {
         .unwrap_or(0)
 }
 
-/// Entries reported longer ago than this are dropped: a week, far past any redelivery.
+/// Entries untouched for longer than this are dropped: a week, far past any redelivery.
 const KEEP_SECS: u64 = 7 * 24 * 3600;
 
 impl State {
@@ -206,13 +206,12 @@ impl State {
         self.doc.inspected.get(train).filter(|i| i.digest == digest)
     }
 
-    /// Forgets inspections of trains no longer waiting, and reported entries older than a week.
+    /// Forgets inspections of trains no longer waiting, and entries untouched for a week (by
+    /// then the service has moved on: reconciliation finds any push a report missed).
     pub fn prune(&mut self, waiting: &[String]) -> Result<(), StateError> {
         let before = (self.doc.stops.len(), self.doc.inspected.len());
         let cutoff = now().saturating_sub(KEEP_SECS);
-        self.doc
-            .stops
-            .retain(|_, e| !e.reported || e.updated >= cutoff);
+        self.doc.stops.retain(|_, e| e.updated >= cutoff);
         self.doc.inspected.retain(|t, _| waiting.contains(t));
         if before != (self.doc.stops.len(), self.doc.inspected.len()) {
             self.save()?;
