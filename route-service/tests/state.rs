@@ -176,10 +176,7 @@ async fn a_train_goes_the_whole_way_and_every_step_happens_once() {
             .station_pushed(&t, &st[0], "r:1/x/outbox", "sha256:d1", "test")
             .await
             .unwrap();
-        assert!(
-            matches!(o, PushOutcome::Ignored(_)),
-            "a duplicate changes nothing"
-        );
+        assert_eq!(o, PushOutcome::Duplicate, "a duplicate changes nothing");
         assert_eq!(
             state(&db, &t).await.1[..2],
             [HopState::Done, HopState::Detected]
@@ -196,6 +193,15 @@ async fn a_train_goes_the_whole_way_and_every_step_happens_once() {
                 .await
                 .unwrap(),
             PushOutcome::Accepted
+        );
+        // The state st-1 received, pushed back by st-2: a replay, refused as such.
+        let o = db
+            .station_pushed(&t, &st[1], "r:1/y/outbox", "sha256:d1", "test")
+            .await
+            .unwrap();
+        assert!(
+            matches!(&o, PushOutcome::Ignored(w) if w.contains("older state")),
+            "{o:?}"
         );
         let c = claim_for(&db, "w1", &t, 60_000).await;
         assert_eq!(c.station, None);

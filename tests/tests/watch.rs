@@ -202,6 +202,21 @@ fn the_demo_route_with_both_formats_on_three_watchers_with_token_auth() {
             .iter()
             .map(|e| e["kind"].as_str().unwrap().to_string())
             .collect();
+        // A normal route shows the creator no refused pushes: a second notification or the
+        // station's report of a recorded push is a duplicate, not "an older state".
+        let odd: Vec<_> = v["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| {
+                e["kind"] == "push_ignored"
+                    && !e["detail"]
+                        .as_str()
+                        .unwrap()
+                        .contains("the service's own write")
+            })
+            .collect();
+        assert!(odd.is_empty(), "{odd:#?}");
         for kind in ["pulled", "running"] {
             assert_eq!(
                 reports.iter().filter(|k| *k == kind).count(),

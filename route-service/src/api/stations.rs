@@ -235,11 +235,8 @@ pub async fn report(
                 .check_outbox(&id, &station, Some(&digest), PushSource::Report)
                 .await?
             {
-                Some(PushOutcome::Accepted) => ReportOutcome::Recorded,
-                // The notification of the same push may have been recorded meanwhile.
-                Some(PushOutcome::Ignored(_)) if st.db.pushed_by(&id, &me, &digest).await? => {
-                    ReportOutcome::Recorded
-                }
+                // A duplicate: the notification of the same push was recorded first.
+                Some(PushOutcome::Accepted | PushOutcome::Duplicate) => ReportOutcome::Recorded,
                 Some(PushOutcome::Ignored(why)) => ReportOutcome::Refused(why),
                 None => ReportOutcome::Refused(format!(
                     "the outbox of {me} holds nothing for train {id}; push before reporting done"

@@ -34,6 +34,10 @@ pub struct Claimed {
 pub enum PushOutcome {
     /// It was the station's turn: the hop is done and the next move is ready.
     Accepted,
+    /// The push this station made and that is already recorded, seen again (a second
+    /// notification of it, or the station's `done` report after the notification): nothing
+    /// changes and nothing is refused.
+    Duplicate,
     /// Ignored, with the reason (logged by the caller).
     Ignored(String),
 }
@@ -287,6 +291,9 @@ impl Db {
         .await?;
         let Some(done) = done else {
             drop(tx);
+            if self.pushed_by(train, station, digest).await? {
+                return Ok(PushOutcome::Duplicate);
+            }
             return Ok(PushOutcome::Ignored(
                 self.why_not_pushed(train, station, digest).await?,
             ));

@@ -41,7 +41,11 @@ impl Mover {
         self.note_ignored(&p.tag, None, &outcome).await;
         metrics::counter!(
             "route_notified_pushes_total",
-            "outcome" => if outcome == PushOutcome::Accepted { "accepted" } else { "ignored" }
+            "outcome" => match outcome {
+                PushOutcome::Accepted => "accepted",
+                PushOutcome::Duplicate => "duplicate",
+                PushOutcome::Ignored(_) => "ignored",
+            }
         )
         .increment(1);
         if let PushOutcome::Ignored(why) = &outcome {
