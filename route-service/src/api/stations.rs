@@ -216,15 +216,6 @@ pub async fn report(
             let digest = r
                 .digest
                 .ok_or_else(|| Failure::invalid("a `done` report needs the pushed digest"))?;
-            if st.db.pushed_by(&id, &me, &digest).await? {
-                // The notification was first: the report confirms what is recorded.
-                return Ok(Json(
-                    st.db
-                        .train_view(&id, false)
-                        .await?
-                        .ok_or_else(|| Failure::not_found(id))?,
-                ));
-            }
             let station = st
                 .db
                 .station(&me)

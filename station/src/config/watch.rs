@@ -78,17 +78,9 @@ pub enum ApiKeyError {
     /// No source names one.
     #[error("no API key for the route service: set [watch] api_key_file, STATION_API_KEY_FILE or STATION_API_KEY (it is the `pht_…` token `route-service station add` printed)")]
     Missing,
-    /// The file could not be read.
-    #[error("reading the API key file {path}: {source}")]
-    Read {
-        /// The file.
-        path: String,
-        /// The cause.
-        source: std::io::Error,
-    },
-    /// Others can read the file.
-    #[error("the API key file {0} can be read by other users; run `chmod 600 {0}`")]
-    Exposed(String),
+    /// The key file cannot be used.
+    #[error(transparent)]
+    File(#[from] route_wire::client::KeyFileError),
 }
 
 impl WatchSection {
@@ -99,20 +91,7 @@ impl WatchSection {
             .map(PathBuf::from)
             .or_else(|| self.api_key_file.clone());
         if let Some(path) = file {
-            let shown = path.display().to_string();
-            use std::os::unix::fs::MetadataExt;
-            let meta = std::fs::metadata(&path).map_err(|source| ApiKeyError::Read {
-                path: shown.clone(),
-                source,
-            })?;
-            if meta.mode() & 0o044 != 0 {
-                return Err(ApiKeyError::Exposed(shown));
-            }
-            let text = std::fs::read_to_string(&path).map_err(|source| ApiKeyError::Read {
-                path: shown,
-                source,
-            })?;
-            return Ok(SecretString::from(text.trim().to_string()));
+            return Ok(route_wire::client::read_api_key_file(&path)?);
         }
         std::env::var("STATION_API_KEY")
             .map(SecretString::from)
@@ -137,7 +116,13 @@ mod tests {
             ..WatchSection::default()
         };
         let err = w.api_key().unwrap_err();
-        assert!(matches!(err, ApiKeyError::Exposed(_)), "{err}");
+        assert!(
+            matches!(
+                err,
+                ApiKeyError::File(route_wire::client::KeyFileError::Exposed(_))
+            ),
+            "{err}"
+        );
         assert!(err.to_string().contains("chmod 600"), "{err}");
         std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o600)).unwrap();
         assert_eq!(w.api_key().unwrap().expose_secret(), "pht_secret");

@@ -17,10 +17,10 @@ pub fn auto_approval(cfg: &WatchSection, item: &InboxItem) -> Option<String> {
             item.creator
         ));
     }
-    let digest = item.image.rsplit_once('@').map(|(_, d)| d)?;
+    let digest = item.digest();
     cfg.auto_approve_digests
         .iter()
-        .any(|d| d == digest)
+        .any(|d| !digest.is_empty() && d == digest)
         .then(|| format!("image {digest} is in [watch] auto_approve_digests"))
 }
 

@@ -55,7 +55,7 @@ impl Watcher {
         inspections: &mut Inspecting<'a>,
     ) -> Result<(), WatchError> {
         let key = state::key(&item.train, item.index);
-        let digest = digest_of(&item).to_string();
+        let digest = item.digest().to_string();
         if self.jobs.contains_key(&key) {
             return Ok(());
         }
@@ -149,19 +149,8 @@ impl Watcher {
         if !next_key_path(&self.req.key_path).exists() {
             return;
         }
-        let k = StationKey {
-            station: &self.req.station,
-            path: &self.req.key_path,
-            password_env: self.req.key_password_env.as_deref(),
-            key: &self.key,
-            audit: Some(&self.audit),
-        };
-        match check_key(&self.req.client, &k).await {
-            Ok(KeyState::Promoted(next)) => {
-                tracing::warn!(fingerprint = %next.public().fingerprint(), "the service accepted this station's new key; it is used from now on (the old one is kept as KEY.previous)");
-                self.key = Arc::new(next);
-            }
-            Ok(_) => {}
+        match key_in_use(&self.req, &self.key, &self.audit).await {
+            Ok((key, _)) => self.key = key,
             Err(e) => tracing::warn!(error = %e, "checking the station key"),
         }
     }
@@ -259,7 +248,7 @@ impl Watcher {
         (key, item, summary, out): RunEnd,
     ) -> Result<(), WatchError> {
         let job = self.jobs.remove(&key);
-        let digest = digest_of(&item).to_string();
+        let digest = item.digest().to_string();
         let dropped = job.is_some_and(|j| j.dropped);
         match out {
             Ok(()) => {
@@ -374,9 +363,4 @@ impl Watcher {
         }
         Ok(())
     }
-}
-
-/// The digest of the inbox image (`repo@digest`).
-fn digest_of(item: &InboxItem) -> &str {
-    item.image.rsplit_once('@').map(|(_, d)| d).unwrap_or("")
 }

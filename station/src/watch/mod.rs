@@ -234,29 +234,43 @@ pub async fn watch<E: ContainerEngine>(
 /// The key check at start: the service must hold this station's key (or the next one, which
 /// is then taken into use).
 async fn start_key(req: &WatchRequest, audit: &AuditLog) -> Result<Arc<PrivateKey>, WatchError> {
-    let k = StationKey {
-        station: &req.station,
-        path: &req.key_path,
-        password_env: req.key_password_env.as_deref(),
-        key: &req.key,
-        audit: Some(audit),
-    };
-    match check_key(&req.client, &k).await {
-        Ok(KeyState::Promoted(next)) => {
-            tracing::warn!(fingerprint = %next.public().fingerprint(), "the service accepted this station's new key; it is used from now on (the old one is kept as KEY.previous)");
-            Ok(Arc::new(next))
+    match key_in_use(req, &req.key, audit).await {
+        Ok((key, pending)) => {
+            if let Some(fp) = pending {
+                tracing::info!(pending = %fp, "a new key waits for an admin (`route-service station accept-key`); the current key is used until then");
+            }
+            Ok(key)
         }
-        Ok(KeyState::Pending(fp)) => {
-            tracing::info!(pending = %fp, "a new key waits for an admin (`route-service station accept-key`); the current key is used until then");
-            Ok(req.key.clone())
-        }
-        Ok(_) => Ok(req.key.clone()),
         Err(KeyCheckError::Service(e)) if e.status() == Some(401) => Err(WatchError::Config(format!(
             "the route service at {} does not accept station {}'s API key ({e}); check [watch] api_key_file / STATION_API_KEY_FILE, or ask an admin for a new one (`route-service station rotate-key {}`)",
             req.client.base(), req.station, req.station
         ))),
         Err(e) => Err(e.into()),
     }
+}
+
+/// The key to use now: `key`, or the next key once the service holds it (promoted, with the
+/// audit log handed over); and the fingerprint of a proposal still waiting for an admin.
+async fn key_in_use(
+    req: &WatchRequest,
+    key: &Arc<PrivateKey>,
+    audit: &AuditLog,
+) -> Result<(Arc<PrivateKey>, Option<String>), KeyCheckError> {
+    let k = StationKey {
+        station: &req.station,
+        path: &req.key_path,
+        password_env: req.key_password_env.as_deref(),
+        key,
+        audit: Some(audit),
+    };
+    Ok(match check_key(&req.client, &k).await? {
+        KeyState::Promoted(next) => {
+            tracing::warn!(fingerprint = %next.public().fingerprint(), "the service accepted this station's new key; it is used from now on (the old one is kept as KEY.previous)");
+            (Arc::new(next), None)
+        }
+        KeyState::Pending(fp) => (key.clone(), Some(fp)),
+        KeyState::Current => (key.clone(), None),
+    })
 }
 
 mod loop_steps;

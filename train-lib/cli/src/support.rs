@@ -90,17 +90,26 @@ pub fn pull_options<'a>(
 
 /// Pulls an image's /opt into a private temporary directory (removed when the guard drops).
 pub fn pull_image(r: &ImageRef, reg: &RegistryArgs) -> Result<(tempfile::TempDir, PathBuf)> {
+    let (work, pulled) = pull_with(&runtime()?, &reg.registry(), r)?;
+    Ok((work, pulled.dir))
+}
+
+/// [`pull_image`] through `registry` (one with its own credentials), on `rt`.
+pub fn pull_with(
+    rt: &tokio::runtime::Runtime,
+    registry: &image::Registry,
+    r: &ImageRef,
+) -> Result<(tempfile::TempDir, image::PulledTrain)> {
     let work = tempfile::Builder::new().prefix("pht-train-").tempdir()?;
     let (bars, cancel) = (
         pht_term::Bars::default(),
         tokio_util::sync::CancellationToken::new(),
     );
-    let pulled = runtime()?.block_on(image::pull_train(
-        &reg.registry(),
+    let pulled = rt.block_on(image::pull_train(
+        registry,
         r,
         work.path(),
         pull_options(&bars, &cancel),
     ))?;
-    let dir = pulled.dir.clone();
-    Ok((work, dir))
+    Ok((work, pulled))
 }

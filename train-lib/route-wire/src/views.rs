@@ -131,6 +131,13 @@ pub struct InboxItem {
     pub push_to: String,
 }
 
+impl InboxItem {
+    /// The pinned digest of the inbox image (`repo@digest`); empty if the image has none.
+    pub fn digest(&self) -> &str {
+        self.image.rsplit_once('@').map_or("", |(_, d)| d)
+    }
+}
+
 /// `POST /v1/trains/{id}/reports`: a station's report on its hop.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]

@@ -26,7 +26,7 @@ pub async fn run(a: QueueArgs) -> Result<Ended> {
         let v: Vec<_> = waiting
             .iter()
             .map(|i| {
-                let d = i.image.rsplit_once('@').map(|(_, d)| d).unwrap_or("");
+                let d = i.digest();
                 let insp = inspected
                     .iter()
                     .find(|(t, x)| *t == i.train && x.digest == d);
@@ -43,7 +43,7 @@ pub async fn run(a: QueueArgs) -> Result<Ended> {
         return Ok(Ended::Ok);
     }
     for i in waiting {
-        let d = i.image.rsplit_once('@').map(|(_, d)| d).unwrap_or("");
+        let d = i.digest();
         println!(
             "train {}  (creator {}, {} format)",
             i.train, i.creator, i.format

@@ -2,7 +2,7 @@
 
 use super::route;
 use crate::cli::{Cli, ResultsArgs};
-use crate::support::{as_image, load_key, print_step, pull_image, pull_options, runtime, trust};
+use crate::support::{as_image, load_key, print_step, pull_image, pull_with, runtime, trust};
 use anyhow::Result;
 use train_lib::TrainDir;
 
@@ -56,17 +56,7 @@ fn from_service(a: &ResultsArgs, id: &str) -> Result<(tempfile::TempDir, std::pa
     };
     let r: train_image::ImageRef = results.parse()?;
     let reg = route::registry_for(&a.reg, &client, route::api_key(&a.route)?, r.registry());
-    let work = tempfile::Builder::new().prefix("pht-train-").tempdir()?;
-    let (bars, cancel) = (
-        pht_term::Bars::default(),
-        tokio_util::sync::CancellationToken::new(),
-    );
-    let pulled = rt.block_on(train_image::pull_train(
-        &reg,
-        &r,
-        work.path(),
-        pull_options(&bars, &cancel),
-    ))?;
-    let dir = pulled.dir.clone();
+    let (work, pulled) = pull_with(&rt, &reg, &r)?;
+    let dir = pulled.dir;
     Ok((work, dir))
 }

@@ -9,16 +9,7 @@ use train_image as image;
 /// The API key: `--api-key-file` / `PHT_API_KEY_FILE`, else `PHT_API_KEY`.
 pub fn api_key(a: &RouteArgs) -> Result<SecretString> {
     if let Some(p) = &a.api_key_file {
-        use std::os::unix::fs::MetadataExt;
-        let meta = std::fs::metadata(p).with_context(|| format!("reading {}", p.display()))?;
-        anyhow::ensure!(
-            meta.mode() & 0o044 == 0,
-            "the API key file {0} can be read by other users; run `chmod 600 {0}`",
-            p.display()
-        );
-        let text =
-            std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
-        return Ok(SecretString::from(text.trim().to_string()));
+        return Ok(route_wire::client::read_api_key_file(p)?);
     }
     std::env::var("PHT_API_KEY").map(SecretString::from).map_err(|_| {
         anyhow::anyhow!("no API key for the route service: pass --api-key-file FILE, or set PHT_API_KEY_FILE or PHT_API_KEY (the `pht_…` token `route-service creator add` printed)")

@@ -2,9 +2,9 @@
 
 use super::route;
 use crate::cli::SubmitArgs;
-use crate::support::{pull_options, runtime};
+use crate::support::{pull_with, runtime};
 use anyhow::{Context, Result};
-use train_image::{self as image, ImageRef};
+use train_image::ImageRef;
 use train_lib::keys::TrustStore;
 use train_lib::TrainDir;
 
@@ -17,20 +17,9 @@ pub fn run(a: &SubmitArgs) -> Result<()> {
         .with_context(|| format!("`{}` is not an image reference", a.image))?;
     let rt = runtime()?;
     // The route is what the creator signed: read it from the image rather than typed again.
-    let work = tempfile::Builder::new().prefix("pht-submit-").tempdir()?;
     let reg = route::registry_for(&a.reg, &client, route::api_key(&a.route)?, r.registry());
-    let (bars, cancel) = (
-        pht_term::Bars::default(),
-        tokio_util::sync::CancellationToken::new(),
-    );
-    let pulled = rt
-        .block_on(image::pull_train(
-            &reg,
-            &r,
-            work.path(),
-            pull_options(&bars, &cancel),
-        ))
-        .with_context(|| format!("reading the train image {r}"))?;
+    let (_work, pulled) =
+        pull_with(&rt, &reg, &r).with_context(|| format!("reading the train image {r}"))?;
     let report = TrainDir::open(&pulled.dir)?.verify(&TrustStore::default())?;
     let pinned = pulled.pinned.reference.to_string();
     let v = rt.block_on(client.submit(&pinned, &report.route))?;

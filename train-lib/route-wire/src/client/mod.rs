@@ -75,6 +75,41 @@ impl ClientError {
 
 type Result<T> = std::result::Result<T, ClientError>;
 
+/// Why an API key file cannot be used.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum KeyFileError {
+    /// The file could not be read.
+    #[error("reading the API key file {path}: {source}")]
+    Read {
+        /// The file.
+        path: String,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// Others can read the file.
+    #[error("the API key file {0} can be read by other users; run `chmod 600 {0}`")]
+    Exposed(String),
+}
+
+/// Reads an API key from `path`, which only its owner may read (stations' and creators' key
+/// files alike; keys never come from arguments, which `ps` shows).
+pub fn read_api_key_file(
+    path: &std::path::Path,
+) -> std::result::Result<SecretString, KeyFileError> {
+    use std::os::unix::fs::MetadataExt;
+    let shown = path.display().to_string();
+    let read = |source| KeyFileError::Read {
+        path: shown.clone(),
+        source,
+    };
+    if std::fs::metadata(path).map_err(read)?.mode() & 0o044 != 0 {
+        return Err(KeyFileError::Exposed(shown));
+    }
+    let text = std::fs::read_to_string(path).map_err(read)?;
+    Ok(SecretString::from(text.trim().to_string()))
+}
+
 /// A principal's connection to the route service.
 #[derive(Clone)]
 pub struct Client {
