@@ -6,7 +6,8 @@
 #   scripts/postgres.sh        install if missing, start if not running, print the env
 #   scripts/postgres.sh stop   stop the cluster
 #
-# Tests create one database per test on it, named after the test, so runs never share state.
+# Tests create one database per test on it, named after the test, so runs never share state;
+# a start drops those over 3 hours old.
 set -euo pipefail
 port="${PHT_POSTGRES_PORT:-5433}"
 url="postgres://postgres@127.0.0.1:$port/postgres"
@@ -41,8 +42,22 @@ fi
 if ! pg_lsclusters -h | awk '$1=="'"$version"'" && $2=="pht" {print $4}' | grep -qx online; then
   pg_ctlcluster "$version" pht start >&2
 fi
+psql_q() { runuser -u postgres -- psql -h 127.0.0.1 -p "$port" -v ON_ERROR_STOP=1 -Atq -c "$1" postgres; }
+# Each test run leaves a database per test (`e2e_*`, `state_*`, `bench_*`), which a failed
+# test's reader may want. Those over 3 hours old (a CI run is capped at 90 minutes, so none is
+# in use) are dropped here, so that the throwaway cluster does not grow run after run.
+drop_old_test_databases() {
+  local old
+  old="$(psql_q "SELECT datname FROM pg_database WHERE datname ~ '^(e2e|state|bench)_[a-z0-9_]+$' AND (pg_stat_file('base/' || oid || '/PG_VERSION')).modification < now() - interval '3 hours'")"
+  [ -n "$old" ] || return 0
+  echo "postgres.sh: dropping $(echo "$old" | wc -l) test databases over 3 hours old" >&2
+  while read -r db; do
+    psql_q "DROP DATABASE IF EXISTS \"$db\" WITH (FORCE)" >&2
+  done <<<"$old"
+}
 for _ in $(seq 1 50); do
-  if runuser -u postgres -- psql -h 127.0.0.1 -p "$port" -c 'SELECT 1' postgres >/dev/null 2>&1; then
+  if psql_q 'SELECT 1' >/dev/null 2>&1; then
+    drop_old_test_databases
     print_env
     exit 0
   fi

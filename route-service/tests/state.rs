@@ -1,7 +1,7 @@
 //! The hop state machine against a real database: SQLite always; PostgreSQL as well when
 //! `PHT_TEST_POSTGRES_URL` is set (`scripts/postgres.sh` starts one; `.ci/run` sets it).
 
-use route_service::db::{Db, NewCreator, NewStation, NewTrain, PushOutcome};
+use route_service::db::{Db, NewCreator, NewStation, NewTrain, PushOutcome, TrainFilter};
 use route_wire::{Approval, Format, HopState, TrainState};
 use std::collections::HashSet;
 
@@ -344,5 +344,81 @@ async fn a_hop_past_its_deadline_expires_and_fails_the_train() {
             matches!(o, PushOutcome::Ignored(_)),
             "an expired hop takes no push"
         );
+    }
+}
+
+#[tokio::test]
+async fn a_list_shows_each_train_as_its_own_view_does_and_filters_by_state_creator_and_station() {
+    for (_d, db) in databases().await {
+        // t1 at its first station, pushed there, and moved on: two states, hops in three
+        // states. The others come after, so that no claim here takes their first moves.
+        let (t1, st1) = scene(&db, Approval::Auto).await;
+        let c = claim_for(&db, "w1", &t1, 60_000).await;
+        assert!(db
+            .complete_move(&c, "w1", Some(Approval::Auto), "x")
+            .await
+            .unwrap());
+        let pushed = db
+            .station_pushed(&t1, &st1[0], "r:1/x/outbox", "sha256:d1", "test")
+            .await
+            .unwrap();
+        assert_eq!(pushed, PushOutcome::Accepted);
+        let c = claim_for(&db, "w1", &t1, 60_000).await;
+        assert!(db
+            .complete_move(&c, "w1", Some(Approval::Auto), "x")
+            .await
+            .unwrap());
+        let (t2, st2) = scene(&db, Approval::Auto).await;
+        let (t3, _) = scene(&db, Approval::Auto).await;
+
+        let list = |f: TrainFilter| {
+            let db = &db;
+            async move { db.trains(&f).await.unwrap() }
+        };
+        let all = list(TrainFilter::default()).await;
+        let ids: HashSet<_> = all.iter().map(|v| v.id.clone()).collect();
+        assert_eq!(ids, HashSet::from([t1.clone(), t2.clone(), t3.clone()]));
+        for v in &all {
+            let alone = db.train_view(&v.id, false).await.unwrap().unwrap();
+            assert_eq!(
+                serde_json::to_value(v).unwrap(),
+                serde_json::to_value(&alone).unwrap(),
+                "the listed view of {} is its own view",
+                v.id
+            );
+        }
+        let v1 = all.iter().find(|v| v.id == t1).unwrap();
+        assert_eq!(v1.states, ["sha256:d0", "sha256:d1"]);
+        assert_eq!(
+            v1.hops.iter().map(|h| h.state).collect::<Vec<_>>(),
+            [HopState::Done, HopState::Delivered, HopState::WaitingPush]
+        );
+
+        let only = |v: Vec<route_wire::TrainView>| v.into_iter().map(|v| v.id).collect::<Vec<_>>();
+        let creator2 = db.train_view(&t2, false).await.unwrap().unwrap().creator;
+        let by_creator = TrainFilter {
+            creator: Some(creator2),
+            ..TrainFilter::default()
+        };
+        assert_eq!(only(list(by_creator).await), [t2.as_str()]);
+        let at = |s: &str| TrainFilter {
+            station: Some(s.to_string()),
+            ..TrainFilter::default()
+        };
+        assert_eq!(only(list(at(&st1[1])).await), [t1.as_str()], "its open hop");
+        assert!(list(at(&st1[0])).await.is_empty(), "done there");
+        assert!(list(at(&st2[0])).await.is_empty(), "not delivered yet");
+        let in_state = |s: TrainState| TrainFilter {
+            state: Some(s),
+            ..TrainFilter::default()
+        };
+        assert_eq!(
+            only(list(in_state(TrainState::AtStation)).await),
+            [t1.as_str()]
+        );
+        let submitted: HashSet<_> = only(list(in_state(TrainState::Submitted)).await)
+            .into_iter()
+            .collect();
+        assert_eq!(submitted, HashSet::from([t2.clone(), t3.clone()]));
     }
 }

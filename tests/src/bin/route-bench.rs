@@ -12,7 +12,7 @@
 use e2e::route::{free_port, nonce, TestRegistry};
 use e2e::{arg, bin, master, ok};
 use route_service::auth::{key_hash, new_key};
-use route_service::db::{Db, NewCreator, NewStation};
+use route_service::db::{Db, NewCreator, NewStation, TrainFilter};
 use route_wire::Approval;
 use serde_json::{json, Value};
 use sqlx::Row;
@@ -724,6 +724,7 @@ async fn main() {
         ours.push((delivered - start) as f64 / 1000.0);
     }
     drop(service);
+    let (listed, list_ms, per_train_ms) = list_reads(&db).await;
 
     let db_name = if postgres { "PostgreSQL" } else { "SQLite" };
     println!("route service, {db_name}: {n_st} stations, {n_tr} trains × {hops} hops, {n_sse} SSE clients (setup {setup:.0} s; submissions {submitted_in:.0} s; all trains done {run_secs:.0} s)");
@@ -776,8 +777,31 @@ async fn main() {
         sse_events.load(std::sync::atomic::Ordering::Relaxed)
     );
     println!("| service peak RSS | {} MiB | |", rss / 1024);
+    println!(
+        "| list of {listed} trains (`GET /v1/trains`'s read, median of 5): one list / a view per train | {list_ms:.0} ms / {per_train_ms:.0} ms = {:.2}× | |",
+        list_ms / per_train_ms
+    );
     drop(regs);
     if std::env::var_os("BENCH_KEEP").is_some() {
         eprintln!("kept {}", dir.keep().display());
     }
+}
+
+/// `GET /v1/trains`'s read of every train (`Db::trains`) side by side with the way it read
+/// them before, a view per train: (trains, list ms, per-train ms), medians of 5, alternated.
+async fn list_reads(db: &Db) -> (usize, f64, f64) {
+    let (mut list, mut each) = (Vec::new(), Vec::new());
+    let mut n = 0;
+    for _ in 0..5 {
+        let t = Instant::now();
+        let all = db.trains(&TrainFilter::default()).await.unwrap();
+        list.push(t.elapsed().as_secs_f64() * 1e3);
+        let t = Instant::now();
+        for v in &all {
+            db.train_view(&v.id, false).await.unwrap().unwrap();
+        }
+        each.push(t.elapsed().as_secs_f64() * 1e3);
+        n = all.len();
+    }
+    (n, pct(list, 0.5), pct(each, 0.5))
 }
