@@ -4,6 +4,12 @@
 # against a real Docker engine and two real registries).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# A fresh clone's build and test run leaves 3.6 GB under target/ (docs/benchmarks.md, "Build
+# size"); a CI run once died of "No space left on device" half-way through the build.
+free_kib="$(df -Pk . | awk 'NR == 2 {print $4}')"
+if [ "$free_kib" -lt $((5 * 1024 * 1024)) ]; then
+  echo "test.sh: warning: $((free_kib / 1024)) MiB free here; a fresh build and test run needs about 4 GiB under target/. Free space first (e.g. 'cargo clean' in other clones) or the build may fail with 'No space left on device'." >&2
+fi
 scripts/build-deps.sh
 export PHT_REFERENCE_PYTHON="${PHT_REFERENCE_PYTHON:-$(scripts/reference-venv.sh)}"
 # The Docker engine and the two registries the end-to-end tests use (installed if missing).
