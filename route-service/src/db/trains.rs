@@ -264,14 +264,17 @@ impl Db {
         let trains = filtered(&format!("SELECT * FROM trains t WHERE {LISTED}"), f)
             .fetch_all(&mut *tx)
             .await?;
+        let listed = format!("train_id IN (SELECT id FROM trains t WHERE {LISTED})");
         let hop_rows = filtered(
-            &format!("SELECT * FROM hops WHERE train_id IN (SELECT id FROM trains t WHERE {LISTED}) ORDER BY train_id, idx"),
+            &format!("SELECT * FROM hops WHERE {listed} ORDER BY train_id, idx"),
             f,
         )
         .fetch_all(&mut *tx)
         .await?;
         let state_rows = filtered(
-            &format!("SELECT train_id, digest FROM train_states WHERE train_id IN (SELECT id FROM trains t WHERE {LISTED}) ORDER BY train_id, seq"),
+            &format!(
+                "SELECT train_id, digest FROM train_states WHERE {listed} ORDER BY train_id, seq"
+            ),
             f,
         )
         .fetch_all(&mut *tx)
