@@ -8,6 +8,11 @@
 //! gone or unlocked: its containers, its volumes, its loop devices and its work directory, and
 //! appends `interrupted` to the audit log for each `started` record of such a run. Runs still
 //! going (in this process or another) hold their locks and are left alone.
+//!
+//! A sweep takes only the runs of its own work area (`tmp`). Two station processes with one
+//! station id and different configurations (a `station watch` beside a hand-run `station run`)
+//! each keep their own audit log; had one swept the other's dead run, that run would have been
+//! removed with no `interrupted` record in the log that holds its `started`.
 
 use crate::audit::{self, AuditError, AuditLog};
 use crate::disk;
@@ -67,8 +72,18 @@ pub async fn sweep<E: ContainerEngine>(
     audit: Option<(&AuditLog, &PrivateKey)>,
 ) -> Result<Swept, SweepError> {
     let mut out = Swept::default();
+    // Paths are compared as `area/<name>`: one directory seen through two spellings of the
+    // area must be locked once, as a second lock on it would fail and call the run alive.
+    let area = canonical(tmp);
+    let ours = |dir: &Path| -> Option<PathBuf> {
+        let in_area = dir.parent().is_some_and(|p| canonical(p) == area);
+        dir.file_name().filter(|_| in_area).map(|n| area.join(n))
+    };
     // Dead work directories, each with its lock held while it is cleaned.
-    let mut dead: BTreeMap<PathBuf, workdir::Dead> = workdir::dead_in(tmp).into_iter().collect();
+    let mut dead: BTreeMap<PathBuf, workdir::Dead> = workdir::dead_in(tmp)
+        .into_iter()
+        .filter_map(|(p, d)| Some((ours(&p)?, d)))
+        .collect();
     let is_dead = |p: &Path, dead: &mut BTreeMap<PathBuf, workdir::Dead>| -> bool {
         if dead.contains_key(p) {
             return true;
@@ -85,7 +100,7 @@ pub async fn sweep<E: ContainerEngine>(
     // Containers before volumes: a volume in use cannot be removed.
     leftovers.sort_by_key(|l| !l.container);
     for l in leftovers {
-        let Some(dir) = l.workdir.as_deref().map(PathBuf::from) else {
+        let Some(dir) = l.workdir.as_deref().and_then(|w| ours(Path::new(w))) else {
             continue;
         };
         if !is_dead(&dir, &mut dead) {
@@ -108,7 +123,8 @@ pub async fn sweep<E: ContainerEngine>(
             .filter(|r| {
                 r.workdir
                     .as_deref()
-                    .is_some_and(|w| is_dead(Path::new(w), &mut dead))
+                    .and_then(|w| ours(Path::new(w)))
+                    .is_some_and(|w| is_dead(&w, &mut dead))
             })
             .filter_map(|r| r.run_id.clone())
             .collect();
@@ -143,6 +159,11 @@ pub async fn sweep<E: ContainerEngine>(
         drop(guard);
     }
     Ok(out)
+}
+
+/// `p` with symbolic links resolved where it exists, so one area given two ways is one area.
+fn canonical(p: &Path) -> PathBuf {
+    std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf())
 }
 
 #[cfg(test)]
@@ -216,5 +237,44 @@ mod tests {
             .await
             .unwrap();
         assert!(!again.any(), "{again:?}");
+    }
+
+    #[tokio::test]
+    async fn a_dead_run_of_another_work_area_is_left_to_the_station_that_owns_it() {
+        // Two configurations of one station id on one host: each sweeps only its own `tmp`.
+        let ours = tempfile::tempdir().unwrap();
+        let theirs = tempfile::tempdir().unwrap();
+        let logdir = tempfile::tempdir().unwrap();
+        let log = AuditLog::new(&logdir.path().join("audit.jsonl"));
+        let key = PrivateKey::generate(2048).unwrap();
+        let dir = theirs.path().join("pht-station-elsewhere");
+        train_lib::tree::private::create_dir(&dir).unwrap();
+        let mut r = audit::record("s1");
+        r.decision = "started".into();
+        r.run_id = Some("elsewhere".into());
+        r.workdir = Some(dir.display().to_string());
+        log.append(&key, r).unwrap();
+        let fake = Fake::new(Exit::Code(0), vec![]);
+        *fake.leftovers.lock().unwrap() = vec![Leftover {
+            container: true,
+            id: "ctr-elsewhere".into(),
+            workdir: Some(dir.display().to_string()),
+        }];
+        let s = sweep(&fake, "s1", ours.path(), Some((&log, &key)))
+            .await
+            .unwrap();
+        assert!(!s.any(), "{s:?}");
+        assert!(fake.removed.lock().unwrap().is_empty());
+        assert!(dir.exists());
+        // Its own station's sweep, with the same area given through a symbolic link, takes it.
+        let link = logdir.path().join("area");
+        std::os::unix::fs::symlink(theirs.path(), &link).unwrap();
+        let s = sweep(&fake, "s1", &link, Some((&log, &key))).await.unwrap();
+        assert_eq!(
+            (s.containers, s.workdirs, s.interrupted),
+            (1, 1, 1),
+            "{s:?}"
+        );
+        assert!(!dir.exists());
     }
 }

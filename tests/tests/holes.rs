@@ -544,6 +544,20 @@ fn a_station_killed_mid_run_is_cleaned_up_at_its_next_start() {
     assert_eq!(loop_devices_under(&tmp), 1);
     assert_eq!(s.tmp_leftovers().len(), 1);
 
+    // A start of the same station id with another work area and audit log (a hand-run
+    // `station run` beside the daemon) leaves the run to the configuration whose log holds it.
+    let elsewhere = s.path("tmp-elsewhere");
+    std::fs::create_dir_all(&elsewhere).unwrap();
+    let other_cfg = s.config("elsewhere.toml", "");
+    let o = run(s
+        .station_cmd("st-1", &format!("{a}/{repo}-absent:st-1"))
+        .env("TMPDIR", &elsewhere)
+        .args(["--config", other_cfg.to_str().unwrap()]));
+    assert_ne!(code_and_err(&o).0, 0, "nothing to pull there");
+    assert_eq!(leftover_containers(&repo), 1, "left to its own station");
+    assert_eq!(volumes_of_run(&run_id), 1);
+    assert_eq!(s.tmp_leftovers().len(), 1);
+
     // The next start (another train) removes all of it and records the run as interrupted.
     std::fs::remove_dir_all(&train).unwrap();
     let train = s.create("native", COUNT);
