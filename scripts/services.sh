@@ -8,15 +8,22 @@
 #
 # State lives under $PHT_SERVICES_DIR (default /var/lib/pht-services); logs are there too.
 set -euo pipefail
+# The caller evaluates standard output (`eval "$(scripts/services.sh)"`): it carries the export
+# lines and nothing else; whatever apt, dockerd or the registries print goes to standard error.
+# The daemons started here get no fd 3: one that held it would keep the caller's `$(…)` open
+# for as long as it runs (the first start hung that way).
+exec 3>&1 1>&2
 state="${PHT_SERVICES_DIR:-/var/lib/pht-services}"
 reg_a_port="${PHT_REGISTRY_A_PORT:-5001}"
 reg_b_port="${PHT_REGISTRY_B_PORT:-5002}"
 sock="${PHT_DOCKER_SOCK:-/var/run/docker.sock}"
 
 print_env() {
-  echo "export PHT_REGISTRY_A=127.0.0.1:$reg_a_port"
-  echo "export PHT_REGISTRY_B=127.0.0.1:$reg_b_port"
-  echo "export DOCKER_HOST=unix://$sock"
+  {
+    echo "export PHT_REGISTRY_A=127.0.0.1:$reg_a_port"
+    echo "export PHT_REGISTRY_B=127.0.0.1:$reg_b_port"
+    echo "export DOCKER_HOST=unix://$sock"
+  } >&3
 }
 
 case "${1:-start}" in
@@ -28,7 +35,7 @@ case "${1:-start}" in
     done
     exit 0 ;;
   start) ;;
-  *) echo "usage: $0 [start|env|stop]" >&2; exit 2 ;;
+  *) echo "usage: $0 [start|env|stop]"; exit 2 ;;
 esac
 
 up() {
@@ -40,7 +47,7 @@ up() {
 if up; then print_env; exit 0; fi
 
 if [ "$(id -u)" != 0 ]; then
-  echo "services.sh: must run as root (it installs packages and starts dockerd)" >&2
+  echo "services.sh: must run as root (it installs packages and starts dockerd)"
   exit 1
 fi
 
@@ -51,15 +58,7 @@ dpkg -s busybox-static >/dev/null 2>&1 || need+=(busybox-static)
 command -v skopeo >/dev/null || need+=(skopeo)
 # The route service's token tests make their signing certificate with the openssl command.
 command -v openssl >/dev/null || need+=(openssl)
-if [ "${#need[@]}" -gt 0 ]; then
-  echo "services.sh: installing ${need[*]}" >&2
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq >&2 || true
-  # Debian's postinst scripts try to start the services through init; there is none here.
-  printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod 755 /usr/sbin/policy-rc.d
-  apt-get install -y -qq --no-install-recommends "${need[@]}" >&2
-  rm -f /usr/sbin/policy-rc.d
-fi
+[ "${#need[@]}" -eq 0 ] || "$(dirname "$0")/apt-install.sh" "${need[@]}"
 mkdir -p "$state"
 
 alive() { [ -e "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
@@ -67,7 +66,7 @@ alive() { [ -e "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
 wait_for() { # what, command...
   local what="$1"; shift
   for _ in $(seq 1 100); do "$@" >/dev/null 2>&1 && return 0; sleep 0.2; done
-  echo "services.sh: $what did not come up; see $state/*.log" >&2
+  echo "services.sh: $what did not come up; see $state/*.log"
   exit 1
 }
 
@@ -83,10 +82,10 @@ if ! docker -H "unix://$sock" version >/dev/null 2>&1; then
     fi
     rm -rf "$state/ovl-probe"
   fi
-  echo "services.sh: starting dockerd (storage driver $driver)" >&2
+  echo "services.sh: starting dockerd (storage driver $driver)"
   nohup dockerd --host "unix://$sock" --data-root "$state/docker" --exec-root "$state/docker-exec" \
     --pidfile "$state/dockerd.pid" --storage-driver "$driver" --iptables=false --ip-forward=false \
-    --ip-masq=false --bridge=none >"$state/dockerd.log" 2>&1 &
+    --ip-masq=false --bridge=none >"$state/dockerd.log" 2>&1 3>&- &
   wait_for dockerd docker -H "unix://$sock" version
 fi
 
@@ -106,8 +105,8 @@ storage:
 http:
   addr: 127.0.0.1:$port
 YML
-  echo "services.sh: starting registry $name on 127.0.0.1:$port" >&2
-  nohup /usr/bin/docker-registry serve "$state/$name.yml" >"$state/$name.log" 2>&1 &
+  echo "services.sh: starting registry $name on 127.0.0.1:$port"
+  nohup /usr/bin/docker-registry serve "$state/$name.yml" >"$state/$name.log" 2>&1 3>&- &
   echo $! > "$state/$name.pid"
   wait_for "registry $name" curl -fsS "http://127.0.0.1:$port/v2/"
 }

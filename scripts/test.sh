@@ -11,7 +11,10 @@ if [ "$free_kib" -lt $((5 * 1024 * 1024)) ]; then
   echo "test.sh: warning: $((free_kib / 1024)) MiB free here; a fresh build and test run needs about 4 GiB under target/. Free space first (e.g. 'cargo clean' in other clones) or the build may fail with 'No space left on device'." >&2
 fi
 scripts/build-deps.sh
-export PHT_REFERENCE_PYTHON="${PHT_REFERENCE_PYTHON:-$(scripts/reference-venv.sh)}"
+[ -n "${PHT_REFERENCE_PYTHON:-}" ] || eval "$(scripts/reference-venv.sh)"
+# The standard tools that judge the route service's API (openapi-spec-validator, schemathesis,
+# openapi-python-client), pinned, in a virtualenv of their own.
+eval "$(scripts/api-tools.sh)"
 # The Docker engine and the two registries the end-to-end tests use (installed if missing).
 eval "$(scripts/services.sh)"
 # PostgreSQL for the route service's tests (a throwaway cluster on 127.0.0.1:5433; each test

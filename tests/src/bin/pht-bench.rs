@@ -8,9 +8,9 @@
 //!    reference's `validate_train_image` (images already in the engine, which favours it).
 //!
 //! Needs the services (`eval "$(scripts/services.sh)"`), release binaries and the reference
-//! virtualenv:
+//! virtualenv (`eval "$(scripts/reference-venv.sh)"`):
 //!   cargo build --release --workspace --bins
-//!   target/release/pht-bench --python "$(scripts/reference-venv.sh)"
+//!   target/release/pht-bench --python "$PHT_REFERENCE_PYTHON"
 
 use e2e::*;
 use std::process::Command;
