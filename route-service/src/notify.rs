@@ -40,43 +40,61 @@ const MANIFEST_TYPES: &[&str] = &[
     "application/vnd.oci.image.manifest.v1+json",
 ];
 
-#[derive(Deserialize)]
-struct Envelope {
-    events: Vec<DistEvent>,
+// The envelopes as far as the service reads them (other fields are ignored); their schemas
+// are the request bodies of the OpenAPI document.
+
+/// CNCF distribution's notification envelope.
+#[derive(Deserialize, utoipa::ToSchema)]
+pub struct DistributionEnvelope {
+    /// The events, in the registry's order.
+    events: Vec<DistributionEvent>,
 }
 
-#[derive(Deserialize)]
-struct DistEvent {
+/// One distribution event.
+#[derive(Deserialize, utoipa::ToSchema)]
+pub struct DistributionEvent {
+    /// The registry's id of the event (redeliveries keep it).
     id: String,
+    /// `push`, `pull`, `delete`, … (only `push` of a tagged manifest counts).
     action: String,
-    target: DistTarget,
+    /// What the event is about.
+    target: DistributionTarget,
+    /// Who did it, as the registry authenticated them.
     #[serde(default)]
-    actor: Option<DistActor>,
+    actor: Option<DistributionActor>,
 }
 
-#[derive(Deserialize)]
-struct DistTarget {
+/// The target of a distribution event.
+#[derive(Deserialize, utoipa::ToSchema)]
+pub struct DistributionTarget {
+    /// The media type (manifests count; blobs do not).
     #[serde(rename = "mediaType", default)]
     media_type: String,
+    /// Its digest.
     #[serde(default)]
     digest: String,
+    /// The repository, without the registry.
     repository: String,
+    /// The tag pushed, if any.
     #[serde(default)]
     tag: Option<String>,
 }
 
-#[derive(Deserialize)]
-struct DistActor {
+/// The actor of a distribution event.
+#[derive(Deserialize, utoipa::ToSchema)]
+pub struct DistributionActor {
+    /// The authenticated user name.
     #[serde(default)]
     name: Option<String>,
 }
 
 /// The tagged manifest pushes in a distribution envelope.
 pub fn distribution(body: &[u8]) -> Result<Vec<Push>, NotifyError> {
-    let env: Envelope = serde_json::from_slice(body).map_err(|e| NotifyError::Body {
-        kind: "distribution",
-        detail: e.to_string(),
-    })?;
+    let env: DistributionEnvelope =
+        serde_json::from_slice(body).map_err(|e| NotifyError::Body {
+            kind: "distribution",
+            detail: e.to_string(),
+        })?;
     Ok(env
         .events
         .into_iter()
@@ -94,30 +112,42 @@ pub fn distribution(body: &[u8]) -> Result<Vec<Push>, NotifyError> {
         .collect())
 }
 
-#[derive(Deserialize)]
-struct HarborHook {
+/// Harbor's webhook payload.
+#[derive(Deserialize, utoipa::ToSchema)]
+pub struct HarborHook {
+    /// The event type (only `PUSH_ARTIFACT` counts).
     #[serde(rename = "type")]
     kind: String,
+    /// Who did it (a robot account).
     #[serde(default)]
     operator: Option<String>,
+    /// What it is about.
     event_data: HarborData,
 }
 
-#[derive(Deserialize)]
-struct HarborData {
+/// The data of a Harbor event.
+#[derive(Deserialize, utoipa::ToSchema)]
+pub struct HarborData {
+    /// The artifacts.
     resources: Vec<HarborResource>,
+    /// Their repository.
     repository: HarborRepo,
 }
 
-#[derive(Deserialize)]
-struct HarborResource {
+/// One artifact of a Harbor event.
+#[derive(Deserialize, utoipa::ToSchema)]
+pub struct HarborResource {
+    /// Its digest.
     digest: String,
+    /// The tag pushed, if any.
     #[serde(default)]
     tag: Option<String>,
 }
 
-#[derive(Deserialize)]
-struct HarborRepo {
+/// The repository of a Harbor event.
+#[derive(Deserialize, utoipa::ToSchema)]
+pub struct HarborRepo {
+    /// `project/repository`.
     repo_full_name: String,
 }
 

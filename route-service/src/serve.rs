@@ -47,7 +47,9 @@ pub fn metrics_handle() -> PrometheusHandle {
         let recorder = PrometheusBuilder::new().build_recorder();
         let handle = recorder.handle();
         // Another recorder may be installed already (tests): then this handle renders nothing.
-        let _ = metrics::set_global_recorder(recorder);
+        if metrics::set_global_recorder(recorder).is_ok() {
+            crate::metrics::register();
+        }
         handle
     })
     .clone()

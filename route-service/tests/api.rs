@@ -196,7 +196,7 @@ async fn station_feeds_resume_after_the_last_event_id() {
         a.db.event(NewEvent {
             train: None,
             station: Some("st-1"),
-            kind: "note",
+            kind: "approval_set",
             detail: format!("n{i}"),
         })
         .await

@@ -201,27 +201,7 @@ impl RouteScene {
         let secrets: Vec<String> = (0..2)
             .map(|i| format!("secret-{i}-{}", crate::route::nonce()))
             .collect();
-        let key = dir.join("token.key");
-        let cert = dir.join("token.crt");
-        if setup.token {
-            ok(Command::new("openssl")
-                .args([
-                    "req",
-                    "-x509",
-                    "-newkey",
-                    "rsa:2048",
-                    "-nodes",
-                    "-days",
-                    "30",
-                    "-subj",
-                    "/CN=pht-route-service",
-                    "-keyout",
-                ])
-                .arg(&key)
-                .arg("-out")
-                .arg(&cert)
-                .stderr(Stdio::null()));
-        }
+        let (key, cert) = token_signing_pair(&dir, setup.token);
         let realm = format!("{url}/v1/registry-token");
         let regs: Vec<TestRegistry> = (0..2)
             .map(|i| {
@@ -368,7 +348,7 @@ impl RouteScene {
         let health = format!("{url}/healthz");
         wait_for(30, "the route service", || {
             Command::new("curl")
-                .args(["-fsS", "-o", "/dev/null", &health])
+                .args(["-fs", "-o", "/dev/null", &health])
                 .status()
                 .is_ok_and(|s| s.success())
         });
@@ -601,6 +581,24 @@ impl Drop for RouteScene {
     fn drop(&mut self) {
         self.kill();
     }
+}
+
+/// The token signing key (PKCS#8) and its self-signed certificate (what the registries'
+/// `rootcertbundle` holds) under `dir`, made with the openssl command when `make`.
+pub fn token_signing_pair(dir: &Path, make: bool) -> (PathBuf, PathBuf) {
+    let (key, cert) = (dir.join("token.key"), dir.join("token.crt"));
+    if make {
+        ok(Command::new("openssl")
+            .args([
+                "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "30",
+            ])
+            .args(["-subj", "/CN=pht-route-service", "-keyout"])
+            .arg(&key)
+            .arg("-out")
+            .arg(&cert)
+            .stderr(Stdio::null()));
+    }
+    (key, cert)
 }
 
 /// A short random-enough suffix (pid and clock).

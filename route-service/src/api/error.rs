@@ -9,7 +9,7 @@ use crate::submit::SubmitError;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use route_wire::ApiError;
+use route_wire::{ApiError, ErrorCode};
 
 /// A failed request.
 #[derive(Debug)]
@@ -19,12 +19,12 @@ pub struct Failure {
 }
 
 impl Failure {
-    /// A failure with `status`, `code` and `message`.
-    pub fn new(status: StatusCode, code: &str, message: impl Into<String>) -> Self {
+    /// A failure with `code` (which decides the status) and `message`.
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
         Self {
-            status,
+            status: StatusCode::from_u16(code.status()).expect("every code has a valid status"),
             body: ApiError {
-                error: code.into(),
+                error: code,
                 message: message.into(),
                 check: None,
             },
@@ -35,32 +35,42 @@ impl Failure {
     pub fn forbidden(who: &str, what: impl Into<String>) -> Self {
         let what = what.into();
         tracing::warn!(principal = who, "denied: {what}");
-        metrics::counter!("route_api_denied_total").increment(1);
-        Self::new(
-            StatusCode::FORBIDDEN,
-            "forbidden",
-            format!("{who} may not {what}"),
-        )
+        metrics::counter!(crate::metrics::API_DENIED).increment(1);
+        Self::new(ErrorCode::Forbidden, format!("{who} may not {what}"))
     }
 
     /// 404.
     pub fn not_found(what: impl Into<String>) -> Self {
-        Self::new(StatusCode::NOT_FOUND, "not_found", what)
+        Self::new(ErrorCode::NotFound, what)
     }
 
     /// 422 `invalid`.
     pub fn invalid(what: impl Into<String>) -> Self {
-        Self::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid", what)
+        Self::new(ErrorCode::Invalid, what)
     }
 
     /// 409.
     pub fn conflict(what: impl Into<String>) -> Self {
-        Self::new(StatusCode::CONFLICT, "conflict", what)
+        Self::new(ErrorCode::Conflict, what)
+    }
+
+    /// 500 with a message for the caller; what failed is logged, not sent.
+    pub fn internal(what: impl std::fmt::Display) -> Self {
+        tracing::error!("internal failure: {what}");
+        Self::new(
+            ErrorCode::Internal,
+            "the service failed; try again, and tell its admins if it persists",
+        )
     }
 
     /// The status.
     pub fn status(&self) -> StatusCode {
         self.status
+    }
+
+    /// The code.
+    pub fn code(&self) -> ErrorCode {
+        self.body.error
     }
 }
 
@@ -72,8 +82,8 @@ impl IntoResponse for Failure {
 
 impl From<AuthError> for Failure {
     fn from(e: AuthError) -> Self {
-        metrics::counter!("route_api_unauthenticated_total").increment(1);
-        Self::new(StatusCode::UNAUTHORIZED, "unauthenticated", e.to_string())
+        metrics::counter!(crate::metrics::API_UNAUTHENTICATED).increment(1);
+        Self::new(ErrorCode::Unauthenticated, e.to_string())
     }
 }
 
@@ -86,8 +96,7 @@ impl From<DbError> for Failure {
             e => {
                 tracing::error!(error = %e, "database failure");
                 Self::new(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "internal",
+                    ErrorCode::Internal,
                     "the service's database failed; try again, and tell its admins if it persists",
                 )
             }
@@ -99,7 +108,7 @@ impl From<MoveError> for Failure {
     fn from(e: MoveError) -> Self {
         match e {
             MoveError::Db(d) => d.into(),
-            e => Self::new(StatusCode::BAD_GATEWAY, "registry", e.to_string()),
+            e => Self::new(ErrorCode::Registry, e.to_string()),
         }
     }
 }
@@ -110,19 +119,18 @@ impl From<SubmitError> for Failure {
             SubmitError::Rejected { check, detail } => Self {
                 status: StatusCode::UNPROCESSABLE_ENTITY,
                 body: ApiError {
-                    error: "rejected".into(),
+                    error: ErrorCode::Rejected,
                     message: format!("{check}: {detail}"),
                     check: Some(check),
                 },
             },
             SubmitError::Registry(e) => Self::new(
-                StatusCode::BAD_GATEWAY,
-                "registry",
+                ErrorCode::Registry,
                 format!("{e}; check that the image was pushed and the registry is up, then submit again"),
             ),
             SubmitError::Db(d) => d.into(),
             #[allow(unreachable_patterns)]
-            e => Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()),
+            e => Self::internal(e),
         }
     }
 }

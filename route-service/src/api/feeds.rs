@@ -12,6 +12,18 @@ use std::collections::VecDeque;
 use std::convert::Infallible;
 use std::time::Duration;
 
+/// One server-sent event of a feed, as an SSE client reads it (keep-alive comments aside).
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct FeedEvent {
+    /// The event's id in the log; send it back as `Last-Event-ID` to resume after it.
+    pub id: String,
+    /// The event's kind (`EventView.kind`).
+    pub event: String,
+    /// The event, an `EventView`, as JSON.
+    #[schema(content_media_type = "application/json")]
+    pub data: String,
+}
+
 fn last_event_id(h: &HeaderMap) -> i64 {
     h.get("last-event-id")
         .and_then(|v| v.to_str().ok())
@@ -76,8 +88,10 @@ fn sse(
 }
 
 /// `GET /v1/trains/{id}/events`: the train's events as SSE (who may see the train).
-#[utoipa::path(get, path = "/v1/trains/{id}/events", security(("api_key" = [])),
-    responses((status = 200, description = "text/event-stream of EventView, id = event id", content_type = "text/event-stream")))]
+#[utoipa::path(get, path = "/v1/trains/{id}/events", params(("id" = String, Path, description = "the train's id (the id grammar: 1–128 of `A-Z a-z 0-9 . _ -`, first a letter or digit)", pattern = "^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"), ("Last-Event-ID" = Option<i64>, Header, description = "resume after this event id")), security(("api_key" = [])),
+    responses((status = 200, description = "text/event-stream: each event's `data` an EventView, its `id` the event's id", content_type = "text/event-stream", body = FeedEvent),
+              (status = 403, description = "not the caller's train", body = route_wire::ApiError),
+              (status = 404, description = "no such train", body = route_wire::ApiError)))]
 pub async fn train_feed(
     State(st): State<AppState>,
     caller: Caller,
@@ -92,8 +106,10 @@ pub async fn train_feed(
 }
 
 /// `GET /v1/stations/{id}/events`: the station's events as SSE (that station, or admins).
-#[utoipa::path(get, path = "/v1/stations/{id}/events", security(("api_key" = [])),
-    responses((status = 200, description = "text/event-stream of EventView, id = event id", content_type = "text/event-stream")))]
+#[utoipa::path(get, path = "/v1/stations/{id}/events", params(("id" = String, Path, description = "the station's id (the id grammar: 1–128 of `A-Z a-z 0-9 . _ -`, first a letter or digit)", pattern = "^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"), ("Last-Event-ID" = Option<i64>, Header, description = "resume after this event id")), security(("api_key" = [])),
+    responses((status = 200, description = "text/event-stream: each event's `data` an EventView, its `id` the event's id", content_type = "text/event-stream", body = FeedEvent),
+              (status = 403, description = "not that station (or an admin)", body = route_wire::ApiError),
+              (status = 404, description = "no such station", body = route_wire::ApiError)))]
 pub async fn station_feed(
     State(st): State<AppState>,
     caller: Caller,

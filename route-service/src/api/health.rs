@@ -6,18 +6,20 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::Json;
-use serde_json::json;
 use std::time::Duration;
 
 /// `GET /healthz`.
-#[utoipa::path(get, path = "/healthz", responses((status = 200, description = "the process answers")))]
+#[utoipa::path(get, path = "/healthz",
+    responses((status = 200, description = "the process answers", content_type = "text/plain", body = String)))]
 pub async fn healthz() -> &'static str {
     "ok\n"
 }
 
 /// `GET /readyz`: 200 when the database and every configured registry answer, else 503 with
 /// what does not.
-#[utoipa::path(get, path = "/readyz", responses((status = 200, description = "ready"), (status = 503, description = "what is not reachable")))]
+#[utoipa::path(get, path = "/readyz",
+    responses((status = 200, description = "ready", body = Readiness),
+              (status = 503, description = "not ready: `problems` says what", body = Readiness)))]
 pub async fn readyz(State(st): State<AppState>) -> impl IntoResponse {
     let mut problems = Vec::new();
     if let Err(e) = st.db.ping().await {
@@ -28,14 +30,18 @@ pub async fn readyz(State(st): State<AppState>) -> impl IntoResponse {
             problems.push(format!("registry {} ({}): {e}", r.name, r.address));
         }
     }
-    if problems.is_empty() {
-        (StatusCode::OK, Json(json!({"ready": true})))
+    let status = if problems.is_empty() {
+        StatusCode::OK
     } else {
-        (
-            StatusCode::SERVICE_UNAVAILABLE,
-            Json(json!({"ready": false, "problems": problems})),
-        )
-    }
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (
+        status,
+        Json(Readiness {
+            ready: problems.is_empty(),
+            problems,
+        }),
+    )
 }
 
 /// Any HTTP answer from `/v2/` counts (401 means the registry is up and wants a token).
@@ -58,12 +64,26 @@ async fn reachable(address: &str, insecure: bool) -> Result<(), String> {
         .map_err(|e| e.to_string())
 }
 
-/// `GET /metrics`.
+/// `/readyz`'s answer.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct Readiness {
+    /// Whether the database and every registry answer.
+    pub ready: bool,
+    /// What does not, when not ready.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub problems: Vec<String>,
+}
+
+/// `GET /metrics`: Prometheus' text format; every series exists from the start.
+#[utoipa::path(get, path = "/metrics",
+    responses((status = 200, description = "Prometheus text exposition format", content_type = "text/plain", body = String)))]
 pub async fn metrics(State(st): State<AppState>) -> String {
     st.metrics.render()
 }
 
-/// `GET /openapi.json`.
+/// `GET /openapi.json`: this document.
+#[utoipa::path(get, path = "/openapi.json",
+    responses((status = 200, description = "the OpenAPI document", content_type = "application/json", body = Object)))]
 pub async fn openapi_json() -> Json<utoipa::openapi::OpenApi> {
     Json(super::openapi())
 }

@@ -7,10 +7,12 @@
 //! and answered 403; unknown principals and wrong keys 401.
 
 mod caller;
+mod doc;
 mod error;
 mod feeds;
 mod health;
 mod registry_events;
+mod rejections;
 mod station_self;
 mod stations;
 mod token;
@@ -28,7 +30,6 @@ use metrics_exporter_prometheus::PrometheusHandle;
 use std::path::PathBuf;
 use std::sync::Arc;
 use train_image::Registry;
-use utoipa::OpenApi;
 
 /// What every handler shares.
 #[derive(Clone)]
@@ -51,58 +52,7 @@ pub struct AppState {
     pub tokens: Option<Arc<crate::token::TokenIssuer>>,
 }
 
-#[derive(OpenApi)]
-#[openapi(
-    info(
-        title = "PHT route service",
-        description = "Routes Personal Health Trains between stations' registries. Authenticate with \
-            `Authorization: ApiKey <principal-id> <key>`. Errors are `ApiError` bodies: 401 unknown \
-            principal or wrong key, 403 not allowed for this principal, 404, 409 conflict, 422 \
-            invalid or rejected (`check` names the failed submission check), 502 registry trouble, \
-            503 not ready."
-    ),
-    paths(
-        trains::submit, trains::list, trains::get_one, trains::cancel, trains::retry,
-        stations::report, stations::approve, stations::reject, stations::list_stations,
-        stations::station_key, stations::inbox, stations::list_creators,
-        station_self::propose_key, station_self::set_approval,
-        feeds::train_feed, feeds::station_feed,
-        registry_events::distribution, registry_events::harbor, token::issue,
-        health::healthz, health::readyz,
-    ),
-    components(schemas(
-        route_wire::SubmitTrain, route_wire::TrainView, route_wire::HopView, route_wire::TrainList,
-        route_wire::EventView, route_wire::Inbox, route_wire::InboxItem, route_wire::StationReport,
-        route_wire::ReportStatus, route_wire::Decision, route_wire::StationView,
-        route_wire::StationKey, route_wire::CreatorView, route_wire::ApiError,
-        route_wire::TrainState, route_wire::HopState, route_wire::Format, route_wire::Approval,
-        route_wire::Liveness, route_wire::KeyProposal, route_wire::ApprovalSetting,
-        registry_events::Received,
-    )),
-    modifiers(&ApiKeyScheme)
-)]
-struct ApiDoc;
-
-struct ApiKeyScheme;
-
-impl utoipa::Modify for ApiKeyScheme {
-    fn modify(&self, api: &mut utoipa::openapi::OpenApi) {
-        use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityScheme};
-        let c = api.components.get_or_insert_with(Default::default);
-        c.add_security_scheme(
-            "api_key",
-            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::with_description(
-                "Authorization",
-                "ApiKey <principal-id> <key>",
-            ))),
-        );
-    }
-}
-
-/// The OpenAPI document.
-pub fn openapi() -> utoipa::openapi::OpenApi {
-    ApiDoc::openapi()
-}
+pub use doc::openapi;
 
 /// The router with every endpoint.
 pub fn router(st: AppState) -> Router {
@@ -138,7 +88,13 @@ pub fn router(st: AppState) -> Router {
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(health::metrics))
         .route("/openapi.json", get(health::openapi_json))
+        .fallback(rejections::unknown_route)
         .layer(tower_http::limit::RequestBodyLimitLayer::new(body_limit))
+        .layer(tower_http::catch_panic::CatchPanicLayer::new())
         .layer(tower_http::trace::TraceLayer::new_for_http())
+        .layer(axum::middleware::from_fn_with_state(
+            st.clone(),
+            rejections::json_errors,
+        ))
         .with_state(st)
 }

@@ -12,8 +12,9 @@ use crate::config::RegistryConfig;
 use crate::notify::{self, Push};
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::HeaderMap;
 use axum::Json;
+use route_wire::ErrorCode;
 use secrecy::ExposeSecret;
 use serde::Serialize;
 
@@ -45,10 +46,9 @@ fn registry_for<'a>(st: &'a AppState, h: &HeaderMap) -> Result<&'a RegistryConfi
     }
     found.ok_or_else(|| {
         tracing::warn!("registry notification with a wrong or missing secret refused");
-        metrics::counter!("route_notifications_refused_total").increment(1);
+        metrics::counter!(crate::metrics::NOTIFICATIONS_REFUSED).increment(1);
         Failure::new(
-            StatusCode::UNAUTHORIZED,
-            "unauthenticated",
+            ErrorCode::Unauthenticated,
             "wrong or missing notification secret; set the registry's endpoint header \
              `Authorization` to the secret configured for it",
         )
@@ -74,14 +74,17 @@ async fn take(st: &AppState, reg: &RegistryConfig, pushes: Vec<Push>) -> Result<
             }
         });
     }
-    metrics::histogram!("route_notification_seconds").record(started.elapsed().as_secs_f64());
+    metrics::histogram!(crate::metrics::NOTIFICATION_SECONDS)
+        .record(started.elapsed().as_secs_f64());
     Ok(r)
 }
 
 /// `POST /v1/registry-events/distribution`: CNCF distribution's envelope (v1 or v2 media
 /// type, or plain JSON).
-#[utoipa::path(post, path = "/v1/registry-events/distribution", request_body(content = String, description = "distribution notification envelope"),
-    responses((status = 200, body = Received), (status = 400, body = route_wire::ApiError), (status = 401, body = route_wire::ApiError)))]
+#[utoipa::path(post, path = "/v1/registry-events/distribution", security(("registry_secret" = [])),
+    request_body(content = crate::notify::DistributionEnvelope, description = "distribution's notification envelope (the media type distribution sends; any is read)", content_type = "application/vnd.docker.distribution.events.v1+json"),
+    responses((status = 200, description = "taken", body = Received),
+              (status = 401, description = "a wrong or missing notification secret", body = route_wire::ApiError)))]
 pub async fn distribution(
     State(st): State<AppState>,
     headers: HeaderMap,
@@ -89,21 +92,23 @@ pub async fn distribution(
 ) -> Result<Json<Received>, Failure> {
     let reg = registry_for(&st, &headers)?;
     let pushes = notify::distribution(&body)
-        .map_err(|e| Failure::new(StatusCode::BAD_REQUEST, "invalid", e.to_string()))?;
+        .map_err(|e| Failure::new(ErrorCode::BadRequest, e.to_string()))?;
     Ok(Json(take(&st, reg, pushes).await?))
 }
 
 /// `POST /v1/registry-events/harbor`: Harbor's webhook (`PUSH_ARTIFACT`; other types are
 /// answered and ignored).
-#[utoipa::path(post, path = "/v1/registry-events/harbor", request_body(content = String, description = "Harbor webhook payload"),
-    responses((status = 200, body = Received), (status = 400, body = route_wire::ApiError), (status = 401, body = route_wire::ApiError)))]
+#[utoipa::path(post, path = "/v1/registry-events/harbor", security(("registry_secret" = [])),
+    request_body(content = crate::notify::HarborHook, description = "Harbor's webhook payload", content_type = "application/json"),
+    responses((status = 200, description = "taken", body = Received),
+              (status = 401, description = "a wrong or missing notification secret", body = route_wire::ApiError)))]
 pub async fn harbor(
     State(st): State<AppState>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Json<Received>, Failure> {
     let reg = registry_for(&st, &headers)?;
-    let pushes = notify::harbor(&body)
-        .map_err(|e| Failure::new(StatusCode::BAD_REQUEST, "invalid", e.to_string()))?;
+    let pushes =
+        notify::harbor(&body).map_err(|e| Failure::new(ErrorCode::BadRequest, e.to_string()))?;
     Ok(Json(take(&st, reg, pushes).await?))
 }

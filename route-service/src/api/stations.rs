@@ -14,7 +14,9 @@ use serde::Deserialize;
 use std::time::Duration;
 
 /// `GET /v1/stations` (admin).
-#[utoipa::path(get, path = "/v1/stations", security(("api_key" = [])), responses((status = 200, body = [StationView])))]
+#[utoipa::path(get, path = "/v1/stations", security(("api_key" = [])),
+    responses((status = 200, description = "every station with its liveness", body = [StationView]),
+              (status = 403, description = "admins only", body = route_wire::ApiError)))]
 pub async fn list_stations(
     State(st): State<AppState>,
     caller: Caller,
@@ -32,7 +34,9 @@ pub async fn list_stations(
 }
 
 /// `GET /v1/creators` (admin).
-#[utoipa::path(get, path = "/v1/creators", security(("api_key" = [])), responses((status = 200, body = [CreatorView])))]
+#[utoipa::path(get, path = "/v1/creators", security(("api_key" = [])),
+    responses((status = 200, description = "every creator", body = [CreatorView]),
+              (status = 403, description = "admins only", body = route_wire::ApiError)))]
 pub async fn list_creators(
     State(st): State<AppState>,
     caller: Caller,
@@ -44,8 +48,9 @@ pub async fn list_creators(
 }
 
 /// `GET /v1/stations/{id}/key`: any principal (creators build routes with it).
-#[utoipa::path(get, path = "/v1/stations/{id}/key", security(("api_key" = [])),
-    responses((status = 200, body = StationKey), (status = 404, body = route_wire::ApiError)))]
+#[utoipa::path(get, path = "/v1/stations/{id}/key", params(("id" = String, Path, description = "the station's id (the id grammar: 1–128 of `A-Z a-z 0-9 . _ -`, first a letter or digit)", pattern = "^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")), security(("api_key" = [])),
+    responses((status = 200, description = "the station's public key and fingerprints", body = StationKey),
+              (status = 404, description = "no such station", body = route_wire::ApiError)))]
 pub async fn station_key(
     State(st): State<AppState>,
     _caller: Caller,
@@ -66,8 +71,10 @@ pub async fn station_key(
 
 /// `?wait=` of the inbox.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct WaitQuery {
     /// How long to hold the request while the inbox is empty: `30s`, `30` or `0`; capped at 55 s.
+    #[param(pattern = "^[0-9]{1,9}s?$")]
     wait: Option<String>,
 }
 
@@ -85,8 +92,11 @@ fn parse_wait(w: Option<&str>) -> Result<Duration, Failure> {
 /// `GET /v1/stations/{id}/inbox?wait=30s`: the trains at the station (that station only).
 /// Answers at once when something waits, else when something arrives or at the timeout (an
 /// empty 200). Each call records the station as seen.
-#[utoipa::path(get, path = "/v1/stations/{id}/inbox", params(WaitQuery), security(("api_key" = [])),
-    responses((status = 200, body = Inbox), (status = 403, body = route_wire::ApiError)))]
+#[utoipa::path(get, path = "/v1/stations/{id}/inbox", params(("id" = String, Path, description = "the station's id (the id grammar: 1–128 of `A-Z a-z 0-9 . _ -`, first a letter or digit)", pattern = "^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"), WaitQuery), security(("api_key" = [])),
+    responses((status = 200, description = "the trains at the station (empty when none came within `wait`)", body = Inbox),
+              (status = 403, description = "not that station (or an admin)", body = route_wire::ApiError),
+              (status = 404, description = "no such station", body = route_wire::ApiError),
+              (status = 422, description = "`wait` is not a number of seconds", body = route_wire::ApiError)))]
 pub async fn inbox(
     State(st): State<AppState>,
     caller: Caller,
@@ -152,8 +162,11 @@ pub async fn inbox(
 /// `POST /v1/trains/{id}/reports`: the station whose hop is open reports `pulled`, `running`,
 /// `failed` (with a reason: the train fails and its creator sees why) or `done` (with the
 /// pushed digest, which is then looked up in its outbox).
-#[utoipa::path(post, path = "/v1/trains/{id}/reports", request_body = StationReport, security(("api_key" = [])),
-    responses((status = 200, body = route_wire::TrainView), (status = 403, body = route_wire::ApiError), (status = 409, body = route_wire::ApiError)))]
+#[utoipa::path(post, path = "/v1/trains/{id}/reports", params(("id" = String, Path, description = "the train's id (the id grammar: 1–128 of `A-Z a-z 0-9 . _ -`, first a letter or digit)", pattern = "^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")), request_body = StationReport, security(("api_key" = [])),
+    responses((status = 200, description = "recorded", body = route_wire::TrainView),
+              (status = 403, description = "only stations report", body = route_wire::ApiError),
+              (status = 404, description = "no such train", body = route_wire::ApiError),
+              (status = 409, description = "the train is not at the calling station, or not in a state this report applies to", body = route_wire::ApiError)))]
 pub async fn report(
     State(st): State<AppState>,
     caller: Caller,
@@ -295,27 +308,29 @@ fn cap(s: &str) -> String {
 }
 
 /// `POST /v1/trains/{id}/approve`: the station's operator lets the train run.
-#[utoipa::path(post, path = "/v1/trains/{id}/approve", request_body = Decision, security(("api_key" = [])),
-    responses((status = 200, body = route_wire::TrainView), (status = 409, body = route_wire::ApiError)))]
+#[utoipa::path(post, path = "/v1/trains/{id}/approve", params(("id" = String, Path, description = "the train's id (the id grammar: 1–128 of `A-Z a-z 0-9 . _ -`, first a letter or digit)", pattern = "^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")), request_body(content = Option<Decision>, description = "optional: a note for the record"), security(("api_key" = [])),
+    responses((status = 200, description = "approved: the station runs it", body = route_wire::TrainView),
+              (status = 403, description = "only stations approve", body = route_wire::ApiError),
+              (status = 404, description = "no such train", body = route_wire::ApiError),
+              (status = 409, description = "the train does not await the calling station's approval", body = route_wire::ApiError)))]
 pub async fn approve(
     State(st): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
+    headers: axum::http::HeaderMap,
     body: axum::body::Bytes,
 ) -> Result<Json<route_wire::TrainView>, Failure> {
-    // The body is optional here: an empty one is no reason.
-    let d = if body.iter().all(u8::is_ascii_whitespace) {
-        Decision::default()
-    } else {
-        serde_json::from_slice(&body).map_err(|e| Failure::invalid(format!("body: {e}")))?
-    };
+    let d = optional_decision(&headers, &body)?;
     decide(st, caller, id, true, d).await
 }
 
 /// `POST /v1/trains/{id}/reject` with a reason: the train fails at this station and its
 /// creator sees why.
-#[utoipa::path(post, path = "/v1/trains/{id}/reject", request_body = Decision, security(("api_key" = [])),
-    responses((status = 200, body = route_wire::TrainView), (status = 409, body = route_wire::ApiError)))]
+#[utoipa::path(post, path = "/v1/trains/{id}/reject", params(("id" = String, Path, description = "the train's id (the id grammar: 1–128 of `A-Z a-z 0-9 . _ -`, first a letter or digit)", pattern = "^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")), request_body = Decision, security(("api_key" = [])),
+    responses((status = 200, description = "rejected: the train fails with the reason", body = route_wire::TrainView),
+              (status = 403, description = "only stations reject", body = route_wire::ApiError),
+              (status = 404, description = "no such train", body = route_wire::ApiError),
+              (status = 409, description = "the train is not at the calling station", body = route_wire::ApiError)))]
 pub async fn reject(
     State(st): State<AppState>,
     caller: Caller,
@@ -323,6 +338,33 @@ pub async fn reject(
     Json(d): Json<Decision>,
 ) -> Result<Json<route_wire::TrainView>, Failure> {
     decide(st, caller, id, false, d).await
+}
+
+/// The body of an approval is optional: empty (whatever the `Content-Type`) or `null` is no
+/// note. Otherwise it is JSON as everywhere: 415 without `Content-Type: application/json`, 400
+/// when it does not parse, 422 when it is not a `Decision`.
+fn optional_decision(h: &axum::http::HeaderMap, body: &[u8]) -> Result<Decision, Failure> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(Decision::default());
+    }
+    let json = h
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if !json {
+        return Err(Failure::new(
+            route_wire::ErrorCode::UnsupportedMediaType,
+            "the body is not `Content-Type: application/json`",
+        ));
+    }
+    match serde_json::from_slice::<Option<Decision>>(body) {
+        Ok(d) => Ok(d.unwrap_or_default()),
+        Err(e) if e.is_data() => Err(Failure::invalid(format!("body: {e}"))),
+        Err(e) => Err(Failure::new(
+            route_wire::ErrorCode::BadRequest,
+            format!("body: not JSON: {e}"),
+        )),
+    }
 }
 
 async fn decide(

@@ -7,11 +7,21 @@ use super::{AppState, Failure};
 use crate::auth::key_matches;
 use crate::token::{grant, parse_scope, Grantee, MOVER_ACCOUNT};
 use axum::extract::{RawQuery, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::HeaderMap;
 use axum::Json;
 use base64::Engine;
-use route_wire::Role;
-use serde_json::{json, Value};
+use route_wire::{ErrorCode, Role};
+
+/// A registry token, in the two spellings clients read.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct RegistryToken {
+    /// The signed JWT.
+    pub token: String,
+    /// The same, as OAuth2 clients read it.
+    pub access_token: String,
+    /// Seconds until it expires.
+    pub expires_in: u64,
+}
 
 /// `%XX` and `+` decoding of one query value.
 fn decode(v: &str) -> String {
@@ -48,8 +58,7 @@ async fn grantee(st: &AppState, h: &HeaderMap) -> Result<(Grantee, String), Fail
     let unauthorized = || {
         tracing::warn!("registry token refused: wrong credentials");
         Failure::new(
-            StatusCode::UNAUTHORIZED,
-            "unauthenticated",
+            ErrorCode::Unauthenticated,
             "wrong registry credentials: log in with your principal id and API key",
         )
     };
@@ -94,16 +103,19 @@ async fn grantee(st: &AppState, h: &HeaderMap) -> Result<(Grantee, String), Fail
 }
 
 /// `GET /v1/registry-token?service=…&scope=…`.
-#[utoipa::path(get, path = "/v1/registry-token",
-    params(("service" = String, Query, description = "the registry's auth.token.service"),
-           ("scope" = Option<String>, Query, description = "repository:<name>:<actions>, repeatable")),
-    responses((status = 200, description = "{\"token\", \"access_token\", \"expires_in\"}"),
-              (status = 401, body = route_wire::ApiError), (status = 404, body = route_wire::ApiError)))]
+#[utoipa::path(get, path = "/v1/registry-token", security((), ("registry_login" = [])),
+    params(("service" = String, Query, description = "the registry's `auth.token.service`"),
+           ("scope" = Option<Vec<String>>, Query, explode = true, style = Form,
+            description = "`repository:<name>:<actions>`; repeatable, or several in one separated by spaces")),
+    responses((status = 200, description = "a token with the scopes granted (those not granted are left out)", body = RegistryToken),
+              (status = 401, description = "wrong registry credentials", body = route_wire::ApiError),
+              (status = 404, description = "this service issues no registry tokens (no `[token]` configured)", body = route_wire::ApiError),
+              (status = 422, description = "no `service`, or not one this service issues tokens for", body = route_wire::ApiError)))]
 pub async fn issue(
     State(st): State<AppState>,
     headers: HeaderMap,
     RawQuery(q): RawQuery,
-) -> Result<Json<Value>, Failure> {
+) -> Result<Json<RegistryToken>, Failure> {
     let Some(tokens) = st.tokens.clone() else {
         return Err(Failure::not_found(
             "this service issues no registry tokens (no [token] configured)",
@@ -136,10 +148,12 @@ pub async fn issue(
     }
     let token = tokens
         .issue(&subject, &service, &access)
-        .map_err(|e| Failure::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))?;
-    Ok(Json(
-        json!({"token": token, "access_token": token, "expires_in": tokens.lifetime_secs()}),
-    ))
+        .map_err(Failure::internal)?;
+    Ok(Json(RegistryToken {
+        access_token: token.clone(),
+        token,
+        expires_in: tokens.lifetime_secs(),
+    }))
 }
 
 #[cfg(test)]

@@ -10,9 +10,12 @@ use serde::Deserialize;
 
 /// `POST /v1/trains`.
 #[utoipa::path(post, path = "/v1/trains", request_body = SubmitTrain, security(("api_key" = [])),
-    responses((status = 201, body = TrainView), (status = 409, body = route_wire::ApiError),
-              (status = 422, description = "a check failed; `check` names it", body = route_wire::ApiError),
-              (status = 502, body = route_wire::ApiError)))]
+    responses((status = 201, description = "accepted: the train as stored", body = TrainView),
+              (status = 403, description = "only creators submit", body = route_wire::ApiError),
+              (status = 404, description = "the calling creator is no longer registered", body = route_wire::ApiError),
+              (status = 409, description = "a train with this id exists", body = route_wire::ApiError),
+              (status = 422, description = "a value is wrong, or a check failed (`rejected`; `check` names it)", body = route_wire::ApiError),
+              (status = 502, description = "the registry failed while the image was read; submit again", body = route_wire::ApiError)))]
 pub async fn submit(
     State(st): State<AppState>,
     caller: Caller,
@@ -31,16 +34,11 @@ pub async fn submit(
     let work = tempfile::Builder::new()
         .prefix("submission-")
         .tempdir_in(&st.work)
-        .map_err(|e| {
-            Failure::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "internal",
-                format!("scratch space: {e}"),
-            )
-        })?;
+        .map_err(|e| Failure::internal(format!("scratch space for a submission: {e}")))?;
     let started = std::time::Instant::now();
     let t = crate::submit::verify(&st.db, &st.reg, &creator, &req, work.path()).await;
-    metrics::histogram!("route_submit_verify_seconds").record(started.elapsed().as_secs_f64());
+    metrics::histogram!(crate::metrics::SUBMIT_VERIFY_SECONDS)
+        .record(started.elapsed().as_secs_f64());
     let t = t.inspect_err(
         |e| tracing::info!(creator = caller.id(), image = %req.image, "submission refused: {e}"),
     )?;
@@ -54,9 +52,10 @@ pub async fn submit(
 
 /// Filters of `GET /v1/trains`.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
     /// Only trains in this state.
-    state: Option<String>,
+    state: Option<TrainState>,
     /// Only this creator's (admins; creators always see only their own).
     creator: Option<String>,
     /// Only trains whose open hop is at this station.
@@ -65,20 +64,15 @@ pub struct ListQuery {
 
 /// `GET /v1/trains`.
 #[utoipa::path(get, path = "/v1/trains", params(ListQuery), security(("api_key" = [])),
-    responses((status = 200, body = TrainList)))]
+    responses((status = 200, description = "the trains the caller may see", body = TrainList),
+              (status = 403, description = "a creator asked for another creator's, a station for another station's", body = route_wire::ApiError)))]
 pub async fn list(
     State(st): State<AppState>,
     caller: Caller,
     Query(q): Query<ListQuery>,
 ) -> Result<Json<TrainList>, Failure> {
-    let state = q
-        .state
-        .as_deref()
-        .map(str::parse::<TrainState>)
-        .transpose()
-        .map_err(Failure::invalid)?;
     let mut f = TrainFilter {
-        state,
+        state: q.state,
         creator: q.creator,
         station: q.station,
     };
@@ -138,8 +132,10 @@ pub(super) async fn visible(
 }
 
 /// `GET /v1/trains/{id}`: the train with its hops, states and events.
-#[utoipa::path(get, path = "/v1/trains/{id}", security(("api_key" = [])),
-    responses((status = 200, body = TrainView), (status = 403, body = route_wire::ApiError), (status = 404, body = route_wire::ApiError)))]
+#[utoipa::path(get, path = "/v1/trains/{id}", params(("id" = String, Path, description = "the train's id (the id grammar: 1–128 of `A-Z a-z 0-9 . _ -`, first a letter or digit)", pattern = "^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")), security(("api_key" = [])),
+    responses((status = 200, description = "the train with its hops, states and events", body = TrainView),
+              (status = 403, description = "not the caller's train", body = route_wire::ApiError),
+              (status = 404, description = "no such train", body = route_wire::ApiError)))]
 pub async fn get_one(
     State(st): State<AppState>,
     caller: Caller,
@@ -149,8 +145,11 @@ pub async fn get_one(
 }
 
 /// `POST /v1/trains/{id}/cancel` (admin, or the train's creator).
-#[utoipa::path(post, path = "/v1/trains/{id}/cancel", security(("api_key" = [])),
-    responses((status = 200, body = TrainView), (status = 409, body = route_wire::ApiError)))]
+#[utoipa::path(post, path = "/v1/trains/{id}/cancel", params(("id" = String, Path, description = "the train's id (the id grammar: 1–128 of `A-Z a-z 0-9 . _ -`, first a letter or digit)", pattern = "^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")), security(("api_key" = [])),
+    responses((status = 200, description = "cancelled", body = TrainView),
+              (status = 403, description = "not an admin or the train's creator", body = route_wire::ApiError),
+              (status = 404, description = "no such train", body = route_wire::ApiError),
+              (status = 409, description = "the train has already ended", body = route_wire::ApiError)))]
 pub async fn cancel(
     State(st): State<AppState>,
     caller: Caller,
@@ -165,8 +164,11 @@ pub async fn cancel(
 }
 
 /// `POST /v1/trains/{id}/retry` (admin): moves a failed or expired hop again.
-#[utoipa::path(post, path = "/v1/trains/{id}/retry", security(("api_key" = [])),
-    responses((status = 200, body = TrainView), (status = 409, body = route_wire::ApiError)))]
+#[utoipa::path(post, path = "/v1/trains/{id}/retry", params(("id" = String, Path, description = "the train's id (the id grammar: 1–128 of `A-Z a-z 0-9 . _ -`, first a letter or digit)", pattern = "^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")), security(("api_key" = [])),
+    responses((status = 200, description = "the failed hop moves again", body = TrainView),
+              (status = 403, description = "admins only", body = route_wire::ApiError),
+              (status = 404, description = "no such train", body = route_wire::ApiError),
+              (status = 409, description = "the train has no failed hop", body = route_wire::ApiError)))]
 pub async fn retry(
     State(st): State<AppState>,
     caller: Caller,

@@ -7,6 +7,30 @@ use route_wire::EventView;
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
+/// Every kind of event the service records (the feeds' `event:` names, the `kind` label of
+/// `route_events_total`).
+pub const EVENT_KINDS: &[&str] = &[
+    "submitted",
+    "delivered",
+    "awaiting_approval",
+    "approved",
+    "rejected",
+    "pulled",
+    "running",
+    "interrupted",
+    "pushed",
+    "push_ignored",
+    "move_retry",
+    "failed",
+    "expired",
+    "cancelled",
+    "retried",
+    "finished",
+    "key_proposed",
+    "key_rotated",
+    "approval_set",
+];
+
 /// An event to append.
 #[derive(Debug, Clone)]
 pub struct NewEvent<'a> {
@@ -54,7 +78,12 @@ pub(crate) async fn append(
     .bind(now_ms())
     .execute(conn)
     .await?;
-    metrics::counter!("route_events_total", "kind" => e.kind.to_string()).increment(1);
+    debug_assert!(
+        EVENT_KINDS.contains(&e.kind),
+        "event kind `{}` is not in EVENT_KINDS",
+        e.kind
+    );
+    metrics::counter!(crate::metrics::EVENTS, "kind" => e.kind.to_string()).increment(1);
     Ok(())
 }
 

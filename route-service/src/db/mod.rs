@@ -12,7 +12,7 @@ mod keys;
 mod parties;
 mod trains;
 
-pub use events::{EventFilter, NewEvent};
+pub use events::{EventFilter, NewEvent, EVENT_KINDS};
 pub use hops::{Claimed, PushOutcome, ReportOutcome};
 pub use parties::{CreatorRow, NewCreator, NewStation, StationRow};
 pub use trains::{NewTrain, TrainFilter, TrainRow};

@@ -40,7 +40,7 @@ impl Mover {
         let outcome = self.classify(registry, p).await?;
         self.note_ignored(&p.tag, None, &outcome).await;
         metrics::counter!(
-            "route_notified_pushes_total",
+            crate::metrics::NOTIFIED_PUSHES,
             "outcome" => match outcome {
                 PushOutcome::Accepted => "accepted",
                 PushOutcome::Duplicate => "duplicate",

@@ -42,7 +42,7 @@ impl Mover {
                 .await
             {
                 Ok(Some(PushOutcome::Accepted)) => {
-                    metrics::counter!("route_reconciled_pushes_total").increment(1);
+                    metrics::counter!(crate::metrics::RECONCILED_PUSHES).increment(1);
                     found += 1;
                 }
                 Ok(_) => {}

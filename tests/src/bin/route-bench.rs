@@ -3,13 +3,15 @@
 //! plays the stations: it long-polls each inbox, pulls the image, pushes a new state (a new
 //! configuration on the same layers) to the outbox and reports `done` with its digest
 //! (`--no-report`: rely on the registries' notifications and reconciliation alone). Then a cross-registry move of a
-//! `--big-mib` train beside `skopeo copy` of the same image.
+//! `--big-mib` train beside `skopeo copy` of the same image. `--token`: both registries take the
+//! service's tokens (`auth: token`), every party logs in with its own id and API key, and the
+//! service moves with its own account, as the recommended deployment runs.
 //!
 //!   eval "$(scripts/services.sh)"; eval "$(scripts/postgres.sh)"
 //!   cargo build --release -p route-service-cli -p e2e --bin route-bench
-//!   target/release/route-bench [--postgres] [--stations 200 --trains 1000 --hops 5 --sse 500]
+//!   target/release/route-bench [--postgres] [--token] [--stations 200 --trains 1000 --hops 5 --sse 500]
 
-use e2e::route::{free_port, nonce, TestRegistry};
+use e2e::route::{free_port, nonce, token_signing_pair, TestRegistry};
 use e2e::{arg, bin, master, ok};
 use route_service::auth::{key_hash, new_key};
 use route_service::db::{Db, NewCreator, NewStation, TrainFilter};
@@ -21,7 +23,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use train_image::{self as image, ImageRef, Registry, RegistryOptions, Silent};
+use train_image::{self as image, Credentials, ImageRef, Registry, RegistryOptions, Silent};
 use train_lib::keys::PrivateKey;
 
 fn num(name: &str, default: usize) -> usize {
@@ -44,12 +46,37 @@ struct Party {
     id: String,
     key: String,
     registry: String,
+    /// Its registry access: with `--token`, logged in as itself on both registries.
+    reg: Registry,
+}
+
+/// Registry access logged in as `id` with `key` on `addrs` (none without token auth).
+fn access(token: bool, addrs: &[String], id: &str, key: &str) -> Registry {
+    let credentials = if token {
+        addrs
+            .iter()
+            .map(|a| {
+                (
+                    a.clone(),
+                    Credentials::Basic {
+                        username: id.to_string(),
+                        password: key.to_string().into(),
+                    },
+                )
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
+    Registry::new(RegistryOptions {
+        credentials,
+        ..Default::default()
+    })
 }
 
 struct Bench {
     url: String,
     http: reqwest::Client,
-    reg: Registry,
     stations: Vec<Party>,
     creator: Party,
     pushed: Mutex<HashMap<(String, usize), i64>>,
@@ -148,7 +175,7 @@ async fn play_station(b: Arc<Bench>, i: usize) {
             }
             let inbox: ImageRef = item["image"].as_str().unwrap().parse().unwrap();
             let outbox: ImageRef = item["push_to"].as_str().unwrap().parse().unwrap();
-            match new_state(&b.reg, &inbox, &outbox, idx).await {
+            match new_state(&me.reg, &inbox, &outbox, idx).await {
                 Ok(digest) => {
                     b.pushed
                         .lock()
@@ -268,6 +295,7 @@ async fn main() {
         num("--big-mib", 64),
     );
     let postgres = std::env::args().any(|a| a == "--postgres");
+    let token = std::env::args().any(|a| a == "--token");
     let t0 = Instant::now();
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
@@ -277,13 +305,15 @@ async fn main() {
         .collect();
     let secret = secrets[0].clone();
     let hook = format!("{url}/v1/registry-events/distribution");
+    let (token_key, token_cert) = token_signing_pair(dir.path(), token);
+    let realm = format!("{url}/v1/registry-token");
     let regs: Vec<TestRegistry> = (0..2)
         .map(|i| {
             TestRegistry::start(
                 dir.path(),
                 &format!("reg-{i}"),
                 Some((&hook, &secrets[i])),
-                None,
+                token.then_some((realm.as_str(), token_cert.as_path())),
             )
         })
         .collect();
@@ -314,9 +344,11 @@ async fn main() {
         v
     };
     let creator_key = &keys[n_st];
+    let creator_api_key = new_key();
     let creator = Party {
         id: "creator".into(),
-        key: new_key(),
+        reg: access(token, &addr, "creator", &creator_api_key),
+        key: creator_api_key,
         registry: addr[0].clone(),
     };
     db.add_creator(
@@ -333,9 +365,11 @@ async fn main() {
     .unwrap();
     let mut stations = Vec::new();
     for (i, k) in keys.iter().take(n_st).enumerate() {
+        let (id, api_key) = (format!("s{i:03}"), new_key());
         let p = Party {
-            id: format!("s{i:03}"),
-            key: new_key(),
+            reg: access(token, &addr, &id, &api_key),
+            id,
+            key: api_key,
             registry: addr[i % 2].clone(),
         };
         db.add_station(
@@ -355,8 +389,17 @@ async fn main() {
     }
     let config = dir.path().join("route-service.toml");
     let mut cfg = format!("listen = \"127.0.0.1:{port}\"\ndatabase = \"{database}\"\n[mover]\nworkers = 16\nreconcile_secs = 30\n");
+    if token {
+        cfg.push_str(&format!(
+            "[token]\nkey_file = \"{}\"\npublic_pull = [\"master\"]\n",
+            token_key.display()
+        ));
+    }
     for (i, a) in addr.iter().enumerate() {
         cfg.push_str(&format!("[[registry]]\nname = \"r{i}\"\naddress = \"{a}\"\nnotification_secret_env = \"BENCH_SECRET_{i}\"\n"));
+        if token {
+            cfg.push_str(&format!("token_service = \"reg-{i}\"\n"));
+        }
     }
     std::fs::write(&config, cfg).unwrap();
     let log = std::fs::File::create(dir.path().join("service.log")).unwrap();
@@ -380,11 +423,29 @@ async fn main() {
         .unwrap();
     e2e::route::wait_for(30, "the service", || {
         Command::new("curl")
-            .args(["-fsS", "-o", "/dev/null", &format!("{url}/healthz")])
+            .args(["-fs", "-o", "/dev/null", &format!("{url}/healthz")])
             .status()
             .is_ok_and(|s| s.success())
     });
-    let reg = Registry::new(RegistryOptions::default());
+    // The bench's own writes outside any party's repositories (the master copy, the big train's
+    // skopeo target) use the service's account, as an admin seeding a registry would.
+    let admin = token.then(|| {
+        route_service::token::TokenIssuer::new(route_service::token::TokenConfig {
+            key_file: token_key.clone(),
+            issuer: "pht-route-service".into(),
+            lifetime_secs: 300,
+            public_pull: vec![],
+        })
+        .unwrap()
+        .mover_credentials()
+    });
+    let reg = match &admin {
+        Some(c) => Registry::new(RegistryOptions {
+            credentials: addr.iter().map(|a| (a.clone(), c.clone())).collect(),
+            ..Default::default()
+        }),
+        None => Registry::new(RegistryOptions::default()),
+    };
     let local_master: ImageRef = format!("{}/master/busybox:1", addr[0]).parse().unwrap();
     let m = reg.resolve(&master().parse().unwrap()).await.unwrap();
     image::copy_image(&reg, &m, &local_master, &Silent)
@@ -393,7 +454,6 @@ async fn main() {
     let b = Arc::new(Bench {
         url: url.clone(),
         http,
-        reg: reg.clone(),
         stations,
         creator,
         pushed: Mutex::default(),
@@ -511,7 +571,7 @@ async fn main() {
             // distribution answers 500 now and then to concurrent uploads of one blob into one
             // repository (eight builds at once here); a creator would build again.
             let mut tries = 0;
-            while let Err(e) = image::build(&b.reg, &req, &Silent).await {
+            while let Err(e) = image::build(&b.creator.reg, &req, &Silent).await {
                 tries += 1;
                 assert!(tries < 5, "build of {id}: {e}");
                 tokio::time::sleep(Duration::from_millis(200)).await;
@@ -689,14 +749,22 @@ async fn main() {
             creator_key: Some(creator_key),
             builder_key: None,
         };
-        image::build(&reg, &req, &Silent).await.unwrap();
+        image::build(&b.creator.reg, &req, &Silent).await.unwrap();
         let _ = std::fs::remove_file("/var/lib/containers/cache/blob-info-cache-v1.boltdb");
-        let t = Instant::now();
-        ok(Command::new("skopeo").args([
+        let mut skopeo = Command::new("skopeo");
+        skopeo.args([
             "copy",
             "-q",
             "--src-tls-verify=false",
             "--dest-tls-verify=false",
+        ]);
+        if let Some(Credentials::Basic { username, password }) = &admin {
+            use secrecy::ExposeSecret;
+            let creds = format!("{username}:{}", password.expose_secret());
+            skopeo.args(["--src-creds", &creds, "--dest-creds", &creds]);
+        }
+        let t = Instant::now();
+        ok(skopeo.args([
             &format!("docker://{tag}"),
             &format!("docker://{}/skopeo/big{r}:x", addr[1]),
         ]));
@@ -727,7 +795,8 @@ async fn main() {
     let (listed, list_ms, per_train_ms) = list_reads(&db).await;
 
     let db_name = if postgres { "PostgreSQL" } else { "SQLite" };
-    println!("route service, {db_name}: {n_st} stations, {n_tr} trains × {hops} hops, {n_sse} SSE clients (setup {setup:.0} s; submissions {submitted_in:.0} s; all trains done {run_secs:.0} s)");
+    let auth = if token { ", token auth" } else { "" };
+    println!("route service, {db_name}{auth}: {n_st} stations, {n_tr} trains × {hops} hops, {n_sse} SSE clients (setup {setup:.0} s; submissions {submitted_in:.0} s; all trains done {run_secs:.0} s)");
     println!("| measure | value | target |");
     println!("|---|---|---|");
     println!("| trains finished | {finished} of {n_tr} | all |");

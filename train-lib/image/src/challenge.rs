@@ -2,7 +2,8 @@
 //! `oci-client` asks for `pull` or `pull,push` only; distribution wants the `delete` action for
 //! a manifest DELETE, and says so in its challenge (`scope="repository:r:delete"`). Measured:
 //! under token auth every source-tag delete of the route service's mover was refused (401)
-//! until deletes answered the challenge itself.
+//! until deletes answered the challenge itself. Mounts likewise: their challenge names the
+//! source's `pull` beside the target's `push`.
 
 use oci_client::secrets::RegistryAuth;
 use std::collections::HashMap;
@@ -33,9 +34,14 @@ pub(crate) async fn answer(
         .get("realm")
         .ok_or("a Bearer challenge without a realm")?;
     let mut url = reqwest::Url::parse(realm).map_err(|e| format!("token realm `{realm}`: {e}"))?;
-    for k in ["service", "scope"] {
-        if let Some(v) = params.get(k) {
-            url.query_pairs_mut().append_pair(k, v);
+    if let Some(v) = params.get("service") {
+        url.query_pairs_mut().append_pair("service", v);
+    }
+    // distribution names several scopes in one `scope`, space-separated (a mount: the target's
+    // `pull,push` and the source's `pull`); the token protocol asks for one `scope` each.
+    for scope in params.get("scope").into_iter().flat_map(|v| v.split(' ')) {
+        if !scope.is_empty() {
+            url.query_pairs_mut().append_pair("scope", scope);
         }
     }
     let mut req = client.get(url);

@@ -163,6 +163,107 @@ impl CappedHttp {
     }
 }
 
+impl CappedHttp {
+    /// Mounts blob `digest` of `from` into `to` (one registry): `Ok(true)` when the registry
+    /// answers 201. A mount needs `pull` on the source and `push` on the target in one token;
+    /// `oci-client` asks for the target's scope only, so under token auth every mount was
+    /// refused (`401 insufficient scope`) and every layer was sent again. The registry's
+    /// challenge names both scopes, and is answered as it stands. `Ok(false)` when the registry
+    /// declines (202: it opened an ordinary upload instead, cancelled here) or the credentials
+    /// do not reach the source (the caller then sends the blob if it can read it).
+    pub(crate) async fn mount(
+        &self,
+        auth: &RegistryAuth,
+        to: &ImageRef,
+        from: &ImageRef,
+        digest: &str,
+        scheme: &str,
+    ) -> Result<bool, ImageError> {
+        let registry = to.inner().resolve_registry().to_string();
+        let base = format!("{scheme}://{registry}");
+        let url = reqwest::Url::parse_with_params(
+            &format!("{base}/v2/{}/blobs/uploads/", to.repository()),
+            &[("mount", digest), ("from", from.repository())],
+        )
+        .map_err(|e| mount_err(to, e.to_string()))?;
+        // One token per (target, source) pair: a move mounts all its layers with one request
+        // to the token service, not one per layer.
+        let key = format!(
+            "mount {registry}/{} <- {}",
+            to.repository(),
+            from.repository()
+        );
+        let mut header = self
+            .headers
+            .lock()
+            .expect("not poisoned")
+            .get(&key)
+            .cloned()
+            .flatten();
+        for attempt in 0..2 {
+            let mut req = self.client.post(url.clone());
+            if let Some(h) = &header {
+                req = req.header(reqwest::header::AUTHORIZATION, h);
+            }
+            let resp = req
+                .header(reqwest::header::CONTENT_LENGTH, "0")
+                .send()
+                .await
+                .map_err(|e| mount_err(to, e.to_string()))?;
+            let status = resp.status();
+            if status == reqwest::StatusCode::UNAUTHORIZED && attempt == 0 {
+                let Some(challenge) = resp
+                    .headers()
+                    .get(reqwest::header::WWW_AUTHENTICATE)
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_string)
+                else {
+                    return Ok(false);
+                };
+                header = super::challenge::answer(&self.client, &challenge, auth)
+                    .await
+                    .map_err(|e| mount_err(to, e))?;
+                self.headers
+                    .lock()
+                    .expect("not poisoned")
+                    .insert(key.clone(), header.clone());
+                continue;
+            }
+            match status.as_u16() {
+                201 => return Ok(true),
+                202 => {
+                    // An upload session the registry opened instead; left open it would hold
+                    // the registry's state until its purge. Cancelled on the same registry only.
+                    if let Some(loc) = resp
+                        .headers()
+                        .get(reqwest::header::LOCATION)
+                        .and_then(|v| v.to_str().ok())
+                        .and_then(|l| url.join(l).ok())
+                        .filter(|l| l.origin() == url.origin())
+                    {
+                        let mut del = self.client.delete(loc);
+                        if let Some(h) = &header {
+                            del = del.header(reqwest::header::AUTHORIZATION, h);
+                        }
+                        let _ = del.send().await;
+                    }
+                    return Ok(false);
+                }
+                _ => return Ok(false),
+            }
+        }
+        Ok(false)
+    }
+}
+
+fn mount_err(to: &ImageRef, reason: String) -> ImageError {
+    ImageError::Registry {
+        registry: to.registry().to_string(),
+        what: format!("blob mount into {to}"),
+        reason,
+    }
+}
+
 /// A token (or Basic credentials) for pulling `r`.
 async fn authorize(
     oci: &oci_client::Client,

@@ -297,15 +297,24 @@ impl Registry {
             .map_err(|e| Self::err(r, &format!("blob {digest} check"), e))
     }
 
-    /// Cross-repository mount within one registry; `false` when the registry declines (it then
-    /// answers 202 and the blob must be sent).
+    /// Cross-repository mount within one registry; `false` when the registry declines (the
+    /// blob must then be sent) or cannot be reached for it (the send then says why).
     pub async fn mount(&self, to: &ImageRef, from: &ImageRef, digest: &str) -> bool {
         if to.registry() != from.registry() {
             return false;
         }
-        match self.client(to).await {
-            Ok(c) => c.mount_blob(to.inner(), from.inner(), digest).await.is_ok(),
-            Err(_) => false,
+        let Ok((_, auth)) = self.client_and_auth(to).await else {
+            return false;
+        };
+        let Ok((http, scheme)) = self.capped(to) else {
+            return false;
+        };
+        match http.mount(&auth, to, from, digest, scheme).await {
+            Ok(m) => m,
+            Err(e) => {
+                tracing::debug!(error = %e, "mount failed; the blob is sent instead");
+                false
+            }
         }
     }
 

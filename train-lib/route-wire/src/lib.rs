@@ -10,14 +10,15 @@
 
 #[cfg(feature = "client")]
 pub mod client;
+mod errors;
 mod states;
 mod views;
 
+pub use errors::{ApiError, ErrorCode};
 pub use states::{Approval, Format, HopState, Liveness, Role, TrainState};
 pub use views::{
-    ApiError, ApprovalSetting, CreatorView, Decision, EventView, HopView, Inbox, InboxItem,
-    KeyProposal, ReportStatus, StationKey, StationReport, StationView, SubmitTrain, TrainList,
-    TrainView,
+    ApprovalSetting, CreatorView, Decision, EventView, HopView, Inbox, InboxItem, KeyProposal,
+    ReportStatus, StationKey, StationReport, StationView, SubmitTrain, TrainList, TrainView,
 };
 
 /// The API's path prefix.

@@ -249,20 +249,6 @@ pub struct CreatorView {
     pub namespace: String,
 }
 
-/// Every error body: a stable machine code and a message that says what to do.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-pub struct ApiError {
-    /// Stable code: `unauthenticated`, `forbidden`, `not_found`, `conflict`, `invalid`,
-    /// `rejected` (a submission check failed; `check` names it), `unavailable`, `internal`.
-    pub error: String,
-    /// For people.
-    pub message: String,
-    /// For `rejected`: the check that failed.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub check: Option<String>,
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

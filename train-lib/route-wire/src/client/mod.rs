@@ -352,7 +352,7 @@ fn unreachable(e: &reqwest::Error) -> ClientError {
 
 fn api_error(what: &str, status: StatusCode, body: &[u8]) -> ClientError {
     let body = serde_json::from_slice::<ApiError>(body).unwrap_or_else(|_| ApiError {
-        error: "http".into(),
+        error: crate::ErrorCode::for_status(status.as_u16()),
         message: String::from_utf8_lossy(&body[..body.len().min(512)]).into_owned(),
         check: None,
     });
