@@ -24,11 +24,19 @@ cd "$work"
 t_built=$(date +%s)
 
 pids=()
+follow=
 cleanup() {
   local code=$?
-  # Watchers first (SIGTERM: they end runs cleanly), then the service, then the registries.
+  # The creator's follower, then the watchers (SIGTERM: they end runs cleanly), then the
+  # service, then the registries. Each gets 30 s to stop (a run in hand is cancelled and
+  # reported within seconds), then SIGKILL: a demo that failed never hangs in its cleanup.
+  [ -z "$follow" ] || kill -TERM "$follow" 2>/dev/null || true
   for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
-  for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
+  for p in $follow "${pids[@]}"; do
+    for _ in $(seq 1 300); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$p" 2>/dev/null || true
+    wait "$p" 2>/dev/null || true
+  done
   [ "$code" = 0 ] || { echo "demo failed (exit $code); logs in $work/*.log" >&2; tail -n 20 "$work"/*.log >&2 || true; }
 }
 trap cleanup EXIT
@@ -145,6 +153,7 @@ allowed_masters = ["${master%:*}"]
 
 [watch]
 route_service = "$url"
+registries = ["${regs[0]}", "${regs[1]}"]
 api_key_file = "$work/$s.api-key"
 state_dir = "$work/watch-$s"
 approval = "$approval"
@@ -160,7 +169,9 @@ done
 echo "=== creator: create, build, submit, follow ==="
 export PHT_ROUTE_SERVICE="$url" PHT_CREATOR_ID=creator PHT_API_KEY_FILE="$work/creator.api-key"
 # Under token auth the creator logs in to its registry with its id and API key.
+# Its credentials go to the registry and to the service's token realm, nowhere else.
 export PHT_REGISTRY_USERNAME=creator PHT_REGISTRY_PASSWORD="$(cat creator.api-key)"
+export PHT_TOKEN_REALMS="$url/v1/registry-token"
 cat > algo/count.sh <<'ALGO'
 #!/bin/sh
 set -e
@@ -188,6 +199,7 @@ echo "--- hospital-b's operator runs: station queue ---"
 "$bin/station" queue --config hospital-b.toml
 "$bin/station" approve "$id" --config hospital-b.toml
 wait "$follow"
+follow=
 
 echo "=== creator: results ==="
 "$bin/train" results "$id" --key keys/creator.key.pem --out results

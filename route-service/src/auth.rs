@@ -4,7 +4,7 @@
 
 use aws_lc_rs::{digest, rand::SecureRandom};
 use base64::Engine;
-use route_wire::{Role, API_KEY_SCHEME};
+use route_wire::{PrincipalId, Role, API_KEY_SCHEME};
 
 /// Why a request is not authenticated.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -25,7 +25,7 @@ pub enum AuthError {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Principal {
     /// Its id.
-    pub id: String,
+    pub id: PrincipalId,
     /// Its role.
     pub role: Role,
 }

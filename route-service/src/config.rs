@@ -77,6 +77,20 @@ pub struct RegistryConfig {
     /// service moves with its own account.
     #[serde(default)]
     pub token_service: Option<String>,
+    /// For a registry that does not take this service's tokens (Harbor): the user name of
+    /// the service's account there (a robot account).
+    #[serde(default)]
+    pub username: Option<String>,
+    /// File holding that account's password (first line; mode 0600).
+    #[serde(default)]
+    pub password_file: Option<PathBuf>,
+    /// The token realm that registry's challenges name (its `/service/token`): the account
+    /// is sent there and to the registry itself, nowhere else.
+    #[serde(default)]
+    pub token_realm: Option<String>,
+    /// The account, once read.
+    #[serde(skip)]
+    pub credentials: Option<train_image::Credentials>,
 }
 
 /// How moves are made.
@@ -203,6 +217,34 @@ impl Config {
                 }
                 r.secret = Some(SecretString::from(t.trim().to_string()));
             }
+            r.credentials = match (&r.username, &r.password_file) {
+                (Some(u), Some(f)) => {
+                    if r.token_service.is_some() {
+                        return Err(ConfigError::Invalid(format!(
+                            "registry {}: takes this service's tokens (token_service), so the service needs no account there; remove username and password_file",
+                            r.name
+                        )));
+                    }
+                    let p = std::fs::read_to_string(f).map_err(|e| {
+                        ConfigError::Invalid(format!(
+                            "registry {}: password file {}: {e}",
+                            r.name,
+                            f.display()
+                        ))
+                    })?;
+                    Some(train_image::Credentials::Basic {
+                        username: u.clone(),
+                        password: SecretString::from(p.lines().next().unwrap_or("").to_string()),
+                    })
+                }
+                (None, None) => None,
+                _ => {
+                    return Err(ConfigError::Invalid(format!(
+                        "registry {}: set both username and password_file, or neither",
+                        r.name
+                    )))
+                }
+            };
         }
         // The secret says which registry a notification comes from: two registries sharing
         // one would have one's pushes taken for the other's.

@@ -9,6 +9,9 @@ use metrics::{describe_counter, describe_histogram, Unit};
 pub const API_DENIED: &str = "route_api_denied_total";
 /// Requests refused with 401.
 pub const API_UNAUTHENTICATED: &str = "route_api_unauthenticated_total";
+/// Failed logins, by `via` (`api_key`, `registry_login`) and `principal` (`known`: a right id
+/// with a wrong key; `unknown`). Alert on its rate: someone is guessing.
+pub const LOGIN_FAILURES: &str = "route_login_failures_total";
 /// Events recorded, by `kind`.
 pub const EVENTS: &str = "route_events_total";
 /// Layer bytes the movers sent (same-registry moves mount instead: 0).
@@ -57,9 +60,18 @@ pub fn register() {
         describe_counter!(*name, *help);
         metrics::counter!(*name).increment(0);
     }
+    describe_counter!(
+        LOGIN_FAILURES,
+        "failed logins, by way and whether the id was known"
+    );
+    for via in ["api_key", "registry_login"] {
+        for principal in ["known", "unknown"] {
+            metrics::counter!(LOGIN_FAILURES, "via" => via, "principal" => principal).increment(0);
+        }
+    }
     describe_counter!(EVENTS, "events recorded, by kind");
-    for kind in crate::db::EVENT_KINDS {
-        metrics::counter!(EVENTS, "kind" => *kind).increment(0);
+    for kind in route_wire::EventKind::ALL {
+        metrics::counter!(EVENTS, "kind" => kind.as_str()).increment(0);
     }
     describe_counter!(
         NOTIFIED_PUSHES,

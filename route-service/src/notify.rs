@@ -3,6 +3,7 @@
 //! and Harbor's webhook (`PUSH_ARTIFACT`). Both become [`Push`]es of tagged manifests; blob
 //! pushes, pulls and deletes are dropped here.
 
+use route_wire::{BadValue, Digest, TrainId};
 use serde::Deserialize;
 
 /// Why a notification body was refused (answered 400).
@@ -19,7 +20,8 @@ pub enum NotifyError {
     },
 }
 
-/// A tagged manifest pushed into a repository.
+/// A manifest pushed into a repository under a tag that is a train id (pushes under other
+/// tags are no train's and are dropped here).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Push {
     /// What the registry identifies the event by (distribution's event id; Harbor's
@@ -27,10 +29,11 @@ pub struct Push {
     pub key: String,
     /// `namespace/outbox`, without the registry.
     pub repository: String,
-    /// The tag pushed.
-    pub tag: String,
-    /// The manifest digest.
-    pub digest: String,
+    /// The tag pushed: the train.
+    pub tag: TrainId,
+    /// The manifest digest, or what the registry sent instead of one (the train's history
+    /// says so: a registry that announces nonsense is worth seeing).
+    pub digest: Result<Digest, BadValue>,
     /// Who pushed (the registry's authenticated user), when it says.
     pub actor: Option<String>,
 }
@@ -100,12 +103,12 @@ pub fn distribution(body: &[u8]) -> Result<Vec<Push>, NotifyError> {
         .into_iter()
         .filter(|e| e.action == "push" && MANIFEST_TYPES.contains(&e.target.media_type.as_str()))
         .filter_map(|e| {
-            let tag = e.target.tag.filter(|t| !t.is_empty())?;
+            let tag = TrainId::parse(e.target.tag.as_deref()?).ok()?;
             Some(Push {
                 key: format!("distribution:{}", e.id),
                 repository: e.target.repository,
                 tag,
-                digest: e.target.digest,
+                digest: Digest::parse(&e.target.digest),
                 actor: e.actor.and_then(|a| a.name).filter(|n| !n.is_empty()),
             })
         })
@@ -165,12 +168,12 @@ pub fn harbor(body: &[u8]) -> Result<Vec<Push>, NotifyError> {
         .resources
         .into_iter()
         .filter_map(|r| {
-            let tag = r.tag.filter(|t| !t.is_empty())?;
+            let tag = TrainId::parse(r.tag.as_deref()?).ok()?;
             Some(Push {
                 key: format!("harbor:{repo}@{}:{tag}", r.digest),
                 repository: repo.clone(),
                 tag,
-                digest: r.digest,
+                digest: Digest::parse(&r.digest),
                 actor: h.operator.clone(),
             })
         })
@@ -185,7 +188,7 @@ mod tests {
     fn distribution_envelopes_give_tagged_manifest_pushes_only() {
         let body = br#"{"events":[
           {"id":"e1","action":"push","target":{"mediaType":"application/vnd.docker.distribution.manifest.v2+json",
-           "digest":"sha256:aa","repository":"st-1/outbox","tag":"t1"},"actor":{"name":"st-1"}},
+           "digest":"sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa","repository":"st-1/outbox","tag":"t1"},"actor":{"name":"st-1"}},
           {"id":"e2","action":"push","target":{"mediaType":"application/octet-stream","digest":"sha256:bb","repository":"st-1/outbox"}},
           {"id":"e3","action":"pull","target":{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"sha256:cc","repository":"st-1/outbox","tag":"t1"}},
           {"id":"e4","action":"push","target":{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"sha256:dd","repository":"st-1/outbox"}}
@@ -196,8 +199,8 @@ mod tests {
             vec![Push {
                 key: "distribution:e1".into(),
                 repository: "st-1/outbox".into(),
-                tag: "t1".into(),
-                digest: "sha256:aa".into(),
+                tag: "t1".parse().unwrap(),
+                digest: Digest::parse(&format!("sha256:{}", "a".repeat(64))),
                 actor: Some("st-1".into()),
             }]
         );
@@ -207,11 +210,14 @@ mod tests {
     #[test]
     fn harbor_push_artifact_is_read_and_other_types_are_not() {
         let body = br#"{"type":"PUSH_ARTIFACT","occur_at":1,"operator":"robot$st-1",
-          "event_data":{"resources":[{"digest":"sha256:aa","tag":"t1","resource_url":"h/st-1/outbox:t1"}],
+          "event_data":{"resources":[{"digest":"sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa","tag":"t1","resource_url":"h/st-1/outbox:t1"}],
           "repository":{"name":"outbox","namespace":"st-1","repo_full_name":"st-1/outbox","repo_type":"private"}}}"#;
         let p = harbor(body).unwrap();
         assert_eq!(p.len(), 1);
-        assert_eq!(p[0].key, "harbor:st-1/outbox@sha256:aa:t1");
+        assert_eq!(
+            p[0].key,
+            format!("harbor:st-1/outbox@sha256:{}:t1", "a".repeat(64))
+        );
         assert_eq!(p[0].actor.as_deref(), Some("robot$st-1"));
         let pull = String::from_utf8_lossy(body).replace("PUSH_ARTIFACT", "PULL_ARTIFACT");
         assert!(harbor(pull.as_bytes()).unwrap().is_empty());

@@ -101,14 +101,36 @@ impl Service {
                 .filter(|r| r.insecure)
                 .map(|r| r.address.clone())
                 .collect(),
-            // The service moves with its own account where registries take its tokens.
-            credentials: match &tokens {
-                Some(t) => token_registries
+            // Registries that take its tokens: the movers sign their own, per move, and hold
+            // no password (there is none to harvest).
+            minters: match &tokens {
+                Some(t) => cfg
+                    .registries
                     .iter()
-                    .map(|r| (r.clone(), t.mover_credentials()))
+                    .filter_map(|r| {
+                        Some(train_image::Minter {
+                            registry: r.address.clone(),
+                            minter: Arc::new(crate::token::MoverTokens::new(
+                                t.clone(),
+                                r.token_service.clone()?,
+                            )),
+                        })
+                    })
                     .collect(),
                 None => Vec::new(),
             },
+            // Others (Harbor): the account configured for that registry, sent to it and to
+            // its configured token realm only.
+            credentials: cfg
+                .registries
+                .iter()
+                .filter_map(|r| Some((r.address.clone(), r.credentials.clone()?)))
+                .collect(),
+            token_realms: cfg
+                .registries
+                .iter()
+                .filter_map(|r| r.token_realm.clone())
+                .collect(),
         });
         let listener = tokio::net::TcpListener::bind(&cfg.listen)
             .await

@@ -4,7 +4,7 @@
 //! keys pinned, and the signed route must be the submitted route with no stop done yet.
 
 use crate::db::{CreatorRow, Db, DbError, NewTrain};
-use route_wire::{Format, Repo, SubmitTrain};
+use route_wire::{Digest, Format, Repo, SubmitTrain, TrainId};
 use std::path::Path;
 use tokio_util::sync::CancellationToken;
 use train_image::{self as image, ImageError, ImageRef, PullOptions, ReadLimits, Registry, Silent};
@@ -140,7 +140,7 @@ pub async fn verify(
     if let Some(c) = rep.checks.iter().find(|c| !c.ok) {
         return Err(reject(&c.name, c.detail.clone()));
     }
-    if rep.creator != creator.id {
+    if rep.creator != creator.id.as_str() {
         return Err(reject(
             "creator",
             format!(
@@ -149,16 +149,24 @@ pub async fn verify(
             ),
         ));
     }
-    if rep.route != req.route {
+    if !rep.route.iter().eq(req.route.iter().map(|s| s.as_str())) {
+        let submitted: Vec<&str> = req.route.iter().map(|s| s.as_str()).collect();
         return Err(reject(
             "route",
             format!(
                 "the signed route is {} but the submitted route is {}",
                 rep.route.join(" → "),
-                req.route.join(" → ")
+                submitted.join(" → ")
             ),
         ));
     }
+    // The train id is an image tag at every stop: the id grammar of docs/protocol.md.
+    let id: TrainId = rep.train_id.parse().map_err(|e| {
+        reject(
+            "train id",
+            format!("{e}; the service routes only trains whose id is a valid tag"),
+        )
+    })?;
     if rep.stops_done != 0 {
         return Err(reject(
             "state",
@@ -172,47 +180,38 @@ pub async fn verify(
         .format
         .parse()
         .map_err(|e: String| reject("format", e))?;
-    let mut targets: Vec<(Option<String>, String)> = stations
-        .iter()
-        .map(|s| {
-            (
-                Some(s.id.clone()),
-                format!(
-                    "{}/{}:{}",
-                    s.registry,
-                    route_wire::repository(&s.namespace, Repo::Inbox),
-                    rep.train_id
-                ),
-            )
-        })
-        .collect();
+    let target = |registry: &str, namespace: &str, repo: Repo| {
+        ImageRef::tagged(registry, &route_wire::repository(namespace, repo), &id)
+            .map_err(|e| reject("registry", e.to_string()))
+    };
+    let mut targets = Vec::new();
+    for s in &stations {
+        targets.push((
+            Some(s.id.clone()),
+            target(&s.registry, &s.namespace, Repo::Inbox)?,
+        ));
+    }
     targets.push((
         None,
-        format!(
-            "{}/{}:{}",
-            creator.registry,
-            route_wire::repository(&creator.namespace, Repo::Results),
-            rep.train_id
-        ),
+        target(&creator.registry, &creator.namespace, Repo::Results)?,
     ));
+    let digest = Digest::parse(&pulled.pinned.digest).map_err(|e| {
+        SubmitError::Registry(ImageError::Unsupported {
+            reference: r.to_string(),
+            reason: e.to_string(),
+        })
+    })?;
     Ok(NewTrain {
-        id: rep.train_id.clone(),
+        detail: format!(
+            "{format} train {id} verified: {} checks passed; image {digest}",
+            rep.checks.len(),
+        ),
+        id,
         creator: creator.id.clone(),
         format,
-        route: rep.route.clone(),
-        digest: pulled.pinned.digest.clone(),
-        source: format!(
-            "{}/{}@{}",
-            r.registry(),
-            r.repository(),
-            pulled.pinned.digest
-        ),
+        route: req.route.clone(),
+        source: r.with_digest(&digest),
+        digest,
         targets,
-        detail: format!(
-            "{format} train {} verified: {} checks passed; image {}",
-            rep.train_id,
-            rep.checks.len(),
-            pulled.pinned.digest
-        ),
     })
 }

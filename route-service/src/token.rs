@@ -9,16 +9,20 @@
 //! | creator   | `<ns>/submissions`                  | pull, push       |
 //! | creator   | `<ns>/results`                      | pull             |
 //! | anyone    | a `public_pull` prefix (masters)    | pull             |
-//! | mover     | every repository                    | pull, push, delete |
+//!
+//! A station or creator is granted only on the registry it is registered on (the `service`
+//! asked for is that registry's `token_service`): the same namespace on another registry is
+//! someone else's. Names that are not canonical repository paths (`master/../x`, `A/b`,
+//! `a//b`) are granted nothing, whatever prefix they seem to match.
 //!
 //! What was asked and not granted is left out of the token, so the registry refuses the
-//! operation itself. The mover is the service's own account; its password is derived from the
-//! signing key, so every replica that can sign also knows it and nothing else does.
+//! operation itself. The movers have no account and no password: the service signs its own
+//! short-lived token for exactly the move in hand ([`MoverTokens`]), so nothing a registry or
+//! its operator sees is worth anything elsewhere.
 
 use aws_lc_rs::encoding::AsDer;
 use aws_lc_rs::signature::{KeyPair, RsaKeyPair, RSA_PKCS1_SHA256};
 use base64::Engine;
-use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
@@ -65,18 +69,26 @@ fn default_lifetime() -> u64 {
     300
 }
 
-/// The user name of the service's own registry account.
-pub const MOVER_ACCOUNT: &str = "pht-route-service";
+/// The subject of the movers' own tokens.
+pub const MOVER_SUBJECT: &str = "pht-route-service";
 
 /// Who asks for a token.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Grantee {
-    /// The service's movers.
-    Mover,
-    /// A station with its namespace.
-    Station(String),
-    /// A creator with its namespace.
-    Creator(String),
+    /// A station: its namespace and the `token_service` of its registry.
+    Station {
+        /// Its namespace.
+        namespace: String,
+        /// Its registry's `token_service`.
+        service: String,
+    },
+    /// A creator: its namespace and the `token_service` of its registry.
+    Creator {
+        /// Its namespace.
+        namespace: String,
+        /// Its registry's `token_service`.
+        service: String,
+    },
     /// No or unknown credentials: public pulls only.
     Anonymous,
 }
@@ -114,15 +126,74 @@ fn under(prefix: &str, repo: &str) -> bool {
     repo == p || repo.strip_prefix(p).is_some_and(|r| r.starts_with('/'))
 }
 
-/// What `who` may do to `repo`.
-pub fn allowed(who: &Grantee, repo: &str, public_pull: &[String]) -> Vec<&'static str> {
+/// Whether `name` is a repository path as distribution spells it: components of lower-case
+/// letters and digits, joined inside by `.`, `_`, `__` or runs of `-`, separated by single
+/// `/`; at most 255 bytes. Anything else (`..`, `//`, upper case, a trailing `/`) is refused
+/// rather than compared: a registry that normalised it would serve another repository than
+/// the one granted.
+pub fn is_canonical_repository(name: &str) -> bool {
+    fn component(c: &str) -> bool {
+        let b = c.as_bytes();
+        let alnum = |x: u8| x.is_ascii_lowercase() || x.is_ascii_digit();
+        if b.is_empty() || !alnum(b[0]) || !alnum(b[b.len() - 1]) {
+            return false;
+        }
+        let mut i = 0;
+        while i < b.len() {
+            if alnum(b[i]) {
+                i += 1;
+                continue;
+            }
+            let start = i;
+            while i < b.len() && !alnum(b[i]) {
+                i += 1;
+            }
+            let sep = &c[start..i];
+            if !(sep == "." || sep == "_" || sep == "__" || sep.bytes().all(|x| x == b'-')) {
+                return false;
+            }
+        }
+        true
+    }
+    name.len() <= 255 && name.split('/').all(component)
+}
+
+/// What `who` may do to `repo` at the registry whose `token_service` is `service`.
+pub fn allowed(
+    who: &Grantee,
+    service: &str,
+    repo: &str,
+    public_pull: &[String],
+) -> Vec<&'static str> {
+    if !is_canonical_repository(repo) {
+        return Vec::new();
+    }
     let public = public_pull.iter().any(|p| under(p, repo));
     let mut a: Vec<&'static str> = match who {
-        Grantee::Mover => return vec!["pull", "push", "delete", "*"],
-        Grantee::Station(ns) if repo == format!("{ns}/inbox") => vec!["pull"],
-        Grantee::Station(ns) if repo == format!("{ns}/outbox") => vec!["pull", "push"],
-        Grantee::Creator(ns) if repo == format!("{ns}/submissions") => vec!["pull", "push"],
-        Grantee::Creator(ns) if repo == format!("{ns}/results") => vec!["pull"],
+        Grantee::Station {
+            namespace,
+            service: s,
+        } if s == service => {
+            if repo == format!("{namespace}/inbox") {
+                vec!["pull"]
+            } else if repo == format!("{namespace}/outbox") {
+                vec!["pull", "push"]
+            } else {
+                Vec::new()
+            }
+        }
+        Grantee::Creator {
+            namespace,
+            service: s,
+        } if s == service => {
+            if repo == format!("{namespace}/submissions") {
+                vec!["pull", "push"]
+            } else if repo == format!("{namespace}/results") {
+                vec!["pull"]
+            } else {
+                Vec::new()
+            }
+        }
         _ => Vec::new(),
     };
     if public && !a.contains(&"pull") {
@@ -131,13 +202,19 @@ pub fn allowed(who: &Grantee, repo: &str, public_pull: &[String]) -> Vec<&'stati
     a
 }
 
-/// Grants the requested scopes as far as `who` may have them (repository scopes only).
-pub fn grant(who: &Grantee, requested: &[Access], public_pull: &[String]) -> Vec<Access> {
+/// Grants the requested scopes at the registry `service` as far as `who` may have them
+/// (repository scopes only).
+pub fn grant(
+    who: &Grantee,
+    service: &str,
+    requested: &[Access],
+    public_pull: &[String],
+) -> Vec<Access> {
     requested
         .iter()
         .filter(|r| r.kind == "repository")
         .filter_map(|r| {
-            let ok = allowed(who, &r.name, public_pull);
+            let ok = allowed(who, service, &r.name, public_pull);
             let actions: Vec<String> = r
                 .actions
                 .iter()
@@ -158,7 +235,6 @@ pub struct TokenIssuer {
     key: RsaKeyPair,
     kid: String,
     cfg: TokenConfig,
-    mover_password: SecretString,
 }
 
 impl std::fmt::Debug for TokenIssuer {
@@ -216,17 +292,7 @@ impl TokenIssuer {
             .as_der()
             .map_err(|_| err("cannot encode its public key".into()))?;
         let kid = libtrust_kid(spki.as_ref());
-        // The mover's password: a keyed hash of the signing key, the same on every replica.
-        let mut ctx = aws_lc_rs::digest::Context::new(&aws_lc_rs::digest::SHA256);
-        ctx.update(b"pht-route-service mover password v1\0");
-        ctx.update(&der);
-        let mover_password = SecretString::from(hex::encode(ctx.finish().as_ref()));
-        Ok(Self {
-            key,
-            kid,
-            cfg,
-            mover_password,
-        })
+        Ok(Self { key, kid, cfg })
     }
 
     /// The key id registries look the signing certificate up by.
@@ -237,22 +303,6 @@ impl TokenIssuer {
     /// The repository prefixes anyone may pull.
     pub fn public_pull(&self) -> &[String] {
         &self.cfg.public_pull
-    }
-
-    /// Whether `password` is the mover's.
-    pub fn is_mover_password(&self, password: &str) -> bool {
-        crate::auth::constant_eq(
-            self.mover_password.expose_secret().as_bytes(),
-            password.as_bytes(),
-        )
-    }
-
-    /// The service's own registry credentials.
-    pub fn mover_credentials(&self) -> train_image::Credentials {
-        train_image::Credentials::Basic {
-            username: MOVER_ACCOUNT.into(),
-            password: self.mover_password.clone(),
-        }
     }
 
     /// A signed token for `subject` at registry `audience` with `access`.
@@ -299,6 +349,47 @@ impl TokenIssuer {
     }
 }
 
+/// The movers' tokens for one registry: signed in process for exactly the scopes a move's
+/// request was challenged for (a pull, a push, a mount's pull beside its push, a delete), at
+/// that registry only, for canonical repository names only.
+pub struct MoverTokens {
+    issuer: std::sync::Arc<TokenIssuer>,
+    service: String,
+}
+
+impl MoverTokens {
+    /// Tokens for the registry whose `token_service` is `service`.
+    pub fn new(issuer: std::sync::Arc<TokenIssuer>, service: String) -> Self {
+        Self { issuer, service }
+    }
+}
+
+impl train_image::TokenMinter for MoverTokens {
+    fn mint(&self, service: &str, scopes: &[String]) -> Result<String, String> {
+        if service != self.service {
+            return Err(format!(
+                "the registry's challenge names the service `{}`, not its configured `{}`: no token",
+                service.escape_debug(),
+                self.service
+            ));
+        }
+        let access: Vec<Access> = scopes
+            .iter()
+            .filter_map(|s| parse_scope(s))
+            .filter(|a| a.kind == "repository" && is_canonical_repository(&a.name))
+            .map(|mut a| {
+                a.actions
+                    .retain(|x| matches!(x.as_str(), "pull" | "push" | "delete"));
+                a
+            })
+            .filter(|a| !a.actions.is_empty())
+            .collect();
+        self.issuer
+            .issue(MOVER_SUBJECT, &self.service, &access)
+            .map_err(|e| e.to_string())
+    }
+}
+
 fn read_pkcs8(path: &Path) -> Result<Vec<u8>, String> {
     let text = std::fs::read_to_string(path).map_err(|e| e.to_string())?;
     let begin = "-----BEGIN PRIVATE KEY-----";
@@ -321,40 +412,85 @@ mod tests {
 
     #[test]
     fn stations_and_creators_get_only_their_own_repositories() {
-        let st = Grantee::Station("st-1".into());
+        let st = Grantee::Station {
+            namespace: "st-1".into(),
+            service: "registry-a".into(),
+        };
         let public = vec!["master".to_string()];
         let ask = |scope: &str| vec![parse_scope(scope).unwrap()];
+        let at_a = |who: &Grantee, scope: &str| grant(who, "registry-a", &ask(scope), &public);
         assert_eq!(
-            grant(&st, &ask("repository:st-1/inbox:pull,push"), &public)[0].actions,
+            at_a(&st, "repository:st-1/inbox:pull,push")[0].actions,
             ["pull"]
         );
         assert_eq!(
-            grant(&st, &ask("repository:st-1/outbox:pull,push"), &public)[0].actions,
+            at_a(&st, "repository:st-1/outbox:pull,push")[0].actions,
             ["pull", "push"]
         );
-        assert!(grant(&st, &ask("repository:st-2/outbox:pull,push"), &public).is_empty());
-        assert!(grant(&st, &ask("repository:st-1/outbox-evil:push"), &public).is_empty());
+        assert!(at_a(&st, "repository:st-2/outbox:pull,push").is_empty());
+        assert!(at_a(&st, "repository:st-1/outbox-evil:push").is_empty());
         assert_eq!(
-            grant(&st, &ask("repository:master/busybox:pull,push"), &public)[0].actions,
+            at_a(&st, "repository:master/busybox:pull,push")[0].actions,
             ["pull"]
         );
         assert!(
-            grant(&st, &ask("repository:masterful/x:pull"), &public).is_empty(),
+            at_a(&st, "repository:masterful/x:pull").is_empty(),
             "whole segments"
         );
-        let cr = Grantee::Creator("alice".into());
+        let cr = Grantee::Creator {
+            namespace: "alice".into(),
+            service: "registry-a".into(),
+        };
         assert_eq!(
-            grant(&cr, &ask("repository:alice/results:pull,push"), &public)[0].actions,
+            at_a(&cr, "repository:alice/results:pull,push")[0].actions,
             ["pull"]
         );
-        assert!(grant(&cr, &ask("repository:bob/results:pull"), &public).is_empty());
-        assert!(grant(
-            &Grantee::Anonymous,
-            &ask("repository:st-1/inbox:pull"),
-            &public
-        )
-        .is_empty());
-        assert!(grant(&st, &ask("registry:catalog:*"), &public).is_empty());
+        assert!(at_a(&cr, "repository:bob/results:pull").is_empty());
+        assert!(at_a(&Grantee::Anonymous, "repository:st-1/inbox:pull").is_empty());
+        assert!(at_a(&st, "registry:catalog:*").is_empty());
+    }
+
+    #[test]
+    fn a_party_is_granted_nothing_of_its_own_on_another_registry() {
+        // Hole 2: a station got push on its namespace at every registry.
+        let st = Grantee::Station {
+            namespace: "st-1".into(),
+            service: "registry-a".into(),
+        };
+        let ask = vec![parse_scope("repository:st-1/outbox:pull,push").unwrap()];
+        assert!(grant(&st, "registry-b", &ask, &[]).is_empty());
+        let public = vec!["master".to_string()];
+        let pull = vec![parse_scope("repository:master/base:pull").unwrap()];
+        assert_eq!(
+            grant(&st, "registry-b", &pull, &public)[0].actions,
+            ["pull"]
+        );
+    }
+
+    #[test]
+    fn names_that_are_not_canonical_are_granted_nothing() {
+        let public = vec!["master".to_string()];
+        for name in [
+            "master/../st-2/outbox",
+            "master/./x",
+            "master//x",
+            "master/",
+            "Master/x",
+            "master/x-",
+            "master/x..y",
+            "master/x___y",
+            "master/x%2fy",
+        ] {
+            assert!(!is_canonical_repository(name), "{name}");
+            let ask = vec![parse_scope(&format!("repository:{name}:pull")).unwrap()];
+            assert!(
+                grant(&Grantee::Anonymous, "registry-a", &ask, &public).is_empty(),
+                "{name}"
+            );
+        }
+        for name in ["master/x", "a/b.c/d_e/f__g/h--i", "st-1/outbox", "0/1"] {
+            assert!(is_canonical_repository(name), "{name}");
+        }
     }
 
     #[test]

@@ -45,7 +45,7 @@ async fn api() -> Api {
         .unwrap();
     db.add_creator(
         &NewCreator {
-            id: "alice".into(),
+            id: "alice".parse().unwrap(),
             registry: "r:1".into(),
             namespace: "alice".into(),
             public_key: "pem".into(),
@@ -58,7 +58,7 @@ async fn api() -> Api {
     for s in ["st-1", "st-2"] {
         db.add_station(
             &NewStation {
-                id: s.into(),
+                id: s.parse().unwrap(),
                 registry: "r:1".into(),
                 namespace: s.into(),
                 public_key: "pem".into(),
@@ -196,7 +196,7 @@ async fn station_feeds_resume_after_the_last_event_id() {
         a.db.event(NewEvent {
             train: None,
             station: Some("st-1"),
-            kind: "approval_set",
+            kind: route_wire::EventKind::ApprovalSet,
             detail: format!("n{i}"),
         })
         .await
@@ -273,22 +273,25 @@ async fn a_station_proposes_its_next_key_and_only_the_confirmed_fingerprint_is_a
     let fp = next.public().fingerprint();
     // Not for another station, not a creator, not something that is not a key.
     let err = client(&a, "st-2")
-        .propose_key("st-1", &pem)
+        .propose_key(&"st-1".parse().unwrap(), &pem)
         .await
         .unwrap_err();
     assert_eq!(err.status(), Some(403), "{err}");
     let err = client(&a, "alice")
-        .propose_key("st-1", &pem)
+        .propose_key(&"st-1".parse().unwrap(), &pem)
         .await
         .unwrap_err();
     assert_eq!(err.status(), Some(403), "{err}");
     let err = client(&a, "st-1")
-        .propose_key("st-1", "not a key")
+        .propose_key(&"st-1".parse().unwrap(), "not a key")
         .await
         .unwrap_err();
     assert_eq!(err.status(), Some(422), "{err}");
     assert!(err.to_string().contains("not a supported key"), "{err}");
-    let k = client(&a, "st-1").propose_key("st-1", &pem).await.unwrap();
+    let k = client(&a, "st-1")
+        .propose_key(&"st-1".parse().unwrap(), &pem)
+        .await
+        .unwrap();
     // Proposed is not accepted: routes are still checked against the registered key.
     assert_eq!(k.fingerprint, "sha256:00");
     assert_eq!(k.pending_fingerprint.as_deref(), Some(fp.as_str()));
@@ -302,7 +305,10 @@ async fn a_station_proposes_its_next_key_and_only_the_confirmed_fingerprint_is_a
         .to_string()
         .contains("proposed no new key"));
     assert_eq!(a.db.accept_key("st-1", &fp).await.unwrap(), "sha256:00");
-    let k = client(&a, "alice").station_key("st-1").await.unwrap();
+    let k = client(&a, "alice")
+        .station_key(&"st-1".parse().unwrap())
+        .await
+        .unwrap();
     assert_eq!(
         (k.fingerprint.as_str(), k.pending_fingerprint),
         (fp.as_str(), None)
@@ -315,12 +321,12 @@ async fn a_station_proposes_its_next_key_and_only_the_confirmed_fingerprint_is_a
 async fn a_station_sets_its_own_approval_mode_and_no_one_else_does() {
     let a = api().await;
     let err = client(&a, "st-2")
-        .set_approval("st-1", Approval::Manual)
+        .set_approval(&"st-1".parse().unwrap(), Approval::Manual)
         .await
         .unwrap_err();
     assert_eq!(err.status(), Some(403), "{err}");
     client(&a, "st-1")
-        .set_approval("st-1", Approval::Manual)
+        .set_approval(&"st-1".parse().unwrap(), Approval::Manual)
         .await
         .unwrap();
     assert_eq!(

@@ -1,9 +1,12 @@
 //! The hop state machine against a real database: SQLite always; PostgreSQL as well when
 //! `PHT_TEST_POSTGRES_URL` is set (`scripts/postgres.sh` starts one; `.ci/run` sets it).
 
-use route_service::db::{Db, NewCreator, NewStation, NewTrain, PushOutcome, TrainFilter};
+use route_service::db::{Db, NewCreator, NewStation, NewTrain, Pushed, TrainFilter};
+use route_service::machine::Step;
 use route_wire::{Approval, Format, HopState, TrainState};
+use route_wire::{Digest, EventKind, TrainId};
 use std::collections::HashSet;
+use train_image::ImageRef;
 
 async fn databases() -> Vec<(tempfile::TempDir, Db)> {
     let dir = tempfile::tempdir().unwrap();
@@ -19,6 +22,17 @@ async fn databases() -> Vec<(tempfile::TempDir, Db)> {
     v
 }
 
+/// A valid digest named by `label` (the test's own short names: d0, d1, …).
+fn dg(label: &str) -> Digest {
+    let h = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, label.as_bytes());
+    Digest::parse(&format!("sha256:{}", hex::encode(h.as_ref()))).unwrap()
+}
+
+/// The image `repo@dg(label)` a station pushed.
+fn pushed(repo: &str, label: &str) -> ImageRef {
+    format!("r:1/{repo}@{}", dg(label)).parse().unwrap()
+}
+
 fn uniq(p: &str) -> String {
     static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
     format!(
@@ -29,7 +43,7 @@ fn uniq(p: &str) -> String {
 }
 
 /// A creator, two stations and a train routed through them; returns (train, stations).
-async fn scene(db: &Db, approval: Approval) -> (String, Vec<String>) {
+async fn scene(db: &Db, approval: Approval) -> (TrainId, Vec<String>) {
     scene_with_deadline(db, approval, 60_000).await
 }
 
@@ -38,11 +52,11 @@ async fn scene_with_deadline(
     db: &Db,
     approval: Approval,
     deadline_ms: i64,
-) -> (String, Vec<String>) {
+) -> (TrainId, Vec<String>) {
     let creator = uniq("c");
     db.add_creator(
         &NewCreator {
-            id: creator.clone(),
+            id: creator.parse().unwrap(),
             registry: "r:1".into(),
             namespace: creator.clone(),
             public_key: "pem".into(),
@@ -57,7 +71,7 @@ async fn scene_with_deadline(
         let s = uniq("s");
         db.add_station(
             &NewStation {
-                id: s.clone(),
+                id: s.parse().unwrap(),
                 registry: "r:1".into(),
                 namespace: s.clone(),
                 public_key: "pem".into(),
@@ -73,17 +87,25 @@ async fn scene_with_deadline(
     let train = uniq("t");
     let mut targets: Vec<_> = stations
         .iter()
-        .map(|s| (Some(s.clone()), format!("r:1/{s}/inbox:{train}")))
+        .map(|s| {
+            (
+                Some(s.parse().unwrap()),
+                format!("r:1/{s}/inbox:{train}").parse().unwrap(),
+            )
+        })
         .collect();
-    targets.push((None, format!("r:1/{creator}/results:{train}")));
+    targets.push((
+        None,
+        format!("r:1/{creator}/results:{train}").parse().unwrap(),
+    ));
     db.create_train(
         &NewTrain {
-            id: train.clone(),
-            creator,
+            id: train.parse().unwrap(),
+            creator: creator.parse().unwrap(),
             format: Format::Native,
-            route: stations.clone(),
-            digest: "sha256:d0".into(),
-            source: "r:1/c/submissions@sha256:d0".into(),
+            route: stations.iter().map(|s| s.parse().unwrap()).collect(),
+            digest: dg("d0"),
+            source: pushed("c/submissions", "d0"),
             targets,
             detail: "test".into(),
         },
@@ -91,7 +113,7 @@ async fn scene_with_deadline(
     )
     .await
     .unwrap();
-    (train, stations)
+    (train.parse().unwrap(), stations)
 }
 
 async fn state(db: &Db, t: &str) -> (TrainState, Vec<HopState>) {
@@ -122,19 +144,22 @@ async fn a_train_goes_the_whole_way_and_every_step_happens_once() {
         let c = claim_for(&db, "w1", &t, 60_000).await;
         assert_eq!(c.idx, 0);
         assert!(
-            !db.complete_move(&c, "w2", Some(Approval::Auto), "x")
+            db.complete_move(&c, "w2", Some(Approval::Auto), "x")
                 .await
-                .unwrap(),
+                .unwrap()
+                .is_err(),
             "another owner cannot record it"
         );
         assert!(db
             .complete_move(&c, "w1", Some(Approval::Auto), "x")
             .await
-            .unwrap());
+            .unwrap()
+            .is_ok());
         assert!(
-            !db.complete_move(&c, "w1", Some(Approval::Auto), "x")
+            db.complete_move(&c, "w1", Some(Approval::Auto), "x")
                 .await
-                .unwrap(),
+                .unwrap()
+                .is_err(),
             "recorded once"
         );
         assert_eq!(
@@ -151,67 +176,75 @@ async fn a_train_goes_the_whole_way_and_every_step_happens_once() {
 
         // Not the second station's turn; not an older state; then the right push, once.
         let o = db
-            .station_pushed(&t, &st[1], "r:1/x/outbox", "sha256:d1", "test")
+            .station_pushed(&t, &st[1], &pushed("x/outbox", "d1"), "test")
             .await
             .unwrap();
-        assert!(
-            matches!(&o, PushOutcome::Ignored(w) if w.contains("turn")),
-            "{o:?}"
-        );
+        assert!(matches!(&o, Err(w) if w.reason.contains("turn")), "{o:?}");
         let o = db
-            .station_pushed(&t, &st[0], "r:1/x/outbox", "sha256:d0", "test")
+            .station_pushed(&t, &st[0], &pushed("x/outbox", "d0"), "test")
             .await
             .unwrap();
         assert!(
-            matches!(&o, PushOutcome::Ignored(w) if w.contains("older state")),
+            matches!(&o, Err(w) if w.reason.contains("older state")),
             "{o:?}"
         );
         assert_eq!(
-            db.station_pushed(&t, &st[0], "r:1/x/outbox", "sha256:d1", "test")
+            db.station_pushed(&t, &st[0], &pushed("x/outbox", "d1"), "test")
                 .await
                 .unwrap(),
-            PushOutcome::Accepted
+            Ok(Pushed::New)
         );
         let o = db
-            .station_pushed(&t, &st[0], "r:1/x/outbox", "sha256:d1", "test")
+            .station_pushed(&t, &st[0], &pushed("x/outbox", "d1"), "test")
             .await
             .unwrap();
-        assert_eq!(o, PushOutcome::Duplicate, "a duplicate changes nothing");
+        assert_eq!(o, Ok(Pushed::Duplicate), "a duplicate changes nothing");
         assert_eq!(
             state(&db, &t).await.1[..2],
             [HopState::Done, HopState::Detected]
         );
 
         let c = claim_for(&db, "w1", &t, 60_000).await;
-        assert_eq!(c.source, "r:1/x/outbox@sha256:d1");
+        assert_eq!(c.source, pushed("x/outbox", "d1"));
         assert!(db
             .complete_move(&c, "w1", Some(Approval::Auto), "x")
             .await
-            .unwrap());
+            .unwrap()
+            .is_ok());
         assert_eq!(
-            db.station_pushed(&t, &st[1], "r:1/y/outbox", "sha256:d2", "test")
+            db.station_pushed(&t, &st[1], &pushed("y/outbox", "d2"), "test")
                 .await
                 .unwrap(),
-            PushOutcome::Accepted
+            Ok(Pushed::New)
         );
         // The state st-1 received, pushed back by st-2: a replay, refused as such.
         let o = db
-            .station_pushed(&t, &st[1], "r:1/y/outbox", "sha256:d1", "test")
+            .station_pushed(&t, &st[1], &pushed("y/outbox", "d1"), "test")
             .await
             .unwrap();
         assert!(
-            matches!(&o, PushOutcome::Ignored(w) if w.contains("older state")),
+            matches!(&o, Err(w) if w.reason.contains("older state")),
             "{o:?}"
         );
         let c = claim_for(&db, "w1", &t, 60_000).await;
         assert_eq!(c.station, None);
-        assert!(db.complete_move(&c, "w1", None, "x").await.unwrap());
+        assert!(db.complete_move(&c, "w1", None, "x").await.unwrap().is_ok());
         let v = db.train_view(&t, true).await.unwrap().unwrap();
         assert_eq!(v.state, TrainState::Finished);
-        assert_eq!(v.states, ["sha256:d0", "sha256:d1", "sha256:d2"]);
-        let delivered = v.events.iter().filter(|e| e.kind == "delivered").count();
+        assert_eq!(v.states, [dg("d0"), dg("d1"), dg("d2")]);
+        let delivered = v
+            .events
+            .iter()
+            .filter(|e| e.kind == EventKind::Delivered)
+            .count();
         assert_eq!(delivered, 2);
-        assert_eq!(v.events.iter().filter(|e| e.kind == "finished").count(), 1);
+        assert_eq!(
+            v.events
+                .iter()
+                .filter(|e| e.kind == EventKind::Finished)
+                .count(),
+            1
+        );
     }
 }
 
@@ -226,13 +259,21 @@ async fn a_crashed_movers_lease_is_taken_over_and_its_late_record_is_refused() {
         assert!(db
             .complete_move(&second, "alive", Some(Approval::Auto), "x")
             .await
-            .unwrap());
-        assert!(!db
+            .unwrap()
+            .is_ok());
+        assert!(db
             .complete_move(&first, "crashed", Some(Approval::Auto), "x")
             .await
-            .unwrap());
+            .unwrap()
+            .is_err());
         let v = db.train_view(&t, true).await.unwrap().unwrap();
-        assert_eq!(v.events.iter().filter(|e| e.kind == "delivered").count(), 1);
+        assert_eq!(
+            v.events
+                .iter()
+                .filter(|e| e.kind == EventKind::Delivered)
+                .count(),
+            1
+        );
     }
 }
 
@@ -275,32 +316,26 @@ async fn manual_stations_hold_trains_until_approved_and_a_rejection_fails_the_tr
         assert!(db
             .complete_move(&c, "w", Some(Approval::Manual), "x")
             .await
-            .unwrap());
+            .unwrap()
+            .is_ok());
         assert_eq!(state(&db, &t).await.1[0], HopState::AwaitingApproval);
         let o = db
-            .station_pushed(&t, &st[0], "r:1/x/outbox", "sha256:d1", "test")
+            .station_pushed(&t, &st[0], &pushed("x/outbox", "d1"), "test")
             .await
             .unwrap();
         assert!(
-            matches!(&o, PushOutcome::Ignored(w) if w.contains("approval")),
+            matches!(&o, Err(w) if w.reason.contains("approval")),
             "{o:?}"
         );
         let o = db
-            .station_report(
-                &t,
-                &st[0],
-                "rejected",
-                &[HopState::AwaitingApproval],
-                Some(HopState::Failed),
-                "rejected by s: no".into(),
-            )
+            .station_step(&t, &st[0], Step::Reject, "rejected by s: no".into())
             .await
             .unwrap();
-        assert_eq!(o, route_service::db::ReportOutcome::Recorded);
+        assert_eq!(o, Ok(()));
         let v = db.train_view(&t, false).await.unwrap().unwrap();
         assert_eq!(v.state, TrainState::Failed);
         assert_eq!(v.reason.as_deref(), Some("rejected by s: no"));
-        assert!(db.retry_train(&t, "admin").await.unwrap());
+        assert!(db.retry_train(&t, "admin").await.unwrap().is_ok());
         assert_eq!(state(&db, &t).await.0, TrainState::InTransit);
     }
 }
@@ -327,7 +362,8 @@ async fn a_hop_past_its_deadline_expires_and_fails_the_train() {
         assert!(db
             .complete_move(&c, "w", Some(Approval::Auto), "x")
             .await
-            .unwrap());
+            .unwrap()
+            .is_ok());
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
         assert!(db.expire_hops().await.unwrap() >= 1);
         let v = db.train_view(&t, false).await.unwrap().unwrap();
@@ -337,13 +373,10 @@ async fn a_hop_past_its_deadline_expires_and_fails_the_train() {
         );
         assert!(v.reason.unwrap().contains("deadline"));
         let o = db
-            .station_pushed(&t, &s, "r:1/x/outbox", "sha256:d1", "test")
+            .station_pushed(&t, &s, &pushed("x/outbox", "d1"), "test")
             .await
             .unwrap();
-        assert!(
-            matches!(o, PushOutcome::Ignored(_)),
-            "an expired hop takes no push"
-        );
+        assert!(o.is_err(), "an expired hop takes no push");
     }
 }
 
@@ -357,17 +390,19 @@ async fn a_list_shows_each_train_as_its_own_view_does_and_filters_by_state_creat
         assert!(db
             .complete_move(&c, "w1", Some(Approval::Auto), "x")
             .await
-            .unwrap());
+            .unwrap()
+            .is_ok());
         let pushed = db
-            .station_pushed(&t1, &st1[0], "r:1/x/outbox", "sha256:d1", "test")
+            .station_pushed(&t1, &st1[0], &pushed("x/outbox", "d1"), "test")
             .await
             .unwrap();
-        assert_eq!(pushed, PushOutcome::Accepted);
+        assert_eq!(pushed, Ok(Pushed::New));
         let c = claim_for(&db, "w1", &t1, 60_000).await;
         assert!(db
             .complete_move(&c, "w1", Some(Approval::Auto), "x")
             .await
-            .unwrap());
+            .unwrap()
+            .is_ok());
         let (t2, st2) = scene(&db, Approval::Auto).await;
         let (t3, _) = scene(&db, Approval::Auto).await;
 
@@ -388,7 +423,7 @@ async fn a_list_shows_each_train_as_its_own_view_does_and_filters_by_state_creat
             );
         }
         let v1 = all.iter().find(|v| v.id == t1).unwrap();
-        assert_eq!(v1.states, ["sha256:d0", "sha256:d1"]);
+        assert_eq!(v1.states, [dg("d0"), dg("d1")]);
         assert_eq!(
             v1.hops.iter().map(|h| h.state).collect::<Vec<_>>(),
             [HopState::Done, HopState::Delivered, HopState::WaitingPush]
@@ -402,7 +437,7 @@ async fn a_list_shows_each_train_as_its_own_view_does_and_filters_by_state_creat
         };
         assert_eq!(only(list(by_creator).await), [t2.as_str()]);
         let at = |s: &str| TrainFilter {
-            station: Some(s.to_string()),
+            station: Some(s.parse().unwrap()),
             ..TrainFilter::default()
         };
         assert_eq!(only(list(at(&st1[1])).await), [t1.as_str()], "its open hop");

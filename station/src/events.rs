@@ -7,7 +7,6 @@ use train_image::{Reporter, Silent};
 
 /// Milestones of a run, for a caller that reports them (the watcher tells the route service).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
 pub enum Stage {
     /// The train image is pulled and pinned.
     Pulled,

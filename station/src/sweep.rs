@@ -135,8 +135,7 @@ pub async fn sweep<E: ContainerEngine>(
                     .into_iter()
                     .filter(|r| r.run_id.as_ref().is_some_and(|id| gone.contains(id)))
                     .map(|started| {
-                        let mut r = audit::record(&started.station);
-                        r.decision = "interrupted".into();
+                        let mut r = audit::record(&started.station, audit::RecordKind::Interrupted);
                         r.run_id = started.run_id.clone();
                         r.train_id = started.train_id.clone();
                         r.identity = started.identity.clone();
@@ -184,8 +183,7 @@ mod tests {
         train_lib::tree::private::create_dir(&dead_dir).unwrap();
         std::fs::write(dead_dir.join("plaintext.csv"), b"secret").unwrap();
         for (run, dir) in [("live", live.path()), ("dead", dead_dir.as_path())] {
-            let mut r = audit::record("s1");
-            r.decision = "started".into();
+            let mut r = audit::record("s1", audit::RecordKind::Started);
             r.run_id = Some(run.into());
             r.workdir = Some(dir.display().to_string());
             log.append(&key, r).unwrap();
@@ -224,7 +222,7 @@ mod tests {
         assert!(live.path().exists());
         let records = log.verify(key.public()).unwrap();
         let last = records.last().unwrap();
-        assert_eq!(last.decision, "interrupted");
+        assert_eq!(last.decision, audit::RecordKind::Interrupted);
         assert_eq!(last.run_id.as_deref(), Some("dead"));
         assert_eq!(
             audit::unfinished(&records).len(),
@@ -249,8 +247,7 @@ mod tests {
         let key = PrivateKey::generate(2048).unwrap();
         let dir = theirs.path().join("pht-station-elsewhere");
         train_lib::tree::private::create_dir(&dir).unwrap();
-        let mut r = audit::record("s1");
-        r.decision = "started".into();
+        let mut r = audit::record("s1", audit::RecordKind::Started);
         r.run_id = Some("elsewhere".into());
         r.workdir = Some(dir.display().to_string());
         log.append(&key, r).unwrap();

@@ -473,6 +473,11 @@ impl RouteScene {
                 "PHT_REGISTRY_PASSWORD",
                 self.keys.get(who).map(String::as_str).unwrap_or("none"),
             );
+            // The service's realm, named as a user would (credentials go nowhere else).
+            cmd.env(
+                "PHT_TOKEN_REALMS",
+                format!("{}/v1/registry-token", self.url),
+            );
         }
         cmd
     }
@@ -535,7 +540,17 @@ impl RouteScene {
                 self.log()
             );
         };
-        let cfg = self.scene.config(&format!("{station}.toml"), extra);
+        let realm = if self.token && !extra.contains("[registry]") {
+            format!(
+                "\n[registry]\ntoken_realms = [\"{}/v1/registry-token\"]\n",
+                self.url
+            )
+        } else {
+            String::new()
+        };
+        let cfg = self
+            .scene
+            .config(&format!("{station}.toml"), &format!("{extra}{realm}"));
         let mut cmd = self
             .scene
             .station_cmd(station, item["image"].as_str().unwrap());

@@ -32,10 +32,15 @@ impl RouteScene {
         let rows: String = (0..station.len() + 3).map(|i| format!("{i}\n")).collect();
         std::fs::write(data.join("rows.csv"), rows).unwrap();
         let extra = format!(
-            "[station]\nid = \"{station}\"\nkey = \"{}\"\n{}[watch]\nroute_service = \"{}\"\napi_key_file = \"{}\"\nstate_dir = \"{}\"\ndata = [\"{}\"]\nresync_secs = 5\n{watch_extra}\n",
+            "[station]\nid = \"{station}\"\nkey = \"{}\"\n{}[watch]\nroute_service = \"{}\"\nregistries = [{}]\napi_key_file = \"{}\"\nstate_dir = \"{}\"\ndata = [\"{}\"]\nresync_secs = 5\n{watch_extra}\n",
             s.key(station).display(),
             crate::master_policy(),
             self.url,
+            self.regs
+                .iter()
+                .map(|r| format!("\"{}\"", r.addr))
+                .collect::<Vec<_>>()
+                .join(", "),
             key_file.display(),
             s.path(&format!("watch-{station}")).display(),
             data.display(),

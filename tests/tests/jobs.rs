@@ -112,7 +112,7 @@ async fn two_jobs_in_one_process_one_cancelled_the_other_pushed() {
     kept.unwrap();
     let e = cancelled.unwrap_err();
     assert_eq!(e.decision(), station::run::Decision::Interrupted, "{e}");
-    assert_eq!(kept_summary.decision, "pushed");
+    assert_eq!(kept_summary.decision, station::run::Decision::Pushed);
     assert!(exists(&a, &reqs[0].0, "st-2"));
     assert!(!exists(&a, &cancelled_repo, "st-2"));
     // Both cleaned up: no container, no volume, no work directory.

@@ -563,3 +563,30 @@ fn concurrency_two_runs_two_trains_at_once() {
     rs.wait_state(&b, "finished", 120);
     assert_eq!(left(&w, "container"), 0);
 }
+
+/// Issue 19, hole 3: `station watch` sent its API key to whatever host an inbox item named.
+/// An item on a registry the station's configuration does not name is refused and reported;
+/// nothing is pulled from there.
+#[test]
+fn an_inbox_item_on_a_registry_the_station_did_not_name_is_refused_and_reported() {
+    let rs = RouteScene::new(Setup {
+        token: true,
+        ..Setup::default()
+    });
+    // st-1's inbox is on registry A; this configuration names registry B only (as if a
+    // hostile route service had named a host of its own).
+    let cfg = rs.watcher_config("st-1", "");
+    let text = std::fs::read_to_string(&cfg).unwrap();
+    let a = rs.regs[0].addr.clone();
+    let only_b = text.replace(&format!("\"{a}\", "), "");
+    assert_ne!(text, only_b);
+    std::fs::write(&cfg, only_b).unwrap();
+    let _w = rs.watcher_with("st-1", cfg);
+    let t = submit(&rs, "native", COUNT, &["st-1"]);
+    let v = rs.wait_state(&t, "failed", 120);
+    let reason = v["reason"].as_str().unwrap_or_default();
+    assert!(
+        reason.contains(&a) && reason.contains("not one of this station's registries"),
+        "{v:#}"
+    );
+}

@@ -197,6 +197,12 @@ pub enum ProtocolError {
 
 // By hand rather than `#[from]`, which would also make the rejection the error's source and
 // print it twice in a chain.
+impl From<crate::tree::UnsafePath> for Rejection {
+    fn from(e: crate::tree::UnsafePath) -> Self {
+        Rejection::UnsafePath(e.0)
+    }
+}
+
 impl From<Rejection> for ProtocolError {
     fn from(r: Rejection) -> Self {
         ProtocolError::Rejected(r)

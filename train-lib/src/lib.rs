@@ -14,6 +14,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+mod allowance;
 pub mod cancel;
 mod codec;
 pub mod crypto;
@@ -26,6 +27,7 @@ pub mod legacy;
 pub mod native;
 pub mod par;
 mod report;
+mod signed_state;
 mod spec;
 pub mod text;
 mod train_dir;
@@ -33,5 +35,6 @@ pub mod tree;
 
 pub use error::{ProtocolError, Rejection};
 pub use report::{Check, Station, StepReport, VerifyReport};
+pub use signed_state::{signed_state, SignedState};
 pub use spec::CreateSpec;
 pub use train_dir::{create, unpack_allowance, Allowance, Format, MasterImage, TrainDir};

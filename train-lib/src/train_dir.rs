@@ -12,7 +12,6 @@ use std::str::FromStr;
 
 /// The two train formats.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
 pub enum Format {
     /// PHT-meDIC 2.0.5.
     Legacy,
@@ -42,7 +41,6 @@ impl FromStr for Format {
 
 /// The master image a train names.
 #[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
 pub enum MasterImage {
     /// A manifest digest its creator signed (native).
     Signed(String),
@@ -165,14 +163,7 @@ impl TrainDir {
     }
 }
 
-/// What a train's image layers may unpack to: bytes of file content and entries.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Allowance {
-    /// Bytes of file content.
-    pub bytes: u64,
-    /// Files and directories.
-    pub entries: u64,
-}
+pub use crate::allowance::Allowance;
 
 /// What the layers of the train whose `train_config.json` is `config` may unpack to, decided
 /// from the configuration before anything else is unpacked: for a native train, exactly what

@@ -75,7 +75,7 @@ pub enum AdminCmd {
     /// Register administrator ID and print its API key (shown once).
     Add {
         /// The id.
-        id: String,
+        id: route_wire::PrincipalId,
         #[command(flatten)]
         db: DbArgs,
     },
@@ -113,7 +113,7 @@ pub enum StationCmd {
     ///   --namespace hospital-a --public-key hospital-a.pub.pem --approval manual
     Add {
         /// The station's id (as trains' routes name it).
-        id: String,
+        id: route_wire::PrincipalId,
         #[command(flatten)]
         party: PartyArgs,
         /// How it takes trains.
@@ -133,14 +133,14 @@ pub enum StationCmd {
     /// Remove a station: its API key stops working at once.
     Remove {
         /// The station.
-        id: String,
+        id: route_wire::PrincipalId,
         #[command(flatten)]
         db: DbArgs,
     },
     /// Give a station a new API key (printed once); the old one stops working at once.
     RotateKey {
         /// The station.
-        id: String,
+        id: route_wire::PrincipalId,
         #[command(flatten)]
         db: DbArgs,
     },
@@ -154,7 +154,7 @@ pub enum StationCmd {
     /// Example: route-service station accept-key hospital-a --fingerprint sha256:4f…
     AcceptKey {
         /// The station.
-        id: String,
+        id: route_wire::PrincipalId,
         /// The fingerprint the station's operator confirmed.
         #[arg(long, value_name = "sha256:…")]
         fingerprint: String,
@@ -171,7 +171,7 @@ pub enum CreatorCmd {
     ///   --public-key alice.pub.pem
     Add {
         /// The creator's id (as its trains' configurations name it).
-        id: String,
+        id: route_wire::PrincipalId,
         #[command(flatten)]
         party: PartyArgs,
         #[command(flatten)]

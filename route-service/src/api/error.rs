@@ -129,8 +129,6 @@ impl From<SubmitError> for Failure {
                 format!("{e}; check that the image was pushed and the registry is up, then submit again"),
             ),
             SubmitError::Db(d) => d.into(),
-            #[allow(unreachable_patterns)]
-            e => Self::internal(e),
         }
     }
 }

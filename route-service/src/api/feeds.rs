@@ -32,8 +32,8 @@ fn last_event_id(h: &HeaderMap) -> i64 {
 }
 
 enum Key {
-    Train(String),
-    Station(String),
+    Train(route_wire::TrainId),
+    Station(route_wire::StationId),
 }
 
 fn feed(db: Db, key: Key, after: i64) -> impl Stream<Item = Result<Event, Infallible>> {
@@ -48,7 +48,7 @@ fn feed(db: Db, key: Key, after: i64) -> impl Stream<Item = Result<Event, Infall
                     let e: route_wire::EventView = e;
                     let ev = Event::default()
                         .id(e.id.to_string())
-                        .event(e.kind.clone())
+                        .event(e.kind.as_str())
                         .json_data(&e)
                         .unwrap_or_else(|_| Event::default().comment("unserialisable event"));
                     return Some((Ok(ev), (db, key, after, queue, rx)));
@@ -95,7 +95,7 @@ fn sse(
 pub async fn train_feed(
     State(st): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    Path(id): Path<route_wire::TrainId>,
     headers: HeaderMap,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, Failure> {
     super::trains::visible(&st, &caller, &id, false).await?;
@@ -113,7 +113,7 @@ pub async fn train_feed(
 pub async fn station_feed(
     State(st): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    Path(id): Path<route_wire::StationId>,
     headers: HeaderMap,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, Failure> {
     caller.require_station(&id, &format!("follow the events of station {id}"))?;

@@ -15,7 +15,7 @@ use route_wire::{ApprovalSetting, KeyProposal, Role, StationKey};
 pub async fn propose_key(
     State(st): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    Path(id): Path<route_wire::StationId>,
     Json(p): Json<KeyProposal>,
 ) -> Result<Json<StationKey>, Failure> {
     own_station(&caller, &id, "propose a key for")?;
@@ -39,7 +39,7 @@ pub async fn propose_key(
 pub async fn set_approval(
     State(st): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    Path(id): Path<route_wire::StationId>,
     Json(a): Json<ApprovalSetting>,
 ) -> Result<Json<ApprovalSetting>, Failure> {
     own_station(&caller, &id, "set the approval mode of")?;

@@ -2,16 +2,18 @@
 //! admin's lists.
 
 use super::{AppState, Caller, Failure};
-use crate::db::{PushOutcome, ReportOutcome};
+use crate::db::{Applied, NotApplied};
+use crate::machine::Step;
 use crate::mover::PushSource;
 use axum::extract::{Path, Query, State};
 use axum::Json;
 use route_wire::{
-    CreatorView, Decision, HopState, Inbox, InboxItem, Repo, ReportStatus, Role, StationKey,
-    StationReport, StationView, MAX_WAIT_SECS,
+    CreatorView, Decision, Inbox, InboxItem, Repo, ReportStatus, Role, StationKey, StationReport,
+    StationView, MAX_WAIT_SECS,
 };
 use serde::Deserialize;
 use std::time::Duration;
+use train_image::ImageRef;
 
 /// `GET /v1/stations` (admin).
 #[utoipa::path(get, path = "/v1/stations", security(("api_key" = [])),
@@ -54,7 +56,7 @@ pub async fn list_creators(
 pub async fn station_key(
     State(st): State<AppState>,
     _caller: Caller,
-    Path(id): Path<String>,
+    Path(id): Path<route_wire::StationId>,
 ) -> Result<Json<StationKey>, Failure> {
     let s = st
         .db
@@ -100,7 +102,7 @@ fn parse_wait(w: Option<&str>) -> Result<Duration, Failure> {
 pub async fn inbox(
     State(st): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    Path(id): Path<route_wire::StationId>,
     Query(q): Query<WaitQuery>,
 ) -> Result<Json<Inbox>, Failure> {
     caller.require_station(&id, &format!("read the inbox of {id}"))?;
@@ -120,29 +122,21 @@ pub async fn inbox(
             let outbox = route_wire::repository(&station.namespace, Repo::Outbox);
             let items = items
                 .into_iter()
-                .map(|(t, h)| {
-                    let digest = h
-                        .source
-                        .as_deref()
-                        .and_then(|s| s.split_once('@'))
-                        .map(|(_, d)| d.to_string());
-                    let repo = h
-                        .target
-                        .rsplit_once(':')
-                        .map(|(r, _)| r)
-                        .unwrap_or(&h.target);
-                    InboxItem {
-                        image: format!("{repo}@{}", digest.unwrap_or_default()),
-                        push_to: format!("{}/{outbox}:{}", station.registry, t.id),
+                .map(|(t, h, image)| {
+                    let push_to = ImageRef::tagged(&station.registry, &outbox, &t.id)
+                        .map_err(|e| Failure::internal(format!("station {id}'s outbox: {e}")))?;
+                    Ok(InboxItem {
+                        image: image.to_string(),
+                        push_to: push_to.to_string(),
                         train: t.id,
                         creator: t.creator,
                         format: t.format,
                         route: t.route,
                         index: h.index,
                         state: h.state,
-                    }
+                    })
                 })
-                .collect();
+                .collect::<Result<_, Failure>>()?;
             return Ok(Json(Inbox { items }));
         }
         // Woken by this replica's changes at this station at once; other replicas' are seen
@@ -170,7 +164,7 @@ pub async fn inbox(
 pub async fn report(
     State(st): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    Path(id): Path<route_wire::TrainId>,
     Json(r): Json<StationReport>,
 ) -> Result<Json<route_wire::TrainView>, Failure> {
     if caller.0.role != Role::Station {
@@ -180,50 +174,12 @@ pub async fn report(
         ));
     }
     let me = caller.id().to_string();
-    let at = [HopState::Delivered, HopState::Approved, HopState::Running];
-    let outcome = match r.status {
-        ReportStatus::Pulled => {
-            st.db
-                .station_report(
-                    &id,
-                    &me,
-                    "pulled",
-                    &at,
-                    None,
-                    format!("{me} pulled the train"),
-                )
-                .await?
-        }
-        ReportStatus::Running => {
-            st.db
-                .station_report(
-                    &id,
-                    &me,
-                    "running",
-                    &at,
-                    Some(HopState::Running),
-                    format!("{me} runs the train"),
-                )
-                .await?
-        }
+    let (step, detail) = match r.status {
+        ReportStatus::Pulled => (Step::Pulled, format!("{me} pulled the train")),
+        ReportStatus::Running => (Step::Run, format!("{me} runs the train")),
         ReportStatus::Failed => {
             let reason = required_reason(r.reason, "a `failed` report needs a reason")?;
-            let from = [
-                HopState::Delivered,
-                HopState::AwaitingApproval,
-                HopState::Approved,
-                HopState::Running,
-            ];
-            st.db
-                .station_report(
-                    &id,
-                    &me,
-                    "failed",
-                    &from,
-                    Some(HopState::Failed),
-                    format!("{me}: {reason}"),
-                )
-                .await?
+            (Step::StationFail, format!("{me}: {reason}"))
         }
         ReportStatus::Done => {
             let digest = r
@@ -234,18 +190,20 @@ pub async fn report(
                 .station(&me)
                 .await?
                 .ok_or_else(|| Failure::not_found("station removed"))?;
-            match st
+            let outcome = st
                 .mover
                 .check_outbox(&id, &station, Some(&digest), PushSource::Report)
                 .await?
-            {
-                // A duplicate: the notification of the same push was recorded first.
-                Some(PushOutcome::Accepted | PushOutcome::Duplicate) => ReportOutcome::Recorded,
-                Some(PushOutcome::Ignored(why)) => ReportOutcome::Refused(why),
-                None => ReportOutcome::Refused(format!(
-                    "the outbox of {me} holds nothing for train {id}; push before reporting done"
-                )),
-            }
+                .unwrap_or_else(|| {
+                    Err(NotApplied {
+                        step: Step::Push,
+                        reason: format!(
+                            "the outbox of {me} holds nothing for train {id}; push before reporting done"
+                        ),
+                    })
+                });
+            // A duplicate counts as recorded: the notification of the same push came first.
+            return answer(&st, &id, outcome.map(|_| ())).await;
         }
         ReportStatus::Interrupted => {
             // Back to where it can be taken again: the station runs it when it is back.
@@ -254,38 +212,39 @@ pub async fn report(
                 .station(&me)
                 .await?
                 .ok_or_else(|| Failure::not_found("station removed"))?;
-            let back = match station.approval {
-                route_wire::Approval::Manual => HopState::Approved,
-                _ => HopState::Delivered,
+            let step = match station.approval {
+                route_wire::Approval::Manual => Step::InterruptApproved,
+                route_wire::Approval::Auto => Step::Interrupt,
             };
-            st.db
-                .station_report(
-                    &id,
-                    &me,
-                    "interrupted",
-                    &[HopState::Running, HopState::Approved, HopState::Delivered],
-                    Some(back),
-                    format!("{me} stopped the run before it finished; nothing was pushed, it runs again when {me} is back"),
-                )
-                .await?
+            (
+                step,
+                format!("{me} stopped the run before it finished; nothing was pushed, it runs again when {me} is back"),
+            )
         }
-        #[allow(unreachable_patterns)]
-        _ => return Err(Failure::invalid("unknown report")),
     };
+    let outcome = st.db.station_step(&id, &me, step, detail).await?;
+    answer(&st, &id, outcome).await
+}
+
+/// The answer to a station's report or decision: the train as it is now (the reporting
+/// station may no longer see it: after `done` its hop is closed, so it is read directly), or
+/// why it did not apply (404 for an unknown train, else 409).
+async fn answer(
+    st: &AppState,
+    id: &str,
+    outcome: Applied,
+) -> Result<Json<route_wire::TrainView>, Failure> {
     match outcome {
-        // The reporting station had the hop; after `done` it no longer does, so the view is
-        // read directly (it is the train it just handled).
-        ReportOutcome::Recorded => Ok(Json(
-            st.db
-                .train_view(&id, false)
-                .await?
-                .ok_or_else(|| Failure::not_found(id))?,
-        )),
-        ReportOutcome::Refused(why) => {
-            if st.db.train(&id).await?.is_none() {
+        Ok(()) => {
+            Ok(Json(st.db.train_view(id, false).await?.ok_or_else(
+                || Failure::not_found(format!("no train `{id}`")),
+            )?))
+        }
+        Err(why) => {
+            if st.db.train(id).await?.is_none() {
                 return Err(Failure::not_found(format!("no train `{id}`")));
             }
-            Err(Failure::conflict(why))
+            Err(Failure::conflict(why.reason))
         }
     }
 }
@@ -316,7 +275,7 @@ fn cap(s: &str) -> String {
 pub async fn approve(
     State(st): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    Path(id): Path<route_wire::TrainId>,
     headers: axum::http::HeaderMap,
     body: axum::body::Bytes,
 ) -> Result<Json<route_wire::TrainView>, Failure> {
@@ -334,7 +293,7 @@ pub async fn approve(
 pub async fn reject(
     State(st): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    Path(id): Path<route_wire::TrainId>,
     Json(d): Json<Decision>,
 ) -> Result<Json<route_wire::TrainView>, Failure> {
     decide(st, caller, id, false, d).await
@@ -370,7 +329,7 @@ fn optional_decision(h: &axum::http::HeaderMap, body: &[u8]) -> Result<Decision,
 async fn decide(
     st: AppState,
     caller: Caller,
-    id: String,
+    id: route_wire::TrainId,
     approve: bool,
     d: Decision,
 ) -> Result<Json<route_wire::TrainView>, Failure> {
@@ -381,42 +340,12 @@ async fn decide(
         ));
     }
     let me = caller.id().to_string();
-    let outcome = if approve {
-        st.db
-            .station_report(
-                &id,
-                &me,
-                "approved",
-                &[HopState::AwaitingApproval],
-                Some(HopState::Approved),
-                format!("approved by {me}"),
-            )
-            .await?
+    let (step, detail) = if approve {
+        (Step::Approve, format!("approved by {me}"))
     } else {
         let reason = required_reason(d.reason, "a rejection needs a reason; the creator sees it")?;
-        let from = [
-            HopState::AwaitingApproval,
-            HopState::Delivered,
-            HopState::Approved,
-        ];
-        st.db
-            .station_report(
-                &id,
-                &me,
-                "rejected",
-                &from,
-                Some(HopState::Failed),
-                format!("rejected by {me}: {reason}"),
-            )
-            .await?
+        (Step::Reject, format!("rejected by {me}: {reason}"))
     };
-    match outcome {
-        ReportOutcome::Recorded => Ok(Json(
-            st.db
-                .train_view(&id, false)
-                .await?
-                .ok_or_else(|| Failure::not_found(id))?,
-        )),
-        ReportOutcome::Refused(why) => Err(Failure::conflict(why)),
-    }
+    let outcome = st.db.station_step(&id, &me, step, detail).await?;
+    answer(&st, &id, outcome).await
 }

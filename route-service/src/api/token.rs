@@ -5,12 +5,12 @@
 
 use super::{AppState, Failure};
 use crate::auth::key_matches;
-use crate::token::{grant, parse_scope, Grantee, MOVER_ACCOUNT};
+use crate::token::{grant, parse_scope, Grantee};
 use axum::extract::{RawQuery, State};
 use axum::http::HeaderMap;
 use axum::Json;
 use base64::Engine;
-use route_wire::{ErrorCode, Role};
+use route_wire::{PrincipalId, Role};
 
 /// A registry token, in the two spellings clients read.
 #[derive(Debug, serde::Serialize, utoipa::ToSchema)]
@@ -55,51 +55,73 @@ async fn grantee(st: &AppState, h: &HeaderMap) -> Result<(Grantee, String), Fail
     else {
         return Ok((Grantee::Anonymous, String::new()));
     };
-    let unauthorized = || {
-        tracing::warn!("registry token refused: wrong credentials");
-        Failure::new(
-            ErrorCode::Unauthenticated,
-            "wrong registry credentials: log in with your principal id and API key",
-        )
-    };
-    let basic = v.strip_prefix("Basic ").ok_or_else(unauthorized)?;
-    let raw = base64::engine::general_purpose::STANDARD
-        .decode(basic.trim())
-        .map_err(|_| unauthorized())?;
-    let text = String::from_utf8(raw).map_err(|_| unauthorized())?;
-    let (user, pass) = text.split_once(':').ok_or_else(unauthorized)?;
-    let tokens = st.tokens.as_ref().expect("checked by the caller");
-    if user == MOVER_ACCOUNT {
-        return if tokens.is_mover_password(pass) {
-            Ok((Grantee::Mover, user.into()))
-        } else {
-            Err(unauthorized())
-        };
+    match login(st, v).await? {
+        Ok(g) => Ok(g),
+        Err(known) => Err(super::caller::login_failed("registry_login", known.as_ref()).await),
     }
-    let Some((role, hash)) = st.db.principal(user).await? else {
-        return Err(unauthorized());
+}
+
+/// Who the Basic credentials `v` log in; `Err(known principal or none)` when they do not.
+async fn login(
+    st: &AppState,
+    v: &str,
+) -> Result<Result<(Grantee, String), Option<PrincipalId>>, Failure> {
+    let Some(text) = v
+        .strip_prefix("Basic ")
+        .and_then(|b| {
+            base64::engine::general_purpose::STANDARD
+                .decode(b.trim())
+                .ok()
+        })
+        .and_then(|raw| String::from_utf8(raw).ok())
+    else {
+        return Ok(Err(None));
     };
-    if !key_matches(user, pass, &hash) {
-        return Err(unauthorized());
+    let Some((user, pass)) = text.split_once(':') else {
+        return Ok(Err(None));
+    };
+    let Ok(id) = user.parse::<PrincipalId>() else {
+        return Ok(Err(None));
+    };
+    let Some((role, hash)) = st.db.principal(&id).await? else {
+        return Ok(Err(None));
+    };
+    if !key_matches(&id, pass, &hash) {
+        return Ok(Err(Some(id)));
     }
+    // A party's grants hold at its own registry only: the `service` of the registry it is
+    // registered on (a party on a registry that takes no tokens of ours gets none).
+    let service_of = |address: &str| {
+        st.cfg
+            .registries
+            .iter()
+            .find(|r| r.address == address)
+            .and_then(|r| r.token_service.clone())
+    };
     let g = match role {
-        Role::Station => Grantee::Station(
-            st.db
-                .station(user)
-                .await?
-                .ok_or_else(unauthorized)?
-                .namespace,
-        ),
-        Role::Creator => Grantee::Creator(
-            st.db
-                .creator(user)
-                .await?
-                .ok_or_else(unauthorized)?
-                .namespace,
-        ),
+        Role::Station => match st.db.station(&id).await? {
+            Some(s) => match service_of(&s.registry) {
+                Some(service) => Grantee::Station {
+                    namespace: s.namespace,
+                    service,
+                },
+                None => Grantee::Anonymous,
+            },
+            None => return Ok(Err(Some(id))),
+        },
+        Role::Creator => match st.db.creator(&id).await? {
+            Some(c) => match service_of(&c.registry) {
+                Some(service) => Grantee::Creator {
+                    namespace: c.namespace,
+                    service,
+                },
+                None => Grantee::Anonymous,
+            },
+            None => return Ok(Err(Some(id))),
+        },
         _ => Grantee::Anonymous,
     };
-    Ok((g, user.to_string()))
+    Ok(Ok((g, id.to_string())))
 }
 
 /// `GET /v1/registry-token?service=…&scope=…`.
@@ -142,7 +164,7 @@ pub async fn issue(
         )));
     }
     let (who, subject) = grantee(&st, &headers).await?;
-    let access = grant(&who, &scopes, tokens.public_pull());
+    let access = grant(&who, &service, &scopes, tokens.public_pull());
     if access.len() < scopes.len() {
         tracing::info!(principal = %subject, service, asked = scopes.len(), granted = access.len(), "registry token: scopes not granted");
     }

@@ -57,9 +57,11 @@ pub struct ListQuery {
     /// Only trains in this state.
     state: Option<TrainState>,
     /// Only this creator's (admins; creators always see only their own).
-    creator: Option<String>,
+    #[param(pattern = "^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")]
+    creator: Option<route_wire::CreatorId>,
     /// Only trains whose open hop is at this station.
-    station: Option<String>,
+    #[param(pattern = "^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")]
+    station: Option<route_wire::StationId>,
 }
 
 /// `GET /v1/trains`.
@@ -84,7 +86,7 @@ pub async fn list(
                     "list another creator's trains",
                 ));
             }
-            f.creator = Some(caller.id().to_string());
+            f.creator = Some(caller.0.id.clone());
         }
         Role::Station => {
             if f.station.as_deref().is_some_and(|s| s != caller.id()) {
@@ -93,7 +95,7 @@ pub async fn list(
                     "list another station's trains",
                 ));
             }
-            f.station = Some(caller.id().to_string());
+            f.station = Some(caller.0.id.clone());
         }
         _ => {}
     }
@@ -122,7 +124,6 @@ pub(super) async fn visible(
             .current_hop
             .and_then(|i| t.hops.get(i))
             .is_some_and(|h| h.station.as_deref() == Some(caller.id())),
-        _ => false,
     };
     if ok {
         Ok(t)
@@ -139,7 +140,7 @@ pub(super) async fn visible(
 pub async fn get_one(
     State(st): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    Path(id): Path<route_wire::TrainId>,
 ) -> Result<Json<TrainView>, Failure> {
     Ok(Json(visible(&st, &caller, &id, true).await?))
 }
@@ -153,12 +154,12 @@ pub async fn get_one(
 pub async fn cancel(
     State(st): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    Path(id): Path<route_wire::TrainId>,
 ) -> Result<Json<TrainView>, Failure> {
     caller.require(Role::Creator, "cancel trains")?;
     visible(&st, &caller, &id, false).await?;
-    if !st.db.cancel_train(&id, caller.id()).await? {
-        return Err(Failure::conflict(format!("train {id} has already ended")));
+    if let Err(why) = st.db.cancel_train(&id, caller.id()).await? {
+        return Err(Failure::conflict(why.reason));
     }
     Ok(Json(visible(&st, &caller, &id, true).await?))
 }
@@ -172,13 +173,14 @@ pub async fn cancel(
 pub async fn retry(
     State(st): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    Path(id): Path<route_wire::TrainId>,
 ) -> Result<Json<TrainView>, Failure> {
     caller.require(Role::Admin, "retry trains (admins do)")?;
-    if !st.db.retry_train(&id, caller.id()).await? {
-        return Err(Failure::conflict(format!(
-            "train {id} has no failed hop to retry"
-        )));
+    if let Err(why) = st.db.retry_train(&id, caller.id()).await? {
+        if st.db.train(&id).await?.is_none() {
+            return Err(Failure::not_found(format!("no train `{id}`")));
+        }
+        return Err(Failure::conflict(why.reason));
     }
     Ok(Json(visible(&st, &caller, &id, true).await?))
 }

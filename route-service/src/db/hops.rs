@@ -1,58 +1,72 @@
-//! The hop state machine. Every transition is one transaction whose first statement is the
-//! guarded write (`UPDATE … WHERE state IN (…)`): on SQLite that statement takes the write lock
-//! at once (the effect of `BEGIN IMMEDIATE`, which sqlx's `Any` driver cannot issue), so a
-//! transaction never fails half-way on a lock upgrade; on PostgreSQL the row lock makes a
-//! concurrent twin see the new state and match nothing. A transition that matches nothing is
-//! reported, never half-applied: that is what makes replays and duplicates no-ops.
+//! Moves and pushes: a mover claims a due move under a lease, delivers it, retries or fails
+//! it, or gives it back; a station's push makes its hop done and the next one ready. Every
+//! transition goes through [`super::apply`], whose guards come from [`crate::machine`].
 
-use super::events::{append, NewEvent};
-use super::trains::refresh;
+use super::apply::{apply, record, why_not, Applied, NotApplied, Transition, Val, Which};
 use super::{Backend, Db, DbError};
 use crate::clock::now_ms;
-use route_wire::{Approval, HopState};
+use crate::machine::{in_list, Step};
+use route_wire::{Approval, EventKind, HopState, StationId, TrainId};
 use sqlx::Row;
+use train_image::ImageRef;
 
 /// A move this replica claimed.
 #[derive(Debug, Clone)]
 pub struct Claimed {
     /// The train.
-    pub train: String,
+    pub train: TrainId,
     /// The hop.
     pub idx: i64,
     /// The station it goes to (`None`: the creator's results).
-    pub station: Option<String>,
+    pub station: Option<StationId>,
     /// The pinned image to move.
-    pub source: String,
+    pub source: ImageRef,
     /// Where it goes.
-    pub target: String,
+    pub target: ImageRef,
     /// Attempts including this one.
     pub attempts: i64,
 }
 
-/// What became of a push a notification, a report or reconciliation announced.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum PushOutcome {
+/// A push that applied.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pushed {
     /// It was the station's turn: the hop is done and the next move is ready.
-    Accepted,
+    New,
     /// The push this station made and that is already recorded, seen again (a second
     /// notification of it, or the station's `done` report after the notification): nothing
     /// changes and nothing is refused.
     Duplicate,
-    /// Ignored, with the reason (logged by the caller).
-    Ignored(String),
 }
 
-/// What became of a station's report.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ReportOutcome {
-    /// Recorded.
-    Recorded,
-    /// Not the station's hop, or not in a state the report applies to.
-    Refused(String),
+/// The image a delivery of `source` to `target` left in the target repository: the target's
+/// repository, pinned to the source's digest.
+pub(super) fn inbox_copy(source: &ImageRef, target: &ImageRef) -> Option<ImageRef> {
+    source.digest().map(|d| target.with_digest(d))
 }
 
-pub(super) const AT_STATION: &str = "('delivered', 'awaiting_approval', 'approved', 'running')";
-const MAY_PUSH: &str = "('delivered', 'approved', 'running')";
+/// When a claimable hop is due, per state the claim applies in: a detected hop once its
+/// back-off has passed, a copying one once its mover's lease ran out (that replica died).
+const CLAIM_DUE: &[(HopState, &str)] = &[
+    (HopState::Detected, "next_attempt <= $3"),
+    (HopState::Copying, "lease_until < $3"),
+];
+
+/// The claim's guard: each state [`Step::Claim`] applies in, with its due condition.
+fn claim_guard() -> String {
+    let parts: Vec<String> = Step::Claim
+        .from()
+        .iter()
+        .map(|s| {
+            let due = CLAIM_DUE
+                .iter()
+                .find(|(d, _)| d == s)
+                .map(|(_, c)| *c)
+                .expect("CLAIM_DUE names every state Step::Claim applies in");
+            format!("(state = '{}' AND {due})", s.as_str())
+        })
+        .collect();
+    format!("({})", parts.join(" OR "))
+}
 
 /// Wait before attempt `n + 1` of a move: doubling from 1 s, capped at 5 minutes.
 pub fn backoff_ms(attempts: i64) -> i64 {
@@ -62,39 +76,52 @@ pub fn backoff_ms(attempts: i64) -> i64 {
 }
 
 impl Db {
-    /// Claims one move that is due (or whose lease ran out) for `owner` until now + `lease_ms`.
+    /// Claims one move that is due (or whose lease ran out) for `owner` until now + `lease_ms`,
+    /// and records it (`moving`).
     pub async fn claim_move(&self, owner: &str, lease_ms: i64) -> Result<Option<Claimed>, DbError> {
         let now = now_ms();
         let lock = match self.backend {
             Backend::Postgres => "FOR UPDATE SKIP LOCKED",
             Backend::Sqlite => "",
         };
+        let guard = claim_guard();
+        let mut tx = self.pool.begin().await?;
         let row = sqlx::query(&format!(
-            "UPDATE hops SET state = 'copying', lease_owner = $1, lease_until = $2, \
+            "UPDATE hops SET state = '{copying}', lease_owner = $1, lease_until = $2, \
                  attempts = attempts + 1, updated_at = $3 \
-             WHERE (train_id, idx) = (SELECT train_id, idx FROM hops \
-                 WHERE (state = 'detected' AND next_attempt <= $3) \
-                    OR (state = 'copying' AND lease_until < $3) \
+             WHERE (train_id, idx) = (SELECT train_id, idx FROM hops WHERE {guard} \
                  ORDER BY next_attempt, updated_at LIMIT 1 {lock}) \
-               AND (state = 'detected' OR (state = 'copying' AND lease_until < $3)) \
-             RETURNING train_id, idx, station, source, target, attempts"
+               AND {guard} \
+             RETURNING train_id, idx, station, source, target, attempts",
+            copying = Step::Claim.to(HopState::Detected).as_str(),
         ))
         .bind(owner)
         .bind(now + lease_ms)
         .bind(now)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&mut *tx)
         .await?;
         let Some(r) = row else { return Ok(None) };
-        Ok(Some(Claimed {
-            train: r.try_get("train_id")?,
+        let c = Claimed {
+            train: super::parse_col(&r, "train_id")?,
             idx: r.try_get("idx")?,
-            station: r.try_get("station")?,
-            source: r
-                .try_get::<Option<String>, _>("source")?
+            station: super::parse_opt(&r, "station")?,
+            source: super::parse_opt(&r, "source")?
                 .ok_or_else(|| DbError::Corrupt("a claimed hop has no source".into()))?,
-            target: r.try_get("target")?,
+            target: super::parse_col(&r, "target")?,
             attempts: r.try_get("attempts")?,
-        }))
+        };
+        record(
+            &mut tx,
+            EventKind::Moving,
+            &c.train,
+            c.station.as_deref(),
+            format!("moving to {} (attempt {})", c.target, c.attempts),
+        )
+        .await?;
+        super::trains::refresh(&mut tx, &c.train, None).await?;
+        tx.commit().await?;
+        self.touch(Some(&c.train), c.station.as_deref());
+        Ok(Some(c))
     }
 
     /// Extends the lease of a move in progress; false when it is no longer ours.
@@ -104,12 +131,13 @@ impl Db {
         owner: &str,
         lease_ms: i64,
     ) -> Result<bool, DbError> {
-        let n = sqlx::query(
+        let n = sqlx::query(&format!(
             "UPDATE hops SET lease_until = $1 WHERE train_id = $2 AND idx = $3 \
-             AND state = 'copying' AND lease_owner = $4",
-        )
+             AND {} AND lease_owner = $4",
+            in_list(&[HopState::Copying])
+        ))
         .bind(now_ms() + lease_ms)
-        .bind(&c.train)
+        .bind(c.train.as_str())
         .bind(c.idx)
         .bind(owner)
         .execute(&self.pool)
@@ -118,85 +146,84 @@ impl Db {
         Ok(n == 1)
     }
 
+    /// Applies `t` in its own transaction, then wakes whoever follows the train (and
+    /// `station`); says why not when it did not apply.
+    pub(super) async fn transition(
+        &self,
+        t: Transition<'_>,
+        station: Option<&str>,
+    ) -> Result<Applied, DbError> {
+        let mut tx = self.pool.begin().await?;
+        if apply(&mut tx, &t).await?.is_empty() {
+            let why = why_not(&mut tx, t.step, t.train, t.which).await?;
+            return Ok(Err(why));
+        }
+        tx.commit().await?;
+        self.touch(Some(t.train), station);
+        Ok(Ok(()))
+    }
+
     /// Records a finished move: the station's hop is delivered (or awaits its operator's
-    /// approval); the creator's is done and the train finished. False when the lease was lost
-    /// (another replica finished or took it over): nothing is recorded twice.
+    /// approval); the creator's is done and the train finished. Does not apply when the lease
+    /// was lost (another replica finished or took it over): nothing is recorded twice.
     pub async fn complete_move(
         &self,
         c: &Claimed,
         owner: &str,
         approval: Option<Approval>,
         detail: &str,
-    ) -> Result<bool, DbError> {
-        let next = match (&c.station, approval) {
-            (None, _) => HopState::Done,
-            (Some(_), Some(Approval::Manual)) => HopState::AwaitingApproval,
-            (Some(_), _) => HopState::Delivered,
+    ) -> Result<Applied, DbError> {
+        let step = match (&c.station, approval) {
+            (None, _) => Step::Finish,
+            (Some(_), Some(Approval::Manual)) => Step::DeliverForApproval,
+            (Some(_), _) => Step::Deliver,
         };
+        let now = now_ms();
+        let t = Transition::new(step, &c.train, Which::Hop(c.idx))
+            .lease(owner)
+            .set("lease_owner", Val::OptText(None))
+            .set_sql("lease_until", "NULL", vec![])
+            .set("last_error", Val::OptText(None))
+            .set("delivered_at", Val::Int(now))
+            .event(c.station.as_deref(), detail.to_string());
         let mut tx = self.pool.begin().await?;
-        let n = sqlx::query(
-            "UPDATE hops SET state = $1, lease_owner = NULL, lease_until = NULL, last_error = NULL, \
-             updated_at = $2, delivered_at = $2 \
-             WHERE train_id = $3 AND idx = $4 AND state = 'copying' AND lease_owner = $5",
-        )
-        .bind(next.as_str())
-        .bind(now_ms())
-        .bind(&c.train)
-        .bind(c.idx)
-        .bind(owner)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        if n == 0 {
-            return Ok(false);
+        if apply(&mut tx, &t).await?.is_empty() {
+            let why = why_not(&mut tx, step, &c.train, Which::Hop(c.idx)).await?;
+            return Ok(Err(why));
         }
-        let kind = if c.station.is_some() {
-            "delivered"
-        } else {
-            "finished"
-        };
-        append(
-            &mut tx,
-            &NewEvent {
-                train: Some(&c.train),
-                station: c.station.as_deref(),
-                kind,
-                detail: detail.to_string(),
-            },
-        )
-        .await?;
-        if next == HopState::AwaitingApproval {
-            append(
+        if step == Step::DeliverForApproval {
+            record(
                 &mut tx,
-                &NewEvent {
-                    train: Some(&c.train),
-                    station: c.station.as_deref(),
-                    kind: "awaiting_approval",
-                    detail: "the station approves trains by hand; its operator decides".into(),
-                },
+                EventKind::AwaitingApproval,
+                &c.train,
+                c.station.as_deref(),
+                "the station approves trains by hand; its operator decides".into(),
             )
             .await?;
         }
-        refresh(&mut tx, &c.train, None).await?;
         tx.commit().await?;
         self.touch(Some(&c.train), c.station.as_deref());
-        Ok(true)
+        Ok(Ok(()))
     }
 
     /// Gives a claimed move back untouched (shutdown): due again at once, this attempt uncounted.
-    pub async fn release_move(&self, c: &Claimed, owner: &str) -> Result<(), DbError> {
-        sqlx::query(
-            "UPDATE hops SET state = 'detected', lease_owner = NULL, lease_until = NULL, \
-             attempts = attempts - 1, next_attempt = 0 \
-             WHERE train_id = $1 AND idx = $2 AND state = 'copying' AND lease_owner = $3",
-        )
-        .bind(&c.train)
-        .bind(c.idx)
-        .bind(owner)
-        .execute(&self.pool)
-        .await?;
+    pub async fn release_move(&self, c: &Claimed, owner: &str) -> Result<Applied, DbError> {
+        let t = Transition::new(Step::Release, &c.train, Which::Hop(c.idx))
+            .lease(owner)
+            .set("lease_owner", Val::OptText(None))
+            .set_sql("lease_until", "NULL", vec![])
+            .set_sql("attempts", "attempts - 1", vec![])
+            .set("next_attempt", Val::Int(0))
+            .event(
+                c.station.as_deref(),
+                format!(
+                    "the move to {} was given back (its replica stops); it is taken again",
+                    c.target
+                ),
+            );
+        let out = self.transition(t, c.station.as_deref()).await?;
         self.wake();
-        Ok(())
+        Ok(out)
     }
 
     /// Records a failed move attempt: retried after [`backoff_ms`], or failed for good after
@@ -207,98 +234,79 @@ impl Db {
         owner: &str,
         error: &str,
         max_attempts: i64,
-    ) -> Result<bool, DbError> {
+    ) -> Result<Applied, DbError> {
         let give_up = c.attempts >= max_attempts;
-        let state = if give_up {
-            HopState::Failed
+        let (step, detail) = if give_up {
+            (
+                Step::MoveFail,
+                format!(
+                    "move to {} failed {} times, giving up: {error}",
+                    c.target, c.attempts
+                ),
+            )
         } else {
-            HopState::Detected
+            (
+                Step::MoveRetry,
+                format!(
+                    "move to {} failed (attempt {}), retrying in {} s: {error}",
+                    c.target,
+                    c.attempts,
+                    backoff_ms(c.attempts) / 1000
+                ),
+            )
         };
-        let mut tx = self.pool.begin().await?;
-        let n = sqlx::query(
-            "UPDATE hops SET state = $1, lease_owner = NULL, lease_until = NULL, last_error = $2, \
-             next_attempt = $3, updated_at = $4 \
-             WHERE train_id = $5 AND idx = $6 AND state = 'copying' AND lease_owner = $7",
-        )
-        .bind(state.as_str())
-        .bind(error)
-        .bind(now_ms() + backoff_ms(c.attempts))
-        .bind(now_ms())
-        .bind(&c.train)
-        .bind(c.idx)
-        .bind(owner)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        if n == 0 {
-            return Ok(false);
+        let mut t = Transition::new(step, &c.train, Which::Hop(c.idx))
+            .lease(owner)
+            .set("lease_owner", Val::OptText(None))
+            .set_sql("lease_until", "NULL", vec![])
+            .set("last_error", Val::Text(error))
+            .set("next_attempt", Val::Int(now_ms() + backoff_ms(c.attempts)))
+            .event(c.station.as_deref(), detail.clone());
+        if give_up {
+            t = t.reason(&detail);
         }
-        let detail = if give_up {
-            format!(
-                "move to {} failed {} times, giving up: {error}",
-                c.target, c.attempts
-            )
-        } else {
-            format!(
-                "move to {} failed (attempt {}), retrying in {} s: {error}",
-                c.target,
-                c.attempts,
-                backoff_ms(c.attempts) / 1000
-            )
-        };
-        append(
-            &mut tx,
-            &NewEvent {
-                train: Some(&c.train),
-                station: c.station.as_deref(),
-                kind: if give_up { "failed" } else { "move_retry" },
-                detail: detail.clone(),
-            },
-        )
-        .await?;
-        refresh(&mut tx, &c.train, give_up.then_some(detail.as_str())).await?;
-        tx.commit().await?;
-        self.touch(Some(&c.train), c.station.as_deref());
-        Ok(true)
+        self.transition(t, c.station.as_deref()).await
     }
 
-    /// A push of `digest` into the outbox of `station` for `train`: accepted only when the
-    /// train's open hop is that station's, it may push (delivered, approved or running), and
-    /// the digest is not a state the train already had. Then the hop is done, the digest is
-    /// the train's next state and the next move is ready, with `outbox` (`registry/repo`) as
-    /// its source.
+    /// A push by `station` for `train`, `pushed` being the image in its outbox pinned by
+    /// digest: applies only when the train's open hop is that station's, it may push
+    /// (delivered, approved or running), and the digest is not a state the train already had.
+    /// Then the hop is done, the digest is the train's next state and the next move is ready,
+    /// with `pushed` as its source.
     pub async fn station_pushed(
         &self,
         train: &str,
         station: &str,
-        outbox: &str,
-        digest: &str,
+        pushed: &ImageRef,
         how: &str,
-    ) -> Result<PushOutcome, DbError> {
+    ) -> Result<Applied<Pushed>, DbError> {
         let now = now_ms();
+        let Some(digest) = pushed.digest() else {
+            return Err(DbError::State(format!(
+                "the push {pushed} is not pinned by digest"
+            )));
+        };
+        let outbox = format!("{}/{}", pushed.registry(), pushed.repository());
+        let push = Transition::new(Step::Push, train, Which::Station(station))
+            .when_sql(
+                "NOT EXISTS (SELECT 1 FROM train_states s WHERE s.train_id = ? AND s.digest = ?)",
+                vec![Val::Text(train), Val::Text(digest)],
+            )
+            .event(
+                Some(station),
+                format!("{station} pushed {digest} to {outbox} (seen by {how})"),
+            );
         let mut tx = self.pool.begin().await?;
-        let done = sqlx::query(&format!(
-            "UPDATE hops SET state = 'done', updated_at = $1 \
-             WHERE train_id = $2 AND station = $3 AND state IN {MAY_PUSH} \
-               AND NOT EXISTS (SELECT 1 FROM train_states s WHERE s.train_id = $2 AND s.digest = $4) \
-             RETURNING idx"
-        ))
-        .bind(now)
-        .bind(train)
-        .bind(station)
-        .bind(digest)
-        .fetch_optional(&mut *tx)
-        .await?;
-        let Some(done) = done else {
+        let Some(&idx) = apply(&mut tx, &push).await?.first() else {
             drop(tx);
             if self.pushed_by(train, station, digest).await? {
-                return Ok(PushOutcome::Duplicate);
+                return Ok(Ok(Pushed::Duplicate));
             }
-            return Ok(PushOutcome::Ignored(
-                self.why_not_pushed(train, station, digest).await?,
-            ));
+            return Ok(Err(NotApplied {
+                step: Step::Push,
+                reason: self.why_not_pushed(train, station, digest).await?,
+            }));
         };
-        let idx: i64 = done.try_get("idx")?;
         let seq: i64 = sqlx::query(
             "SELECT COALESCE(MAX(seq), -1) + 1 AS n FROM train_states WHERE train_id = $1",
         )
@@ -313,30 +321,14 @@ impl Db {
             .bind(now)
             .execute(&mut *tx)
             .await?;
-        sqlx::query(
-            "UPDATE hops SET state = 'detected', source = $1, next_attempt = 0, updated_at = $2 \
-             WHERE train_id = $3 AND idx = $4 AND state = 'waiting_push'",
-        )
-        .bind(format!("{outbox}@{digest}"))
-        .bind(now)
-        .bind(train)
-        .bind(idx + 1)
-        .execute(&mut *tx)
-        .await?;
-        append(
-            &mut tx,
-            &NewEvent {
-                train: Some(train),
-                station: Some(station),
-                kind: "pushed",
-                detail: format!("{station} pushed {digest} to {outbox} (seen by {how})"),
-            },
-        )
-        .await?;
-        refresh(&mut tx, train, None).await?;
+        let source = pushed.to_string();
+        let ready = Transition::new(Step::Ready, train, Which::Hop(idx + 1))
+            .set("source", Val::Text(&source))
+            .set("next_attempt", Val::Int(0));
+        apply(&mut tx, &ready).await?;
         tx.commit().await?;
         self.touch(Some(train), Some(station));
-        Ok(PushOutcome::Accepted)
+        Ok(Ok(Pushed::New))
     }
 
     async fn why_not_pushed(
@@ -362,9 +354,10 @@ impl Db {
                 "{digest} is an older state of train {train} (state {seq}); a replay or a re-push"
             ));
         }
-        let open = sqlx::query(
-            "SELECT station, state FROM hops WHERE train_id = $1 AND state <> 'done' ORDER BY idx LIMIT 1",
-        )
+        let open = sqlx::query(&format!(
+            "SELECT station, state FROM hops WHERE train_id = $1 AND NOT {} ORDER BY idx LIMIT 1",
+            in_list(&[HopState::Done])
+        ))
         .bind(train)
         .fetch_optional(&self.pool)
         .await?;
@@ -384,33 +377,49 @@ impl Db {
         })
     }
 
-    /// Hops where a station may push: (train, station, its registry, its namespace).
-    pub async fn awaiting_push(&self) -> Result<Vec<(String, String, String, String)>, DbError> {
+    /// The copy hop `idx` of `train` delivered (the station's inbox image): its target's
+    /// repository pinned to its source's digest; `None` before it has a source.
+    pub async fn delivered_copy(&self, train: &str, idx: i64) -> Result<Option<ImageRef>, DbError> {
+        let Some(r) =
+            sqlx::query("SELECT source, target FROM hops WHERE train_id = $1 AND idx = $2")
+                .bind(train)
+                .bind(idx)
+                .fetch_optional(&self.pool)
+                .await?
+        else {
+            return Ok(None);
+        };
+        let source: Option<ImageRef> = super::parse_opt(&r, "source")?;
+        let target: ImageRef = super::parse_col(&r, "target")?;
+        Ok(source.and_then(|s| inbox_copy(&s, &target)))
+    }
+
+    /// Hops where a station may push: (train, station).
+    pub async fn awaiting_push(&self) -> Result<Vec<(TrainId, StationId)>, DbError> {
         let rows = sqlx::query(&format!(
-            "SELECT h.train_id, h.station, s.registry, s.namespace FROM hops h \
-             JOIN stations s ON s.id = h.station WHERE h.state IN {MAY_PUSH}"
+            "SELECT train_id, station FROM hops WHERE station IS NOT NULL AND {}",
+            in_list(crate::machine::may_push())
         ))
         .fetch_all(&self.pool)
         .await?;
         rows.iter()
             .map(|r| {
                 Ok((
-                    r.try_get("train_id")?,
-                    r.try_get("station")?,
-                    r.try_get("registry")?,
-                    r.try_get("namespace")?,
+                    super::parse_col(r, "train_id")?,
+                    super::parse_col(r, "station")?,
                 ))
             })
             .collect()
     }
 
-    /// What waits at `station`: (train row, hop view), oldest first.
+    /// What waits at `station`: (train row, hop view, the image in its inbox), oldest first.
     pub async fn inbox(
         &self,
         station: &str,
-    ) -> Result<Vec<(super::TrainRow, route_wire::HopView)>, DbError> {
+    ) -> Result<Vec<(super::TrainRow, route_wire::HopView, ImageRef)>, DbError> {
         let rows = sqlx::query(&format!(
-            "SELECT * FROM hops WHERE station = $1 AND state IN {AT_STATION} ORDER BY updated_at"
+            "SELECT * FROM hops WHERE station = $1 AND {} ORDER BY updated_at",
+            in_list(crate::machine::at_station())
         ))
         .bind(station)
         .fetch_all(&self.pool)
@@ -418,9 +427,18 @@ impl Db {
         let mut out = Vec::new();
         for r in rows {
             let hop = super::trains::hop_view(&r)?;
+            let source: Option<ImageRef> = super::parse_opt(&r, "source")?;
+            let target: ImageRef = super::parse_col(&r, "target")?;
+            let Some(image) = source.and_then(|s| inbox_copy(&s, &target)) else {
+                return Err(DbError::Corrupt(format!(
+                    "hop {} of train {} is at its station without a pinned source",
+                    hop.index,
+                    r.try_get::<String, _>("train_id")?
+                )));
+            };
             let id: String = r.try_get("train_id")?;
             if let Some(t) = self.train(&id).await? {
-                out.push((t, hop));
+                out.push((t, hop, image));
             }
         }
         Ok(out)

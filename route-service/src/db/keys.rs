@@ -3,7 +3,7 @@
 
 use super::events::{append, NewEvent};
 use super::{Db, DbError};
-use route_wire::Approval;
+use route_wire::{Approval, EventKind};
 use sqlx::Row;
 
 impl Db {
@@ -30,7 +30,7 @@ impl Db {
             return Err(DbError::NotFound(format!("no station `{id}`")));
         }
         let detail = format!("{id} proposed a new key {fingerprint}; an admin accepts it with `route-service station accept-key {id} --fingerprint {fingerprint}`");
-        append(&mut tx, &station_event(id, "key_proposed", detail)).await?;
+        append(&mut tx, &station_event(id, EventKind::KeyProposed, detail)).await?;
         tx.commit().await?;
         self.touch(None, Some(id));
         Ok(())
@@ -70,7 +70,7 @@ impl Db {
         .execute(&mut *tx)
         .await?;
         let detail = format!("key of {id} rotated from {old} to {fingerprint}; trains built for the old key fail at {id} with a message naming both");
-        append(&mut tx, &station_event(id, "key_rotated", detail)).await?;
+        append(&mut tx, &station_event(id, EventKind::KeyRotated, detail)).await?;
         tx.commit().await?;
         self.touch(None, Some(id));
         Ok(old)
@@ -89,14 +89,14 @@ impl Db {
         .rows_affected();
         if n > 0 {
             let detail = format!("{id} takes trains with `{approval}` approval from now on");
-            append(&mut tx, &station_event(id, "approval_set", detail)).await?;
+            append(&mut tx, &station_event(id, EventKind::ApprovalSet, detail)).await?;
         }
         tx.commit().await?;
         Ok(())
     }
 }
 
-fn station_event<'a>(id: &'a str, kind: &'static str, detail: String) -> NewEvent<'a> {
+fn station_event<'a>(id: &'a str, kind: EventKind, detail: String) -> NewEvent<'a> {
     NewEvent {
         train: None,
         station: Some(id),

@@ -5,6 +5,7 @@
 //! Times are Unix milliseconds; booleans are integers; ids are text. Where the two databases
 //! differ (claiming a move), [`Backend`] picks the statement.
 
+mod apply;
 mod decisions;
 mod events;
 mod hops;
@@ -12,8 +13,9 @@ mod keys;
 mod parties;
 mod trains;
 
-pub use events::{EventFilter, NewEvent, EVENT_KINDS};
-pub use hops::{Claimed, PushOutcome, ReportOutcome};
+pub use apply::{Applied, NotApplied};
+pub use events::{EventFilter, NewEvent};
+pub use hops::{Claimed, Pushed};
 pub use parties::{CreatorRow, NewCreator, NewStation, StationRow};
 pub use trains::{NewTrain, TrainFilter, TrainRow};
 
@@ -235,14 +237,31 @@ pub async fn until_touched(
     let _ = tokio::time::timeout(max, wait).await;
 }
 
-/// Reads a text column as one of the wire enums.
-pub(crate) fn parse_col<T: std::str::FromStr<Err = String>>(
-    row: &AnyRow,
-    col: &str,
-) -> Result<T, DbError> {
+/// Reads a text column as one of the wire's types (an enum, an id, a digest), checked.
+pub(crate) fn parse_col<T>(row: &AnyRow, col: &str) -> Result<T, DbError>
+where
+    T: std::str::FromStr,
+    T::Err: std::fmt::Display,
+{
     use sqlx::Row;
     let s: String = row.try_get(col)?;
-    s.parse().map_err(DbError::Corrupt)
+    s.parse()
+        .map_err(|e: T::Err| DbError::Corrupt(format!("{col}: {e}")))
+}
+
+/// Reads a nullable text column as one of the wire's types, checked.
+pub(crate) fn parse_opt<T>(row: &AnyRow, col: &str) -> Result<Option<T>, DbError>
+where
+    T: std::str::FromStr,
+    T::Err: std::fmt::Display,
+{
+    use sqlx::Row;
+    row.try_get::<Option<String>, _>(col)?
+        .map(|s| {
+            s.parse()
+                .map_err(|e: T::Err| DbError::Corrupt(format!("{col}: {e}")))
+        })
+        .transpose()
 }
 
 /// Maps a unique-key violation to `Conflict(what)`.

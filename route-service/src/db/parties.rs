@@ -2,7 +2,7 @@
 
 use super::{conflict, parse_col, Db, DbError};
 use crate::clock::now_ms;
-use route_wire::{Approval, CreatorView, Liveness, Role, StationView};
+use route_wire::{Approval, CreatorId, CreatorView, Liveness, Role, StationId, StationView};
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
@@ -10,7 +10,7 @@ use sqlx::Row;
 #[derive(Debug, Clone)]
 pub struct NewStation {
     /// Its id (the id grammar of trains' routes).
-    pub id: String,
+    pub id: StationId,
     /// Its registry `host:port`.
     pub registry: String,
     /// Its namespace there.
@@ -27,7 +27,7 @@ pub struct NewStation {
 #[derive(Debug, Clone)]
 pub struct StationRow {
     /// Its id.
-    pub id: String,
+    pub id: StationId,
     /// Its registry.
     pub registry: String,
     /// Its namespace.
@@ -47,7 +47,7 @@ pub struct StationRow {
 impl StationRow {
     fn from_row(r: &AnyRow) -> Result<Self, DbError> {
         Ok(Self {
-            id: r.try_get("id")?,
+            id: parse_col(r, "id")?,
             registry: r.try_get("registry")?,
             namespace: r.try_get("namespace")?,
             public_key: r.try_get("public_key")?,
@@ -81,7 +81,7 @@ impl StationRow {
 #[derive(Debug, Clone)]
 pub struct NewCreator {
     /// Its id (the id its trains' configurations name).
-    pub id: String,
+    pub id: CreatorId,
     /// Its registry `host:port`.
     pub registry: String,
     /// Its namespace (submissions and results repositories).
@@ -98,7 +98,7 @@ pub type CreatorRow = NewCreator;
 impl NewCreator {
     fn from_row(r: &AnyRow) -> Result<Self, DbError> {
         Ok(Self {
-            id: r.try_get("id")?,
+            id: parse_col(r, "id")?,
             registry: r.try_get("registry")?,
             namespace: r.try_get("namespace")?,
             public_key: r.try_get("public_key")?,
@@ -186,7 +186,7 @@ impl Db {
             "INSERT INTO stations (id, registry, namespace, public_key, fingerprint, approval) \
              VALUES ($1, $2, $3, $4, $5, $6)",
         )
-        .bind(&s.id)
+        .bind(s.id.as_str())
         .bind(&s.registry)
         .bind(&s.namespace)
         .bind(&s.public_key)
@@ -271,7 +271,7 @@ impl Db {
             "INSERT INTO creators (id, registry, namespace, public_key, fingerprint) \
              VALUES ($1, $2, $3, $4, $5)",
         )
-        .bind(&c.id)
+        .bind(c.id.as_str())
         .bind(&c.registry)
         .bind(&c.namespace)
         .bind(&c.public_key)

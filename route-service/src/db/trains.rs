@@ -1,31 +1,35 @@
 //! Trains: creation with their hops, views, lists, and the train state derived from the hops.
 
 use super::events::{append, NewEvent};
-use super::{conflict, parse_col, Backend, Db, DbError};
+use super::{conflict, parse_col, parse_opt, Backend, Db, DbError};
 use crate::clock::now_ms;
-use route_wire::{EventView, Format, HopState, HopView, TrainState, TrainView};
+use route_wire::{
+    CreatorId, Digest, EventView, Format, HopState, HopView, StationId, TrainId, TrainState,
+    TrainView,
+};
 use sqlx::any::{AnyArguments, AnyRow};
 use sqlx::query::Query;
 use sqlx::{Any, Row};
 use std::collections::HashMap;
+use train_image::ImageRef;
 
 /// A verified submission.
 #[derive(Debug, Clone)]
 pub struct NewTrain {
     /// The train id (its configuration's).
-    pub id: String,
+    pub id: TrainId,
     /// Its creator.
-    pub creator: String,
+    pub creator: CreatorId,
     /// Its format.
     pub format: Format,
     /// Station ids in order.
-    pub route: Vec<String>,
+    pub route: Vec<StationId>,
     /// The submitted manifest digest.
-    pub digest: String,
+    pub digest: Digest,
     /// The pinned submitted image (`registry/repo@digest`), the first hop's source.
-    pub source: String,
+    pub source: ImageRef,
     /// Each hop's target: one per station (its inbox) and the creator's results, in order.
-    pub targets: Vec<(Option<String>, String)>,
+    pub targets: Vec<(Option<StationId>, ImageRef)>,
     /// What the submission check found, for the history.
     pub detail: String,
 }
@@ -34,13 +38,13 @@ pub struct NewTrain {
 #[derive(Debug, Clone)]
 pub struct TrainRow {
     /// Its id.
-    pub id: String,
+    pub id: TrainId,
     /// Its creator.
-    pub creator: String,
+    pub creator: CreatorId,
     /// Its format.
     pub format: Format,
     /// Its route.
-    pub route: Vec<String>,
+    pub route: Vec<StationId>,
     /// Its state.
     pub state: TrainState,
     /// Why it failed or was cancelled.
@@ -57,16 +61,16 @@ pub struct TrainFilter {
     /// Only in this state.
     pub state: Option<TrainState>,
     /// Only this creator's.
-    pub creator: Option<String>,
+    pub creator: Option<CreatorId>,
     /// Only those whose open hop is at this station.
-    pub station: Option<String>,
+    pub station: Option<StationId>,
 }
 
 fn train_row(r: &AnyRow) -> Result<TrainRow, DbError> {
     let route: String = r.try_get("route")?;
     Ok(TrainRow {
-        id: r.try_get("id")?,
-        creator: r.try_get("creator")?,
+        id: parse_col(r, "id")?,
+        creator: parse_col(r, "creator")?,
         format: parse_col(r, "format")?,
         route: serde_json::from_str(&route).map_err(|e| DbError::Corrupt(e.to_string()))?,
         state: parse_col(r, "state")?,
@@ -79,7 +83,7 @@ fn train_row(r: &AnyRow) -> Result<TrainRow, DbError> {
 pub(crate) fn hop_view(r: &AnyRow) -> Result<HopView, DbError> {
     Ok(HopView {
         index: r.try_get::<i64, _>("idx")? as usize,
-        station: r.try_get("station")?,
+        station: parse_opt(r, "station")?,
         state: parse_col(r, "state")?,
         source: r.try_get("source")?,
         target: r.try_get("target")?,
@@ -154,8 +158,8 @@ impl Db {
             "INSERT INTO trains (id, creator, format, route, state, created_at, updated_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $6)",
         )
-        .bind(&t.id)
-        .bind(&t.creator)
+        .bind(t.id.as_str())
+        .bind(t.creator.as_str())
         .bind(t.format.as_str())
         .bind(serde_json::to_string(&t.route).expect("strings serialise"))
         .bind(TrainState::Submitted.as_str())
@@ -171,14 +175,14 @@ impl Db {
             })
         })?;
         sqlx::query("INSERT INTO train_states (train_id, seq, digest, at) VALUES ($1, 0, $2, $3)")
-            .bind(&t.id)
-            .bind(&t.digest)
+            .bind(t.id.as_str())
+            .bind(t.digest.as_str())
             .bind(now)
             .execute(&mut *tx)
             .await?;
         for (i, (station, target)) in t.targets.iter().enumerate() {
             let (state, source) = if i == 0 {
-                (HopState::Detected, Some(t.source.as_str()))
+                (HopState::Detected, Some(t.source.to_string()))
             } else {
                 (HopState::WaitingPush, None)
             };
@@ -186,12 +190,12 @@ impl Db {
                 "INSERT INTO hops (train_id, idx, station, state, source, target, deadline, updated_at) \
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
             )
-            .bind(&t.id)
+            .bind(t.id.as_str())
             .bind(i as i64)
-            .bind(station.as_deref())
+            .bind(station.as_ref().map(|s| s.as_str()))
             .bind(state.as_str())
             .bind(source)
-            .bind(target)
+            .bind(target.to_string())
             .bind(station.as_ref().map(|_| now + deadline_ms))
             .bind(now)
             .execute(&mut *tx)
@@ -202,7 +206,7 @@ impl Db {
             &NewEvent {
                 train: Some(&t.id),
                 station: None,
-                kind: "submitted",
+                kind: route_wire::EventKind::Submitted,
                 detail: t.detail.clone(),
             },
         )
@@ -239,8 +243,8 @@ impl Db {
                 .fetch_all(&self.pool)
                 .await?
                 .iter()
-                .map(|r| r.try_get::<String, _>("digest"))
-                .collect::<Result<Vec<_>, _>>()?;
+                .map(|r| parse_col(r, "digest"))
+                .collect::<Result<Vec<Digest>, _>>()?;
         let events = if events {
             self.events(super::EventFilter::Train(id), 0, 10_000)
                 .await?
@@ -261,10 +265,11 @@ impl Db {
                 .execute(&mut *tx)
                 .await?;
         }
-        let trains = filtered(&format!("SELECT * FROM trains t WHERE {LISTED}"), f)
+        let listed = &*LISTED;
+        let trains = filtered(&format!("SELECT * FROM trains t WHERE {listed}"), f)
             .fetch_all(&mut *tx)
             .await?;
-        let listed = format!("train_id IN (SELECT id FROM trains t WHERE {LISTED})");
+        let listed = format!("train_id IN (SELECT id FROM trains t WHERE {listed})");
         let hop_rows = filtered(
             &format!("SELECT * FROM hops WHERE {listed} ORDER BY train_id, idx"),
             f,
@@ -286,19 +291,19 @@ impl Db {
                 .or_default()
                 .push(hop_view(r)?);
         }
-        let mut states: HashMap<String, Vec<String>> = HashMap::new();
+        let mut states: HashMap<String, Vec<Digest>> = HashMap::new();
         for r in &state_rows {
             states
                 .entry(r.try_get("train_id")?)
                 .or_default()
-                .push(r.try_get("digest")?);
+                .push(parse_col(r, "digest")?);
         }
         trains
             .iter()
             .map(|r| {
                 let t = train_row(r)?;
-                let h = hops.remove(&t.id).unwrap_or_default();
-                let s = states.remove(&t.id).unwrap_or_default();
+                let h = hops.remove(t.id.as_str()).unwrap_or_default();
+                let s = states.remove(t.id.as_str()).unwrap_or_default();
                 Ok(view(t, h, s, Vec::new()))
             })
             .collect()
@@ -306,22 +311,27 @@ impl Db {
 }
 
 /// The trains a list shows, binding [`TrainFilter`] as `$1..$3`. The station filter: its hop
-/// is the open one, i.e. in a state between delivery and push.
-const LISTED: &str = "($1 IS NULL OR t.state = $1) AND ($2 IS NULL OR t.creator = $2) \
-     AND ($3 IS NULL OR EXISTS (SELECT 1 FROM hops h WHERE h.train_id = t.id AND h.station = $3 \
-          AND h.state IN ('delivered', 'awaiting_approval', 'approved', 'running'))) \
-     ORDER BY t.created_at DESC, t.id LIMIT 1000";
+/// is the open one, i.e. at the station (from the state machine).
+static LISTED: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    format!(
+        "($1 IS NULL OR t.state = $1) AND ($2 IS NULL OR t.creator = $2) \
+         AND ($3 IS NULL OR EXISTS (SELECT 1 FROM hops h WHERE h.train_id = t.id AND h.station = $3 \
+              AND h.{})) \
+         ORDER BY t.created_at DESC, t.id LIMIT 1000",
+        crate::machine::in_list(crate::machine::at_station())
+    )
+});
 
 /// `sql` with the filter's three values bound.
 fn filtered<'q>(sql: &'q str, f: &'q TrainFilter) -> Query<'q, Any, AnyArguments<'q>> {
     sqlx::query(sql)
         .bind(f.state.map(|s| s.as_str()))
-        .bind(f.creator.as_deref())
-        .bind(f.station.as_deref())
+        .bind(f.creator.as_ref().map(|c| c.as_str()))
+        .bind(f.station.as_ref().map(|s| s.as_str()))
 }
 
 /// A train's view from its row, hops, states and events.
-fn view(t: TrainRow, hops: Vec<HopView>, states: Vec<String>, events: Vec<EventView>) -> TrainView {
+fn view(t: TrainRow, hops: Vec<HopView>, states: Vec<Digest>, events: Vec<EventView>) -> TrainView {
     let (_, current_hop) = derive_state(&hops);
     let results = (t.state == TrainState::Finished)
         .then(|| hops.last().map(|h| h.target.clone()))

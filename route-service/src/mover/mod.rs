@@ -7,14 +7,14 @@
 mod pushes;
 mod reconcile;
 
-pub use pushes::PushSource;
+pub use pushes::{PushOutcome, PushSource};
 
 use crate::config::MoverConfig;
 use crate::db::{Claimed, Db, DbError};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
-use train_image::{copy_image, ImageError, ImageRef, Registry, Silent};
+use train_image::{copy_image, ImageError, Registry, Silent};
 
 /// Errors of a mover.
 #[derive(Debug, thiserror::Error)]
@@ -130,10 +130,12 @@ impl Mover {
             _ = async { stop.cancelled().await; tokio::time::sleep(Duration::from_secs(20)).await } => None,
         };
         match outcome {
-            None => {
-                self.db.release_move(&c, &self.owner).await?;
-                tracing::info!(train = %c.train, hop = c.idx, "shutdown: move released");
-            }
+            None => match self.db.release_move(&c, &self.owner).await? {
+                Ok(()) => tracing::info!(train = %c.train, hop = c.idx, "shutdown: move released"),
+                Err(why) => {
+                    tracing::info!(train = %c.train, hop = c.idx, "shutdown: the move was not ours to release: {why}")
+                }
+            },
             Some(Ok(detail)) => {
                 if let Some(h) = self.hold {
                     tokio::time::sleep(h).await;
@@ -142,11 +144,11 @@ impl Mover {
                     Some(s) => self.db.station(s).await?.map(|s| s.approval),
                     None => None,
                 };
-                if self
+                let recorded = self
                     .db
                     .complete_move(&c, &self.owner, approval, &detail)
-                    .await?
-                {
+                    .await?;
+                if recorded.is_ok() {
                     metrics::histogram!(crate::metrics::MOVE_SECONDS)
                         .record(started.elapsed().as_secs_f64());
                     tracing::info!(train = %c.train, hop = c.idx, "delivered: {detail}");
@@ -157,16 +159,20 @@ impl Mover {
                             drop(slot);
                         });
                     }
-                } else {
-                    tracing::warn!(train = %c.train, hop = c.idx, "lease lost before recording; another mover recorded it");
+                } else if let Err(why) = recorded {
+                    tracing::warn!(train = %c.train, hop = c.idx, "lease lost before recording; another mover recorded it ({why})");
                 }
             }
             Some(Err(e)) => {
                 metrics::counter!(crate::metrics::MOVE_FAILURES).increment(1);
                 tracing::warn!(train = %c.train, hop = c.idx, error = %e, "move failed");
-                self.db
+                if let Err(why) = self
+                    .db
                     .fail_move(&c, &self.owner, &e.to_string(), self.cfg.max_attempts)
-                    .await?;
+                    .await?
+                {
+                    tracing::warn!(train = %c.train, hop = c.idx, "the failure was not recorded: {why}");
+                }
             }
         }
         Ok(true)
@@ -190,17 +196,9 @@ impl Mover {
     }
 
     async fn copy(&self, c: &Claimed) -> Result<String, MoveError> {
-        let src: ImageRef = c
-            .source
-            .parse()
-            .map_err(|_| MoveError::Reference(c.source.clone()))?;
-        let dst: ImageRef = c
-            .target
-            .parse()
-            .map_err(|_| MoveError::Reference(c.target.clone()))?;
         let started = std::time::Instant::now();
-        let pinned = self.reg.resolve(&src).await?;
-        let rep = copy_image(&self.reg, &pinned, &dst, &Silent).await?;
+        let pinned = self.reg.resolve(&c.source).await?;
+        let rep = copy_image(&self.reg, &pinned, &c.target, &Silent).await?;
         let registry_ms = started.elapsed().as_millis();
         metrics::counter!(crate::metrics::MOVE_BYTES_SENT).increment(rep.bytes_sent);
         metrics::counter!(crate::metrics::MOVE_BLOBS_MOUNTED).increment(rep.mounted as u64);
@@ -215,22 +213,14 @@ impl Mover {
     async fn clean_sources(&self, c: &Claimed) {
         let mut stale = vec![c.source.clone()];
         if c.idx > 0 {
-            if let Ok(Some(t)) = self.db.train_view(&c.train, false).await {
-                if let Some(prev) = t.hops.get(c.idx as usize - 1) {
-                    if let (Some(src), Some((repo, _))) =
-                        (&prev.source, prev.target.rsplit_once(':'))
-                    {
-                        if let Some((_, digest)) = src.split_once('@') {
-                            stale.push(format!("{repo}@{digest}"));
-                        }
-                    }
-                }
+            match self.db.delivered_copy(&c.train, c.idx - 1).await {
+                Ok(Some(copy)) => stale.push(copy),
+                Ok(None) => {}
+                Err(e) => tracing::debug!(error = %e, "reading the previous hop"),
             }
         }
-        for s in stale {
-            let Ok(r) = s.parse::<ImageRef>() else {
-                continue;
-            };
+        for r in stale {
+            let s = r.to_string();
             match self.reg.delete_manifest(&r).await {
                 Ok(true) => tracing::debug!(image = %s, "removed"),
                 Ok(false) => {

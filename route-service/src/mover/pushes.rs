@@ -3,14 +3,21 @@
 //! for all three ([`crate::db::Db::station_pushed`]); every push ignored is logged with why.
 
 use super::{MoveError, Mover};
-use crate::db::{NewEvent, PushOutcome, StationRow};
+use crate::db::{Applied, NewEvent, NotApplied, Pushed, StationRow};
+use crate::machine::Step;
 use crate::notify::Push;
-use route_wire::Repo;
+use route_wire::{Digest, Repo, TrainId};
 use train_image::{ImageRef, LABEL_TRAIN_ID};
 
-fn is_digest(d: &str) -> bool {
-    d.strip_prefix("sha256:")
-        .is_some_and(|h| h.len() == 64 && h.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')))
+/// What became of a push: applied (new or a duplicate of the recorded one), or ignored with
+/// why.
+pub type PushOutcome = Applied<Pushed>;
+
+fn ignored(reason: String) -> PushOutcome {
+    Err(NotApplied {
+        step: Step::Push,
+        reason,
+    })
 }
 
 /// How a push was learned of.
@@ -42,67 +49,77 @@ impl Mover {
         metrics::counter!(
             crate::metrics::NOTIFIED_PUSHES,
             "outcome" => match outcome {
-                PushOutcome::Accepted => "accepted",
-                PushOutcome::Duplicate => "duplicate",
-                PushOutcome::Ignored(_) => "ignored",
+                Ok(Pushed::New) => "accepted",
+                Ok(Pushed::Duplicate) => "duplicate",
+                Err(_) => "ignored",
             }
         )
         .increment(1);
-        if let PushOutcome::Ignored(why) = &outcome {
-            tracing::info!(registry, repository = %p.repository, tag = %p.tag, digest = %p.digest, actor = ?p.actor, "push ignored: {why}");
+        if let Err(why) = &outcome {
+            tracing::info!(registry, repository = %p.repository, tag = %p.tag, actor = ?p.actor, "push ignored: {why}");
         }
         Ok(outcome)
     }
 
     async fn classify(&self, registry: &str, p: &Push) -> Result<PushOutcome, MoveError> {
-        let ignored = |s: String| Ok(PushOutcome::Ignored(s));
-        let Some((ns, last)) = p.repository.rsplit_once('/') else {
-            return ignored(format!("{} is not a station's repository", p.repository));
+        let ns = match route_wire::split_repository(&p.repository) {
+            Some((ns, Repo::Outbox)) => ns,
+            Some((_, Repo::Inbox | Repo::Results)) => {
+                return Ok(ignored("a delivery (the service's own write)".into()))
+            }
+            Some((_, Repo::Submissions)) | None => {
+                return Ok(ignored(format!("{} is not an outbox", p.repository)))
+            }
         };
-        if last == Repo::Inbox.as_str() || last == Repo::Results.as_str() {
-            return ignored("a delivery (the service's own write)".into());
-        }
-        if last != Repo::Outbox.as_str() {
-            return ignored(format!("{} is not an outbox", p.repository));
-        }
         let Some(station) = self.db.station_by_namespace(registry, ns).await? else {
-            return ignored(format!("no station has the namespace {ns} on {registry}"));
+            return Ok(ignored(format!(
+                "no station has the namespace {ns} on {registry}"
+            )));
         };
         // With token auth the registry vouches for the actor: only the station itself may
         // have pushed into its outbox (its token allows nothing else).
         if self.token_registries.iter().any(|r| r == registry)
             && p.actor.as_deref() != Some(&station.id)
         {
-            return ignored(format!(
+            return Ok(ignored(format!(
                 "pushed by {} into the outbox of {}; only the station itself counts",
                 p.actor.as_deref().unwrap_or("an anonymous client"),
                 station.id
-            ));
+            )));
         }
+        let digest = match &p.digest {
+            Ok(d) => d,
+            Err(bad) => {
+                return Ok(ignored(format!(
+                    "a notification announced `{}`, which is not a sha256 digest",
+                    bad.value.escape_debug()
+                )))
+            }
+        };
         // A notification is a hint, never evidence: what counts is what the registry holds
         // under the outbox tag now, and it must be the digest announced.
         let outcome = self
-            .check_outbox(&p.tag, &station, Some(&p.digest), PushSource::Notification)
+            .check_outbox(&p.tag, &station, Some(digest), PushSource::Notification)
             .await?
             .unwrap_or_else(|| {
-                PushOutcome::Ignored(format!(
+                ignored(format!(
                     "a notification announced {} but the outbox of {} holds nothing for train {}",
-                    p.digest, station.id, p.tag
+                    digest, station.id, p.tag
                 ))
             });
         Ok(outcome)
     }
 
     async fn note_ignored(&self, train: &str, station: Option<&str>, outcome: &PushOutcome) {
-        if let PushOutcome::Ignored(why) = outcome {
+        if let Err(why) = outcome {
             if matches!(self.db.train(train).await, Ok(Some(_))) {
                 let _ = self
                     .db
                     .event(NewEvent {
                         train: Some(train),
                         station,
-                        kind: "push_ignored",
-                        detail: why.clone(),
+                        kind: route_wire::EventKind::PushIgnored,
+                        detail: why.reason.clone(),
                     })
                     .await;
             }
@@ -114,46 +131,37 @@ impl Mover {
     /// registry holds. `None` when the outbox has nothing for the train.
     pub async fn check_outbox(
         &self,
-        train: &str,
+        train: &TrainId,
         station: &StationRow,
-        expect: Option<&str>,
+        expect: Option<&Digest>,
         how: PushSource,
     ) -> Result<Option<PushOutcome>, MoveError> {
-        let outbox = format!(
-            "{}/{}",
-            station.registry,
-            route_wire::repository(&station.namespace, Repo::Outbox)
-        );
+        let outbox = ImageRef::tagged(
+            &station.registry,
+            &route_wire::repository(&station.namespace, Repo::Outbox),
+            train,
+        )?;
         // An announced digest is looked up by digest: distribution notifies a manifest push
         // before it links the tag (the tag answered 404 for 70 of 500 pushes in the
         // benchmark). Without one (reconciliation), the train's tag says what is there.
-        let name = match expect {
-            Some(d) if is_digest(d) => format!("{outbox}@{d}"),
-            Some(d) => {
-                return Ok(Some(PushOutcome::Ignored(format!(
-                    "a {} announced `{d}`, which is not a sha256 digest",
-                    how.as_str()
-                ))))
-            }
-            None => format!("{outbox}:{train}"),
+        let r = match expect {
+            Some(d) => outbox.with_digest(d),
+            None => outbox,
         };
-        let r: ImageRef = name
-            .parse()
-            .map_err(|_| MoveError::Reference(name.clone()))?;
         let Some(p) = self.reg.try_resolve(&r).await? else {
             return Ok(None);
         };
         // A consistency check, not a boundary (labels are unsigned; the next station verifies
         // the signed train): an image labelled as another train is not this train's state.
         let cfg = self.reg.config(&p).await?;
-        if let Some(other) = cfg.label(LABEL_TRAIN_ID).filter(|l| *l != train) {
-            return Ok(Some(PushOutcome::Ignored(format!(
+        if let Some(other) = cfg.label(LABEL_TRAIN_ID).filter(|l| *l != train.as_str()) {
+            return Ok(Some(ignored(format!(
                 "the image pushed as train {train} is labelled train {other}"
             ))));
         }
         let outcome = self
             .db
-            .station_pushed(train, &station.id, &outbox, &p.digest, how.as_str())
+            .station_pushed(train, &station.id, &p.reference, how.as_str())
             .await?;
         if how == PushSource::Report {
             self.note_ignored(train, Some(&station.id), &outcome).await;

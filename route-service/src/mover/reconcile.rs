@@ -4,7 +4,7 @@
 //! their deadline.
 
 use super::{Mover, PushSource};
-use crate::db::PushOutcome;
+use crate::db::Pushed;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
@@ -33,7 +33,7 @@ impl Mover {
             tracing::warn!("{expired} hop(s) expired");
         }
         let mut found = 0;
-        for (train, station, _, _) in self.db.awaiting_push().await? {
+        for (train, station) in self.db.awaiting_push().await? {
             let Some(row) = self.db.station(&station).await? else {
                 continue;
             };
@@ -41,13 +41,13 @@ impl Mover {
                 .check_outbox(&train, &row, None, PushSource::Reconciliation)
                 .await
             {
-                Ok(Some(PushOutcome::Accepted)) => {
+                Ok(Some(Ok(Pushed::New))) => {
                     metrics::counter!(crate::metrics::RECONCILED_PUSHES).increment(1);
                     found += 1;
                 }
                 Ok(_) => {}
                 Err(e) => {
-                    tracing::debug!(train, station, error = %e, "reconciliation: outbox not readable")
+                    tracing::debug!(%train, %station, error = %e, "reconciliation: outbox not readable")
                 }
             }
         }

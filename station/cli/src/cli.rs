@@ -122,7 +122,7 @@ pub struct QueueArgs {
 pub struct DecideArgs {
     /// The train's id (as `station queue` lists it).
     #[arg(value_name = "TRAIN")]
-    pub train: String,
+    pub train: route_wire::TrainId,
     /// Why (required to reject: the creator sees it).
     #[arg(long)]
     pub reason: Option<String>,

@@ -36,14 +36,7 @@ fn main() -> ExitCode {
     } else {
         "warn"
     };
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| level.into()),
-        )
-        .with_writer(std::io::stderr)
-        // Colour codes only on a terminal: logs in files and journals stay plain text.
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
+    pht_term::init_logging(level);
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -11,6 +11,26 @@ use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use train_lib::keys::{PrivateKey, PublicKey};
 
+/// What a record records (its `decision` field; the spelling is the log's).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RecordKind {
+    /// A run is about to start its container (its decision follows with the same run id).
+    Started,
+    /// The train ran and its next image was pushed.
+    Pushed,
+    /// A check refused the train; nothing ran or was pushed.
+    Rejected,
+    /// The train ran and failed.
+    TrainFailed,
+    /// Registry, engine, file or key trouble.
+    Error,
+    /// Stopped before it finished (a signal, or found dead at the next start).
+    Interrupted,
+    /// The station's key was rotated; the log is signed with the new key from here.
+    KeyRotated,
+}
+
 /// One decision of the station (or, `started`, a run about to start its container).
 ///
 /// Fields added after the first release are left out of the JSON when empty, so that the
@@ -31,8 +51,9 @@ pub struct Record {
     pub digest_out: Option<String>,
     /// Where it pushed (`repo:tag@digest`).
     pub pushed_to: Option<String>,
-    /// `started`, then one of `pushed`, `rejected`, `train-failed`, `error`, `interrupted`.
-    pub decision: String,
+    /// `started`, then one of `pushed`, `rejected`, `train-failed`, `error`, `interrupted`;
+    /// or `key-rotated`.
+    pub decision: RecordKind,
     /// The train's exit code, when it ran.
     pub exit_code: Option<i64>,
     /// Digest of the pushed train layer: the encrypted train and results this station signed.
@@ -209,8 +230,8 @@ pub fn append(
     Ok(r)
 }
 
-/// A record with the chain fields left for [`append`].
-pub fn record(station: &str) -> Record {
+/// A record of `kind` with the chain fields left for [`append`].
+pub fn record(station: &str, kind: RecordKind) -> Record {
     Record {
         seq: 0,
         time: now_rfc3339(),
@@ -219,7 +240,7 @@ pub fn record(station: &str) -> Record {
         digest_in: None,
         digest_out: None,
         pushed_to: None,
-        decision: String::new(),
+        decision: kind,
         exit_code: None,
         result_digest: None,
         reason: None,

@@ -12,7 +12,7 @@
 
 mod chain;
 
-pub use chain::{read_chain, record, Record};
+pub use chain::{read_chain, record, Record, RecordKind};
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -176,8 +176,7 @@ impl AuditLog {
         } else {
             Vec::new()
         };
-        let mut r = record(station);
-        r.decision = "key-rotated".into();
+        let mut r = record(station, RecordKind::KeyRotated);
         r.reason = Some(format!(
             "station key {} replaced by {}",
             old.public().fingerprint(),
@@ -216,7 +215,7 @@ pub fn pushed_before<'a>(
     digest: &str,
 ) -> Option<&'a Record> {
     records.iter().find(|r| {
-        r.decision == "pushed"
+        r.decision == RecordKind::Pushed
             && (r.identity.as_deref() == Some(identity) || r.digest_in.as_deref() == Some(digest))
     })
 }
@@ -225,8 +224,8 @@ pub fn pushed_before<'a>(
 pub fn unfinished(records: &[Record]) -> Vec<&Record> {
     let mut open: Vec<&Record> = Vec::new();
     for r in records {
-        match (r.decision.as_str(), &r.run_id) {
-            ("started", Some(_)) => open.push(r),
+        match (r.decision, &r.run_id) {
+            (RecordKind::Started, Some(_)) => open.push(r),
             (_, Some(id)) => open.retain(|o| o.run_id.as_deref() != Some(id.as_str())),
             _ => {}
         }
@@ -245,8 +244,7 @@ mod tests {
 
     fn pushed(log: &AuditLog, k: &PrivateKey, n: usize) {
         for i in 0..n {
-            let mut r = record("s1");
-            r.decision = "pushed".into();
+            let mut r = record("s1", RecordKind::Pushed);
             r.digest_in = Some(format!("sha256:{i}"));
             log.append(k, r).unwrap();
         }
@@ -288,7 +286,7 @@ mod tests {
             .contains("signature"));
         // Appending to a broken log is refused, and a run is stopped with what to do.
         fs::write(&path, format!("{}\n", lines[0])).unwrap();
-        assert!(log.append(&k, record("s1")).is_err());
+        assert!(log.append(&k, record("s1", RecordKind::Error)).is_err());
         let e = format!("{:#}", log.check_before_run(k.public()).unwrap_err());
         assert!(
             e.contains("Runs are stopped") && e.contains("station audit verify"),
@@ -306,8 +304,7 @@ mod tests {
                 let (log, k) = (log.clone(), k.clone());
                 s.spawn(move || {
                     for i in 0..5 {
-                        let mut r = record("s1");
-                        r.decision = "error".into();
+                        let mut r = record("s1", RecordKind::Error);
                         r.reason = Some(format!("{t}/{i}"));
                         log.append(&k, r).unwrap();
                     }
@@ -342,25 +339,21 @@ mod tests {
 
     #[test]
     fn replays_are_found_by_identity_or_old_digest_and_open_runs_by_id() {
-        let mut a = record("s1");
-        a.decision = "pushed".into();
+        let mut a = record("s1", RecordKind::Pushed);
         a.identity = Some("native:aa".into());
         a.digest_in = Some("sha256:1".into());
-        let mut old = record("s1");
-        old.decision = "pushed".into();
+        let mut old = record("s1", RecordKind::Pushed);
         old.digest_in = Some("sha256:2".into());
         let recs = vec![a, old];
         assert!(pushed_before(&recs, "native:aa", "sha256:other").is_some());
         assert!(pushed_before(&recs, "native:zz", "sha256:2").is_some());
         assert!(pushed_before(&recs, "native:zz", "sha256:3").is_none());
 
-        let mut s1 = record("s1");
-        s1.decision = "started".into();
+        let mut s1 = record("s1", RecordKind::Started);
         s1.run_id = Some("r1".into());
         let mut s2 = s1.clone();
         s2.run_id = Some("r2".into());
-        let mut done = record("s1");
-        done.decision = "pushed".into();
+        let mut done = record("s1", RecordKind::Pushed);
         done.run_id = Some("r1".into());
         let recs = vec![s1, s2, done];
         let open = unfinished(&recs);
@@ -371,8 +364,13 @@ mod tests {
     #[test]
     fn old_records_hash_as_they_did() {
         // A record without the fields added later serialises without them.
-        let r = record("s1");
+        let r = record("s1", RecordKind::Pushed);
         let v = serde_json::to_value(&r).unwrap();
+        assert_eq!(v["decision"], "pushed");
+        assert_eq!(
+            serde_json::to_value(record("s1", RecordKind::TrainFailed)).unwrap()["decision"],
+            "train-failed"
+        );
         assert!(v.get("run_id").is_none() && v.get("identity").is_none());
     }
 }

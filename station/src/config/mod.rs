@@ -29,12 +29,16 @@
 //!
 //! [registry]
 //! insecure = []                       # non-loopback registries spoken to over plain HTTP
+//! token_realms = []                   # where credentials may go besides the registry itself
 //!
 //! [audit]
 //! log = "/var/lib/pht-station/audit.jsonl"
 //! ```
 
+mod masters;
 mod watch;
+
+pub use masters::MasterRule;
 
 pub use watch::{ApiKeyError, WatchSection};
 
@@ -42,6 +46,7 @@ use serde::Deserialize;
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
+use train_image::ImageRef;
 
 /// Why a station configuration cannot be used.
 #[derive(Debug, thiserror::Error)]
@@ -219,6 +224,11 @@ pub struct RegistrySection {
     #[serde(default)]
     /// Registries (`host:port`) spoken to over plain HTTP although not on loopback.
     pub insecure: Vec<String>,
+    #[serde(default)]
+    /// Token realms (URLs) registry credentials may be sent to when a registry's challenge
+    /// names them, beyond the registry's own host; `station watch` adds the route service's
+    /// (`<route_service>/v1/registry-token`). Credentials never go to a realm not named.
+    pub token_realms: Vec<String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -261,38 +271,38 @@ impl StationConfig {
         if l.disk_mib < 16 || l.train_bytes == 0 || l.train_entries == 0 {
             return bad("limits: disk_mib ≥ 16, train_bytes > 0 and train_entries > 0 are required (no limit is not an option)");
         }
+        self.master_rules()?;
         Ok(())
     }
 
-    /// Whether the policy names `master_repo` (`registry/repository`) at `digest`: an entry
-    /// `repo@digest` exactly, or an entry that is the repository or a parent path of it, by
-    /// whole path segments (`reg/master/python` allows `reg/master/python` and
-    /// `reg/master/python/3.11`, never `reg/master/python-evil`). An empty policy names none.
-    pub fn policy_names_master(&self, master_repo: &str, digest: &str) -> bool {
+    /// The parsed `policy.allowed_masters` (checked by [`StationConfig::check`]).
+    pub fn master_rules(&self) -> Result<Vec<MasterRule>, ConfigError> {
         self.policy
             .allowed_masters
             .iter()
-            .any(|a| match a.split_once('@') {
-                Some((repo, d)) => repo == master_repo && d == digest,
-                None => {
-                    let want: Vec<&str> = a.trim_end_matches('/').split('/').collect();
-                    let have: Vec<&str> = master_repo.split('/').collect();
-                    !a.trim_end_matches('/').is_empty()
-                        && have.len() >= want.len()
-                        && have[..want.len()] == want[..]
-                }
-            })
+            .map(|a| MasterRule::parse(a).map_err(ConfigError::Invalid))
+            .collect()
     }
 
-    /// Whether `master_repo` at `digest` may be run: any master when the policy is empty,
+    /// Whether the policy names `master` at `digest` (see [`MasterRule`]). An empty policy
+    /// names none; an entry that does not parse names none (the configuration check refuses it).
+    pub fn policy_names_master(&self, master: &ImageRef, digest: &str) -> bool {
+        self.master_rules()
+            .is_ok_and(|rules| rules.iter().any(|r| r.allows(master, digest)))
+    }
+
+    /// Whether `master` at `digest` may be run: any master when the policy is empty,
     /// otherwise one it names.
-    pub fn master_allowed(&self, master_repo: &str, digest: &str) -> bool {
-        self.policy.allowed_masters.is_empty() || self.policy_names_master(master_repo, digest)
+    pub fn master_allowed(&self, master: &ImageRef, digest: &str) -> bool {
+        self.policy.allowed_masters.is_empty() || self.policy_names_master(master, digest)
     }
 }
 
 #[cfg(test)]
 mod tests {
+    fn m(repo: &str) -> ImageRef {
+        format!("{repo}:latest").parse().unwrap()
+    }
     use super::*;
 
     #[test]
@@ -308,14 +318,27 @@ mod tests {
         assert!(c.check().unwrap_err().to_string().contains("root"));
         assert!(toml::from_str::<StationConfig>("[limits]\nprivileged = true\n").is_err());
         let c: StationConfig = toml::from_str(
-            "[policy]\nallowed_masters = [\"r:1/master/\", \"r:1/other@sha256:aa\"]\n",
+            "[policy]\nallowed_masters = [\"r:1/master/\", \"r:1/other@sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\"]\n",
         )
         .unwrap();
         c.check().unwrap();
-        assert!(c.master_allowed("r:1/master/busybox", "sha256:x"));
-        assert!(c.master_allowed("r:1/other", "sha256:aa"));
-        assert!(!c.master_allowed("r:1/other", "sha256:bb"));
-        assert!(!c.master_allowed("r:2/master/busybox", "sha256:x"));
+        assert!(c.master_allowed(&m("r:1/master/busybox"), "sha256:x"));
+        assert!(c.master_allowed(
+            &m("r:1/other"),
+            "sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+        ));
+        assert!(!c.master_allowed(
+            &m("r:1/other"),
+            "sha256:bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"
+        ));
+        assert!(!c.master_allowed(&m("r:2/master/busybox"), "sha256:x"));
+        let c: StationConfig =
+            toml::from_str("[policy]\nallowed_masters = [\"r:1/other:3.11\"]\n").unwrap();
+        assert!(c
+            .check()
+            .unwrap_err()
+            .to_string()
+            .contains("r:1/other:3.11"));
     }
 
     #[test]
@@ -334,11 +357,11 @@ mod tests {
             ("reg:5/mm/anything", false),
             ("reg:5/m", true),
         ] {
-            assert_eq!(c.policy_names_master(repo, "sha256:x"), ok, "{repo}");
+            assert_eq!(c.policy_names_master(&m(repo), "sha256:x"), ok, "{repo}");
         }
         // An empty policy names nothing (legacy trains need it to), and allows any signed one.
         let empty = StationConfig::default();
-        assert!(!empty.policy_names_master("reg/m", "sha256:x"));
-        assert!(empty.master_allowed("reg/m", "sha256:x"));
+        assert!(!empty.policy_names_master(&m("reg:5/m"), "sha256:x"));
+        assert!(empty.master_allowed(&m("reg:5/m"), "sha256:x"));
     }
 }

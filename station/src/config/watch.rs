@@ -4,6 +4,7 @@
 //! ```toml
 //! [watch]
 //! route_service = "https://routes.example.org"   # or --route-service
+//! registries = ["registry.example.org"]          # where this station's inbox and outbox are
 //! api_key_file = "/etc/pht/api-key"               # or STATION_API_KEY_FILE / STATION_API_KEY
 //! state_dir = "/var/lib/pht-station/watch"        # the watcher's own restart-safe state
 //! approval = "manual"                             # auto | manual
@@ -26,6 +27,10 @@ use std::path::PathBuf;
 pub struct WatchSection {
     /// The route service's base URL.
     pub route_service: Option<String>,
+    /// The registries (`host:port`) this station's inbox and outbox are on: the only ones it
+    /// sends its API key to (as its registry password). An inbox item that names another
+    /// host is refused and reported, whoever sent it.
+    pub registries: Vec<String>,
     /// A file holding the station's API key (mode 0600).
     pub api_key_file: Option<PathBuf>,
     /// The watcher's state directory.
@@ -34,9 +39,9 @@ pub struct WatchSection {
     #[serde(deserialize_with = "approval")]
     pub approval: Approval,
     /// Under manual approval, creators whose trains are approved without the operator.
-    pub auto_approve_creators: Vec<String>,
+    pub auto_approve_creators: Vec<route_wire::CreatorId>,
     /// Under manual approval, train image digests approved without the operator.
-    pub auto_approve_digests: Vec<String>,
+    pub auto_approve_digests: Vec<route_wire::Digest>,
     /// Trains run at once.
     pub concurrency: usize,
     /// Local data for every train.
@@ -58,6 +63,7 @@ impl Default for WatchSection {
     fn default() -> Self {
         Self {
             route_service: None,
+            registries: Vec::new(),
             api_key_file: None,
             state_dir: PathBuf::from("/var/lib/pht-station/watch"),
             approval: Approval::Auto,

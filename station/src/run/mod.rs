@@ -13,7 +13,7 @@ mod outcome;
 mod policy;
 
 pub use container::{run_container, Job};
-pub use outcome::{Decision, DiskUse, Failure, Summary, Timings};
+pub use outcome::{Decision, DiskUse, Failure, Refusal, Summary, Timings};
 pub use policy::{Launch, UNSIGNED_NEEDS_POLICY};
 
 use crate::audit::{self, AuditLog, TrainLock};
@@ -131,19 +131,18 @@ pub async fn run<E: ContainerEngine>(
         .as_ref()
         .err()
         .map_or(Decision::Pushed, Failure::decision);
-    summary.decision = decision.as_str().into();
+    summary.decision = decision;
     summary.reason = out.as_ref().err().map(|e| escape(&e.to_string()));
     // Appended while the work directory is still locked, so no sweep takes this run for a dead
     // one in between.
     if let Some(log) = &audit {
-        let mut r = audit::record(&req.station);
+        let mut r = audit::record(&req.station, decision.into());
         r.run_id = Some(run_id.clone());
         r.train_id = summary.train_id.clone();
         r.identity = summary.identity.clone();
         r.digest_in = summary.digest_in.clone();
         r.digest_out = summary.digest_out.clone();
         r.pushed_to = summary.pushed_to.clone();
-        r.decision = decision.as_str().into();
         r.exit_code = summary.exit_code;
         r.result_digest = summary.push.as_ref().and_then(|p| p.layer.clone());
         r.reason = summary.reason.clone();
@@ -169,6 +168,8 @@ async fn steps<E: ContainerEngine>(
     let reg = Registry::new(RegistryOptions {
         insecure: cfg.registry.insecure.clone(),
         credentials: req.credentials.clone(),
+        token_realms: cfg.registry.token_realms.clone(),
+        ..Default::default()
     });
     let opts = img::PullOptions {
         reporter: req.events.transfers(),
@@ -287,8 +288,7 @@ async fn run_on_disk<E: ContainerEngine>(
     let (req, limits) = (ctx.req, &ctx.req.config.limits);
     let workdir = ctx.work.path().display().to_string();
     if let Some(log) = ctx.audit {
-        let mut r = audit::record(&req.station);
-        r.decision = "started".into();
+        let mut r = audit::record(&req.station, audit::RecordKind::Started);
         r.run_id = Some(ctx.run_id.to_string());
         r.train_id = summary.train_id.clone();
         r.identity = summary.identity.clone();

@@ -4,14 +4,14 @@
 use crate::audit::AuditError;
 use crate::disk::DiskError;
 use crate::engine::EngineError;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::fmt::Display;
 use train_image::{ImageError, PushReport};
 use train_lib::keys::TrustError;
-use train_lib::ProtocolError;
+use train_lib::{ProtocolError, Rejection};
 
 /// What the station decided.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Decision {
     /// The train ran and its next image was pushed.
@@ -20,7 +20,8 @@ pub enum Decision {
     Rejected,
     /// The train ran and failed (exit code, time limit, its results or its disk).
     TrainFailed,
-    /// Registry, engine, file or key trouble.
+    /// Registry, engine, file or key trouble (also a run that ended before deciding).
+    #[default]
     Error,
     /// Stopped by a signal or the caller; cleaned up, nothing pushed.
     Interrupted,
@@ -49,6 +50,34 @@ impl Decision {
     }
 }
 
+impl From<Decision> for crate::audit::RecordKind {
+    fn from(d: Decision) -> Self {
+        use crate::audit::RecordKind;
+        match d {
+            Decision::Pushed => RecordKind::Pushed,
+            Decision::Rejected => RecordKind::Rejected,
+            Decision::TrainFailed => RecordKind::TrainFailed,
+            Decision::Error => RecordKind::Error,
+            Decision::Interrupted => RecordKind::Interrupted,
+        }
+    }
+}
+
+/// Why a train was refused, as the check that refused it said: the value, not its text, so
+/// that callers (the watcher) can tell one refusal from another.
+#[derive(Debug, thiserror::Error)]
+pub enum Refusal {
+    /// A protocol check failed.
+    #[error(transparent)]
+    Protocol(Rejection),
+    /// An image check failed (layers, lineage, digests, limits).
+    #[error(transparent)]
+    Image(ImageError),
+    /// The station's policy, or a check of its own (a replay, a run in progress).
+    #[error("{0}")]
+    Station(String),
+}
+
 /// Why a run did not push. The first three are decisions about the train; the rest are the
 /// station's trouble (decision `error`, exit 1).
 #[derive(Debug, thiserror::Error)]
@@ -56,13 +85,16 @@ impl Decision {
 pub enum Failure {
     /// The train was refused: a policy, protocol or image check failed.
     #[error("rejected: {0}")]
-    Rejected(String),
+    Rejected(Refusal),
     /// The train ran and failed.
     #[error("the train failed: {0}")]
     TrainFailed(String),
     /// The run was stopped; what it had made was removed.
     #[error("interrupted: {0}")]
     Interrupted(String),
+    /// The station failed while running the train (a bug, caught where the run ran).
+    #[error("the station failed while running this train (a bug; its log has the details): {0}")]
+    Panicked(String),
     /// An argument or setting cannot be used (a `--data` path, …).
     #[error("{0}")]
     Input(String),
@@ -112,9 +144,9 @@ pub fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> Failure {
     move |source| Failure::Io { what, source }
 }
 
-/// A rejection with this reason.
+/// A rejection by the station's own policy or checks, with this reason.
 pub fn rejected(e: impl Display) -> Failure {
-    Failure::Rejected(e.to_string())
+    Failure::Rejected(Refusal::Station(e.to_string()))
 }
 
 /// The interruption message.
@@ -125,7 +157,7 @@ pub const INTERRUPTED: &str =
 pub fn protocol(e: ProtocolError) -> Failure {
     match e {
         ProtocolError::Cancelled => Failure::Interrupted(INTERRUPTED.into()),
-        e if e.rejection().is_some() => rejected(e),
+        ProtocolError::Rejected(r) => Failure::Rejected(Refusal::Protocol(r)),
         e => Failure::Protocol(e),
     }
 }
@@ -135,7 +167,7 @@ pub fn protocol(e: ProtocolError) -> Failure {
 pub fn image(e: ImageError) -> Failure {
     match e {
         ImageError::Cancelled => Failure::Interrupted(INTERRUPTED.into()),
-        e if e.is_rejection() => rejected(e),
+        e if e.is_rejection() => Failure::Rejected(Refusal::Image(e)),
         e => Failure::Image(e),
     }
 }
@@ -162,7 +194,7 @@ pub struct Summary {
     /// The train's exit code.
     pub exit_code: Option<i64>,
     /// `pushed`, `rejected`, `train-failed`, `error` or `interrupted`.
-    pub decision: String,
+    pub decision: Decision,
     /// Why, unless pushed.
     pub reason: Option<String>,
     /// Seconds per step.

@@ -66,9 +66,9 @@ pub async fn master(
     let pinned = reg.resolve(&r).await.map_err(image)?;
     let repo = format!("{}/{}", r.registry(), r.repository());
     let allowed = if signed.is_some() {
-        cfg.master_allowed(&repo, &pinned.digest)
+        cfg.master_allowed(&r, &pinned.digest)
     } else {
-        cfg.policy_names_master(&repo, &pinned.digest)
+        cfg.policy_names_master(&r, &pinned.digest)
     };
     if !allowed {
         return Err(rejected(format!(

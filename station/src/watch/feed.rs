@@ -10,7 +10,12 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 /// Follows the feed of `station` until `stop`, waking `wake` at each event.
-pub async fn follow(client: Client, station: String, wake: Arc<Notify>, stop: CancellationToken) {
+pub async fn follow(
+    client: Client,
+    station: route_wire::StationId,
+    wake: Arc<Notify>,
+    stop: CancellationToken,
+) {
     let path = format!("/v1/stations/{station}/events");
     let mut last = 0;
     let mut backoff = Backoff::default();

@@ -10,14 +10,13 @@ use train_image::{self as img, ImageRef, Registry};
 use train_lib::keys::TrustStore;
 use train_lib::TrainDir;
 
-/// Inspects the image `image` (`repo@digest`).
+/// Inspects the image `reference` (`repo@digest`).
 pub async fn inspect(
     reg: &Registry,
-    image: &str,
+    reference: &ImageRef,
     cfg: &StationConfig,
     tmp: &Path,
 ) -> Result<Inspection, String> {
-    let reference: ImageRef = image.parse().map_err(|e| format!("{e}"))?;
     let work = tempfile::Builder::new()
         .prefix("pht-inspect-")
         .tempdir_in(tmp)
@@ -28,7 +27,7 @@ pub async fn inspect(
         limits: cfg.limits.read_limits(),
         cancel: &cancel,
     };
-    let pulled = img::pull_train(reg, &reference, work.path(), opts)
+    let pulled = img::pull_train(reg, reference, work.path(), opts)
         .await
         .map_err(|e| e.to_string())?;
     let dir = pulled.dir.clone();
@@ -48,7 +47,7 @@ fn describe(dir: &Path, digest: &str) -> Result<Inspection, String> {
     list(&dir.join("pht_train"), "", &mut files);
     files.sort();
     Ok(Inspection {
-        digest: digest.to_string(),
+        digest: route_wire::Digest::parse(digest).map_err(|e| e.to_string())?,
         entrypoint: train.entrypoint().ok().flatten(),
         files,
         problems,

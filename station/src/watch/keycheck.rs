@@ -2,7 +2,9 @@
 //! (vantage6's check): trains are encrypted for the service's copy, so a mismatch means every
 //! train would fail here. A key the station proposed and an admin accepted is taken into use.
 
-use route_wire::client::{Client, ClientError};
+use super::RouteService;
+use route_wire::client::ClientError;
+use route_wire::StationId;
 use std::path::{Path, PathBuf};
 use train_lib::keys::PrivateKey;
 
@@ -62,7 +64,7 @@ pub enum KeyState {
 /// The station's key, as the watcher uses it.
 pub struct StationKey<'a> {
     /// The station.
-    pub station: &'a str,
+    pub station: &'a StationId,
     /// Its key file.
     pub path: &'a Path,
     /// The variable holding the key's password.
@@ -75,7 +77,10 @@ pub struct StationKey<'a> {
 
 /// Checks `k.key` against the service's copy; when the service holds the key in
 /// `path.next` (`station keys rotate`, accepted by an admin), that key becomes the key.
-pub async fn check_key(client: &Client, k: &StationKey<'_>) -> Result<KeyState, KeyCheckError> {
+pub async fn check_key<S: RouteService>(
+    client: &S,
+    k: &StationKey<'_>,
+) -> Result<KeyState, KeyCheckError> {
     let held = client.station_key(k.station).await?;
     let mine = k.key.public().fingerprint();
     if held.fingerprint == mine {
@@ -99,7 +104,7 @@ pub async fn check_key(client: &Client, k: &StationKey<'_>) -> Result<KeyState, 
         }
     }
     Err(KeyCheckError::Mismatch {
-        station: k.station.into(),
+        station: k.station.to_string(),
         path: k.path.display().to_string(),
         mine,
         service: held.fingerprint,

@@ -9,38 +9,53 @@
 //! what dead runs left (containers, volumes, disks, decrypted work directories) is removed and
 //! their trains run again. SIGTERM stops taking work, cancels the runs in hand (nothing is
 //! pushed for an unfinished run) and reports them `interrupted`.
+//!
+//! Supervised: a job that fails or panics costs that job only. A panic is caught where the job
+//! runs, what it left is swept and its audit record closed, and the train runs again up to
+//! `max_attempts`; a bookkeeping error of one job is logged. Only configuration, key and
+//! audit-log errors stop the daemon ([`WatchError::is_fatal`]), with what to do.
+//!
+//! Layout: [`plan`] decides what to do with an inbox item, `act` does it against the
+//! [`RouteService`] trait, `jobs` starts, supervises and settles runs on a [`Runner`].
 
+mod act;
 mod approval;
 mod feed;
 mod inspect;
+mod item;
+mod jobs;
 mod keycheck;
+pub mod plan;
+mod runner;
+mod service;
 pub mod state;
+#[cfg(test)]
+mod tests;
 
 pub use crate::config::{ApiKeyError, WatchSection};
 pub use approval::auto_approval;
 pub use feed::Backoff;
 pub use keycheck::{check_key, next_key_path, KeyCheckError, KeyState, StationKey};
+pub use runner::{Pipeline, Runner};
+pub use service::RouteService;
 pub use state::{Inspection, State, StateError, Status};
 
 use crate::audit::{AuditError, AuditLog};
 use crate::config::StationConfig;
 use crate::engine::ContainerEngine;
-use crate::events::{Events, Stage, Tracing};
-use crate::run::{self, Decision, Failure, Summary};
+use crate::events::Stage;
 use futures_util::stream::{FuturesUnordered, StreamExt};
-use route_wire::client::{Client, ClientError};
-use route_wire::{HopState, InboxItem, ReportStatus};
+use plan::Stop;
+use route_wire::client::ClientError;
+use route_wire::StationId;
 use secrecy::SecretString;
 use std::collections::HashMap;
-use std::future::Future;
 use std::path::PathBuf;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, Notify};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
-use train_image::{Credentials, Registry, RegistryOptions};
 use train_lib::keys::PrivateKey;
 
 /// Why the watcher stopped or could not start.
@@ -64,10 +79,23 @@ pub enum WatchError {
     Audit(#[from] AuditError),
 }
 
+impl WatchError {
+    /// Whether the daemon must stop: its configuration or key cannot be used, or its audit
+    /// log fails its check (appending would fork it). Anything else costs one job.
+    pub fn is_fatal(&self) -> bool {
+        matches!(
+            self,
+            WatchError::Config(_)
+                | WatchError::Key(_)
+                | WatchError::Audit(AuditError::StopsRuns { .. })
+        )
+    }
+}
+
 /// What the watcher needs.
-pub struct WatchRequest {
+pub struct WatchRequest<S> {
     /// This station's id.
-    pub station: String,
+    pub station: StationId,
     /// Its private key's file (a rotated key is taken into use from `FILE.next`).
     pub key_path: PathBuf,
     /// The variable holding the key's password.
@@ -79,15 +107,10 @@ pub struct WatchRequest {
     /// Policy, limits, registries, audit log, `[watch]`.
     pub config: StationConfig,
     /// The route service.
-    pub client: Client,
+    pub client: S,
     /// Where private work directories are made.
     pub tmp: PathBuf,
 }
-
-type RunEnd = (String, InboxItem, Summary, Result<(), Failure>);
-type Running<'a> = FuturesUnordered<Pin<Box<dyn Future<Output = RunEnd> + 'a>>>;
-type Inspecting<'a> =
-    FuturesUnordered<Pin<Box<dyn Future<Output = (String, Result<Inspection, String>)> + 'a>>>;
 
 /// A run in hand.
 struct Job {
@@ -96,46 +119,45 @@ struct Job {
     dropped: bool,
 }
 
-/// Run events go to `tracing`; milestones go to the loop, which reports them.
-struct JobEvents {
-    key: String,
-    milestones: mpsc::UnboundedSender<(String, Stage)>,
-}
-
-impl Events for JobEvents {
-    fn stage(&self, _: &str, stage: Stage) {
-        let _ = self.milestones.send((self.key.clone(), stage));
-    }
-    fn step(&self, run_id: &str, message: &str) {
-        Tracing.step(run_id, message)
-    }
-    fn warn(&self, run_id: &str, message: &str) {
-        Tracing.warn(run_id, message)
-    }
-    fn train_output(&self, run_id: &str, line: &str) {
-        Tracing.train_output(run_id, line)
-    }
-    fn transfers(&self) -> &dyn train_image::Reporter {
-        &train_image::Silent
-    }
-}
-
 /// The watcher's loop state.
-struct Watcher {
-    req: WatchRequest,
+struct Watcher<S> {
+    req: WatchRequest<S>,
     key: Arc<PrivateKey>,
     audit: AuditLog,
     state: State,
-    jobs: HashMap<String, Job>,
-    inspecting: Vec<String>,
-    milestones: mpsc::UnboundedSender<(String, Stage)>,
+    jobs: HashMap<Stop, Job>,
+    inspecting: Vec<route_wire::TrainId>,
+    milestones: mpsc::UnboundedSender<(Stop, Stage)>,
     stopping: bool,
 }
 
+impl<S> Watcher<S> {
+    /// Logs an error of one job and goes on, unless it must stop the daemon.
+    fn settle(&self, r: Result<(), WatchError>) -> Result<(), WatchError> {
+        match r {
+            Err(e) if e.is_fatal() => Err(e),
+            Err(e) => {
+                tracing::error!(error = %e, "a job's bookkeeping failed; the watcher goes on (that job is tried again at the next inbox read)");
+                Ok(())
+            }
+            Ok(()) => Ok(()),
+        }
+    }
+}
+
 /// Watches until `stop` is cancelled, then ends the runs in hand and returns.
-pub async fn watch<E: ContainerEngine>(
+pub async fn watch<E: ContainerEngine, S: RouteService>(
     engine: &E,
-    req: WatchRequest,
+    req: WatchRequest<S>,
+    stop: CancellationToken,
+) -> Result<(), WatchError> {
+    supervise(&Pipeline(engine), req, stop).await
+}
+
+/// [`watch`] with its jobs on `runner`.
+pub async fn supervise<R: Runner, S: RouteService>(
+    runner: &R,
+    req: WatchRequest<S>,
     stop: CancellationToken,
 ) -> Result<(), WatchError> {
     let w = &req.config.watch;
@@ -152,7 +174,7 @@ pub async fn watch<E: ContainerEngine>(
     let state = State::open(&w.state_dir)?;
     let key = start_key(&req, &audit).await?;
     req.client.set_approval(&req.station, w.approval).await?;
-    match crate::sweep::sweep(engine, &req.station, &req.tmp, Some((&audit, &key))).await {
+    match runner.sweep(&req.station, &req.tmp, &audit, &key).await {
         Ok(s) if s.any() => tracing::warn!(
             containers = s.containers,
             volumes = s.volumes,
@@ -170,8 +192,7 @@ pub async fn watch<E: ContainerEngine>(
     }
     let wake = Arc::new(Notify::new());
     let feed_stop = stop.child_token();
-    let feed = tokio::spawn(feed::follow(
-        req.client.clone(),
+    let feed = tokio::spawn(req.client.follow(
         req.station.clone(),
         wake.clone(),
         feed_stop.clone(),
@@ -189,18 +210,19 @@ pub async fn watch<E: ContainerEngine>(
     };
     tracing::info!(station = %me.req.station, service = %me.req.client.base(),
         approval = %me.req.config.watch.approval, concurrency = me.req.config.watch.concurrency, "watching");
-    let mut runs: Running<'_> = FuturesUnordered::new();
-    let mut inspections: Inspecting<'_> = FuturesUnordered::new();
+    let mut runs: jobs::Running<'_> = FuturesUnordered::new();
+    let mut inspections: jobs::Inspecting<'_> = FuturesUnordered::new();
     let resync = Duration::from_secs(me.req.config.watch.resync_secs.max(1));
     let mut next = Instant::now();
     let mut backoff = Backoff::default();
     loop {
         if !me.stopping && Instant::now() >= next {
-            next = match me.resync(engine, &mut runs, &mut inspections).await {
+            next = match me.resync(runner, &mut runs, &mut inspections).await {
                 Ok(()) => {
                     backoff.reset();
                     Instant::now() + resync
                 }
+                Err(e) if e.is_fatal() => return Err(e),
                 Err(e) => {
                     let pause = backoff.pause().min(resync);
                     tracing::warn!(error = %e, retry_in_secs = pause.as_secs(), "reading the inbox");
@@ -218,9 +240,15 @@ pub async fn watch<E: ContainerEngine>(
             }
             _ = wake.notified(), if !me.stopping => next = Instant::now(),
             _ = tokio::time::sleep_until(next), if !me.stopping => {}
-            Some((key, stage)) = milestones.recv() => me.milestone(&key, stage).await,
-            Some(end) = runs.next(), if !runs.is_empty() => me.finish(end).await?,
-            Some((train, out)) = inspections.next(), if !inspections.is_empty() => me.inspected(train, out)?,
+            Some((stop, stage)) = milestones.recv() => me.milestone(&stop, stage).await,
+            Some(end) = runs.next(), if !runs.is_empty() => {
+                let r = me.finish(runner, end).await;
+                me.settle(r)?;
+            }
+            Some((train, out)) = inspections.next(), if !inspections.is_empty() => {
+                let r = me.inspected(train, out);
+                me.settle(r)?;
+            }
         }
         if me.stopping && runs.is_empty() {
             break;
@@ -233,7 +261,10 @@ pub async fn watch<E: ContainerEngine>(
 
 /// The key check at start: the service must hold this station's key (or the next one, which
 /// is then taken into use).
-async fn start_key(req: &WatchRequest, audit: &AuditLog) -> Result<Arc<PrivateKey>, WatchError> {
+async fn start_key<S: RouteService>(
+    req: &WatchRequest<S>,
+    audit: &AuditLog,
+) -> Result<Arc<PrivateKey>, WatchError> {
     match key_in_use(req, &req.key, audit).await {
         Ok((key, pending)) => {
             if let Some(fp) = pending {
@@ -251,8 +282,8 @@ async fn start_key(req: &WatchRequest, audit: &AuditLog) -> Result<Arc<PrivateKe
 
 /// The key to use now: `key`, or the next key once the service holds it (promoted, with the
 /// audit log handed over); and the fingerprint of a proposal still waiting for an admin.
-async fn key_in_use(
-    req: &WatchRequest,
+async fn key_in_use<S: RouteService>(
+    req: &WatchRequest<S>,
     key: &Arc<PrivateKey>,
     audit: &AuditLog,
 ) -> Result<(Arc<PrivateKey>, Option<String>), KeyCheckError> {
@@ -272,5 +303,3 @@ async fn key_in_use(
         KeyState::Current => (key.clone(), None),
     })
 }
-
-mod loop_steps;

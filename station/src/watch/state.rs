@@ -6,11 +6,15 @@
 //! (a report that did not get through). The audit log stays the record of what ran; this file
 //! only lets a restarted watcher finish its reports and not start a run twice.
 
+use super::item::Stop;
+use route_wire::{Digest, TrainId};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::Write;
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
+use train_lib::tree::private;
 
 /// Why the state could not be used.
 #[derive(Debug, thiserror::Error)]
@@ -46,7 +50,7 @@ pub enum Status {
     /// Pushed; the digest is reported as `done`.
     Pushed {
         /// The pushed manifest digest.
-        digest: String,
+        digest: Digest,
     },
     /// Failed for good; the reason is reported as `failed`.
     Failed {
@@ -64,20 +68,23 @@ pub struct Entry {
     #[serde(flatten)]
     pub status: Status,
     /// The inbox image's digest.
-    pub digest_in: String,
+    pub digest_in: Digest,
     /// Runs started.
     pub attempts: u32,
     /// Whether the service has the last report.
     pub reported: bool,
     /// Unix seconds of the last change.
     pub updated: u64,
+    /// Why the last run ended in trouble that was not the train's, if one did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
 }
 
 /// What a reviewer sees of a train waiting for approval (`station queue`).
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Inspection {
     /// The inbox image's digest it was read from.
-    pub digest: String,
+    pub digest: Digest,
     /// The file the image runs.
     pub entrypoint: Option<String>,
     /// The train's files (names and sizes as shipped, encrypted).
@@ -101,11 +108,6 @@ pub struct State {
     _lock: File,
 }
 
-/// The key of one train stop: `train#index`.
-pub fn key(train: &str, index: usize) -> String {
-    format!("{train}#{index}")
-}
-
 fn now() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -123,9 +125,12 @@ impl State {
             let path = path.display().to_string();
             move |source| StateError::Io { path, source }
         };
-        std::fs::create_dir_all(dir).map_err(io(dir))?;
+        // The state names the trains this station runs and why it refused some: the watcher's
+        // alone (0700, 0600; a directory an older version left 0755 is tightened).
+        private::create_dir_all(dir).map_err(io(dir))?;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).map_err(io(dir))?;
         let lock_path = dir.join("watch.lock");
-        let lock = File::create(&lock_path).map_err(io(&lock_path))?;
+        let lock = private::open_lock(&lock_path).map_err(io(&lock_path))?;
         if lock.try_lock().is_err() {
             return Err(StateError::Locked(dir.display().to_string()));
         }
@@ -158,8 +163,8 @@ impl State {
     }
 
     /// One train stop's entry.
-    pub fn get(&self, key: &str) -> Option<&Entry> {
-        self.doc.stops.get(key)
+    pub fn get(&self, stop: &Stop) -> Option<&Entry> {
+        self.doc.stops.get(&stop.to_string())
     }
 
     /// Every entry.
@@ -167,28 +172,48 @@ impl State {
         self.doc.stops.iter()
     }
 
-    /// Sets `key` to `status` (not yet reported) and saves.
-    pub fn set(&mut self, key: &str, digest_in: &str, status: Status) -> Result<(), StateError> {
-        let e = self.doc.stops.entry(key.to_string()).or_insert(Entry {
+    /// Sets `stop` to `status` (not yet reported) and saves.
+    pub fn set(
+        &mut self,
+        stop: &Stop,
+        digest_in: &Digest,
+        status: Status,
+    ) -> Result<(), StateError> {
+        self.set_with(stop, digest_in, status, None)
+    }
+
+    /// Sets `stop` to `status` after trouble that was not the train's (`error`), and saves.
+    pub fn set_with(
+        &mut self,
+        stop: &Stop,
+        digest_in: &Digest,
+        status: Status,
+        error: Option<String>,
+    ) -> Result<(), StateError> {
+        let e = self.doc.stops.entry(stop.to_string()).or_insert(Entry {
             status: Status::Running,
-            digest_in: digest_in.to_string(),
+            digest_in: digest_in.clone(),
             attempts: 0,
             reported: false,
             updated: 0,
+            last_error: None,
         });
         if status == Status::Running {
             e.attempts += 1;
         }
         e.status = status;
-        e.digest_in = digest_in.to_string();
+        e.digest_in = digest_in.clone();
         e.reported = false;
         e.updated = now();
+        if error.is_some() {
+            e.last_error = error;
+        }
         self.save()
     }
 
-    /// Marks `key`'s last report as received by the service and saves.
-    pub fn reported(&mut self, key: &str) -> Result<(), StateError> {
-        if let Some(e) = self.doc.stops.get_mut(key) {
+    /// Marks `stop`'s last report as received by the service and saves.
+    pub fn reported(&mut self, stop: &Stop) -> Result<(), StateError> {
+        if let Some(e) = self.doc.stops.get_mut(&stop.to_string()) {
             e.reported = true;
             e.updated = now();
         }
@@ -196,23 +221,28 @@ impl State {
     }
 
     /// Records what a reviewer should see of `train`, and saves.
-    pub fn inspected(&mut self, train: &str, i: Inspection) -> Result<(), StateError> {
+    pub fn inspected(&mut self, train: &TrainId, i: Inspection) -> Result<(), StateError> {
         self.doc.inspected.insert(train.to_string(), i);
         self.save()
     }
 
     /// The inspection of `train`, if made from `digest`.
-    pub fn inspection(&self, train: &str, digest: &str) -> Option<&Inspection> {
-        self.doc.inspected.get(train).filter(|i| i.digest == digest)
+    pub fn inspection(&self, train: &TrainId, digest: &Digest) -> Option<&Inspection> {
+        self.doc
+            .inspected
+            .get(train.as_str())
+            .filter(|i| i.digest == *digest)
     }
 
     /// Forgets inspections of trains no longer waiting, and entries untouched for a week (by
     /// then the service has moved on: reconciliation finds any push a report missed).
-    pub fn prune(&mut self, waiting: &[String]) -> Result<(), StateError> {
+    pub fn prune(&mut self, waiting: &[TrainId]) -> Result<(), StateError> {
         let before = (self.doc.stops.len(), self.doc.inspected.len());
         let cutoff = now().saturating_sub(KEEP_SECS);
         self.doc.stops.retain(|_, e| e.updated >= cutoff);
-        self.doc.inspected.retain(|t, _| waiting.contains(t));
+        self.doc
+            .inspected
+            .retain(|t, _| waiting.iter().any(|w| w == t));
         if before != (self.doc.stops.len(), self.doc.inspected.len()) {
             self.save()?;
         }
@@ -226,7 +256,11 @@ impl State {
             source,
         };
         let body = serde_json::to_vec_pretty(&self.doc).expect("the state serialises");
-        let mut f = File::create(&tmp).map_err(io)?;
+        match std::fs::remove_file(&tmp) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(io(e)),
+            _ => {}
+        }
+        let mut f = private::create_file(&tmp).map_err(io)?;
         f.write_all(&body).map_err(io)?;
         f.sync_all().map_err(io)?;
         std::fs::rename(&tmp, &self.path).map_err(io)?;
@@ -238,33 +272,57 @@ impl State {
 mod tests {
     use super::*;
 
+    fn d(c: char) -> Digest {
+        Digest::parse(&format!("sha256:{}", c.to_string().repeat(64))).unwrap()
+    }
+
+    #[test]
+    fn the_state_is_private_even_where_an_older_version_left_it_open() {
+        let d0 = tempfile::tempdir().unwrap();
+        let dir = d0.path().join("watch");
+        std::fs::create_dir(&dir).unwrap();
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let s = State::open(&dir).unwrap();
+        s.save().unwrap();
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&dir), 0o700);
+        assert_eq!(mode(&dir.join("state.json")), 0o600);
+        assert_eq!(mode(&dir.join("watch.lock")), 0o600);
+    }
+
     #[test]
     fn state_survives_a_reopen_and_a_second_watcher_is_refused() {
-        let d = tempfile::tempdir().unwrap();
-        let mut s = State::open(d.path()).unwrap();
-        s.set("t1#0", "sha256:aa", Status::Running).unwrap();
-        s.set("t1#0", "sha256:aa", Status::Running).unwrap();
-        let err = State::open(d.path()).err().expect("locked");
-        assert!(matches!(err, StateError::Locked(_)), "{err}");
-        s.set(
-            "t1#0",
-            "sha256:aa",
-            Status::Pushed {
-                digest: "sha256:bb".into(),
-            },
+        let d0 = tempfile::tempdir().unwrap();
+        let stop = Stop {
+            train: "t1".parse().unwrap(),
+            index: 0,
+        };
+        let mut s = State::open(d0.path()).unwrap();
+        s.set(&stop, &d('a'), Status::Running).unwrap();
+        s.set_with(
+            &stop,
+            &d('a'),
+            Status::Running,
+            Some("registry down".into()),
         )
         .unwrap();
+        let err = State::open(d0.path()).err().expect("locked");
+        assert!(matches!(err, StateError::Locked(_)), "{err}");
+        s.set(&stop, &d('a'), Status::Pushed { digest: d('b') })
+            .unwrap();
         drop(s);
-        let s = State::open(d.path()).unwrap();
-        let e = s.get("t1#0").unwrap();
+        let s = State::open(d0.path()).unwrap();
+        let e = s.get(&stop).unwrap();
         assert_eq!(e.attempts, 2);
-        assert_eq!(
-            e.status,
-            Status::Pushed {
-                digest: "sha256:bb".into()
-            }
-        );
+        assert_eq!(e.status, Status::Pushed { digest: d('b') });
+        assert_eq!(e.last_error.as_deref(), Some("registry down"));
         assert!(!e.reported);
+        // The file keeps its keys and spellings.
+        let text = std::fs::read_to_string(d0.path().join("state.json")).unwrap();
+        assert!(
+            text.contains("\"t1#0\"") && text.contains("\"status\": \"pushed\""),
+            "{text}"
+        );
     }
 
     #[test]

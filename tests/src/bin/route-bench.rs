@@ -15,7 +15,7 @@ use e2e::route::{free_port, nonce, token_signing_pair, TestRegistry};
 use e2e::{arg, bin, master, ok};
 use route_service::auth::{key_hash, new_key};
 use route_service::db::{Db, NewCreator, NewStation, TrainFilter};
-use route_wire::Approval;
+use route_wire::{Approval, EventKind};
 use serde_json::{json, Value};
 use sqlx::Row;
 use std::collections::{HashMap, HashSet};
@@ -50,8 +50,9 @@ struct Party {
     reg: Registry,
 }
 
-/// Registry access logged in as `id` with `key` on `addrs` (none without token auth).
-fn access(token: bool, addrs: &[String], id: &str, key: &str) -> Registry {
+/// Registry access logged in as `id` with `key` on `addrs` (none without token auth), its
+/// credentials allowed to the service's token realm at `url`.
+fn access(token: bool, addrs: &[String], url: &str, id: &str, key: &str) -> Registry {
     let credentials = if token {
         addrs
             .iter()
@@ -70,6 +71,7 @@ fn access(token: bool, addrs: &[String], id: &str, key: &str) -> Registry {
     };
     Registry::new(RegistryOptions {
         credentials,
+        token_realms: vec![format!("{url}/v1/registry-token")],
         ..Default::default()
     })
 }
@@ -347,13 +349,13 @@ async fn main() {
     let creator_api_key = new_key();
     let creator = Party {
         id: "creator".into(),
-        reg: access(token, &addr, "creator", &creator_api_key),
+        reg: access(token, &addr, &url, "creator", &creator_api_key),
         key: creator_api_key,
         registry: addr[0].clone(),
     };
     db.add_creator(
         &NewCreator {
-            id: creator.id.clone(),
+            id: creator.id.parse().unwrap(),
             registry: addr[0].clone(),
             namespace: "creator".into(),
             public_key: creator_key.public().to_pem(),
@@ -367,14 +369,14 @@ async fn main() {
     for (i, k) in keys.iter().take(n_st).enumerate() {
         let (id, api_key) = (format!("s{i:03}"), new_key());
         let p = Party {
-            reg: access(token, &addr, &id, &api_key),
+            reg: access(token, &addr, &url, &id, &api_key),
             id,
             key: api_key,
             registry: addr[i % 2].clone(),
         };
         db.add_station(
             &NewStation {
-                id: p.id.clone(),
+                id: p.id.parse().unwrap(),
                 registry: p.registry.clone(),
                 namespace: p.id.clone(),
                 public_key: k.public().to_pem(),
@@ -428,23 +430,35 @@ async fn main() {
             .is_ok_and(|s| s.success())
     });
     // The bench's own writes outside any party's repositories (the master copy, the big train's
-    // skopeo target) use the service's account, as an admin seeding a registry would.
-    let admin = token.then(|| {
-        route_service::token::TokenIssuer::new(route_service::token::TokenConfig {
-            key_file: token_key.clone(),
-            issuer: "pht-route-service".into(),
-            lifetime_secs: 300,
-            public_pull: vec![],
-        })
-        .unwrap()
-        .mover_credentials()
+    // skopeo target) use tokens signed here, as the service's movers sign theirs.
+    let issuer = token.then(|| {
+        Arc::new(
+            route_service::token::TokenIssuer::new(route_service::token::TokenConfig {
+                key_file: token_key.clone(),
+                issuer: "pht-route-service".into(),
+                lifetime_secs: 300,
+                public_pull: vec![],
+            })
+            .unwrap(),
+        )
     });
-    let reg = match &admin {
-        Some(c) => Registry::new(RegistryOptions {
-            credentials: addr.iter().map(|a| (a.clone(), c.clone())).collect(),
+    let reg = if let Some(issuer) = &issuer {
+        Registry::new(RegistryOptions {
+            minters: addr
+                .iter()
+                .enumerate()
+                .map(|(i, a)| image::Minter {
+                    registry: a.clone(),
+                    minter: Arc::new(route_service::token::MoverTokens::new(
+                        issuer.clone(),
+                        format!("reg-{i}"),
+                    )),
+                })
+                .collect(),
             ..Default::default()
-        }),
-        None => Registry::new(RegistryOptions::default()),
+        })
+    } else {
+        Registry::new(RegistryOptions::default())
     };
     let local_master: ImageRef = format!("{}/master/busybox:1", addr[0]).parse().unwrap();
     let m = reg.resolve(&master().parse().unwrap()).await.unwrap();
@@ -657,7 +671,7 @@ async fn main() {
             .unwrap();
         let moves: Vec<_> = evs
             .iter()
-            .filter(|e| e.kind == "delivered" || e.kind == "finished")
+            .filter(|e| e.kind == EventKind::Delivered || e.kind == EventKind::Finished)
             .collect();
         let states: i64 = sqlx::query("SELECT COUNT(*) AS n FROM train_states WHERE train_id = $1")
             .bind(&id)
@@ -673,7 +687,7 @@ async fn main() {
             duplicated += 1;
         }
         let route = route_of(t);
-        let detections: Vec<_> = evs.iter().filter(|e| e.kind == "pushed").collect();
+        let detections: Vec<_> = evs.iter().filter(|e| e.kind == EventKind::Pushed).collect();
         for (k, e) in moves.iter().enumerate().skip(1) {
             let Some(p) = pushed.get(&(id.clone(), k - 1)) else {
                 continue;
@@ -758,10 +772,16 @@ async fn main() {
             "--src-tls-verify=false",
             "--dest-tls-verify=false",
         ]);
-        if let Some(Credentials::Basic { username, password }) = &admin {
-            use secrecy::ExposeSecret;
-            let creds = format!("{username}:{}", password.expose_secret());
-            skopeo.args(["--src-creds", &creds, "--dest-creds", &creds]);
+        if let Some(issuer) = &issuer {
+            use train_image::TokenMinter;
+            let mint = |i: usize, scopes: &[String]| {
+                route_service::token::MoverTokens::new(issuer.clone(), format!("reg-{i}"))
+                    .mint(&format!("reg-{i}"), scopes)
+                    .unwrap()
+            };
+            let src = mint(0, &[format!("repository:{}:pull", tag.repository())]);
+            let dst = mint(1, &[format!("repository:skopeo/big{r}:pull,push")]);
+            skopeo.args(["--src-registry-token", &src, "--dest-registry-token", &dst]);
         }
         let t = Instant::now();
         ok(skopeo.args([
@@ -784,7 +804,7 @@ async fn main() {
                 .events(route_service::db::EventFilter::Train(&id), 0, 100)
                 .await
                 .unwrap();
-            if let Some(e) = evs.iter().find(|e| e.kind == "delivered") {
+            if let Some(e) = evs.iter().find(|e| e.kind == EventKind::Delivered) {
                 break e.at;
             }
             tokio::time::sleep(Duration::from_millis(20)).await;

@@ -159,6 +159,17 @@ pub struct RegistryArgs {
     /// A registry (host:port) to speak plain HTTP to although it is not on loopback. Repeatable.
     #[arg(long = "insecure-registry", value_name = "HOST:PORT")]
     pub insecure: Vec<String>,
+    /// A token realm (URL) your registry credentials may be sent to when a registry's
+    /// challenge names it; a realm on the registry's own host needs none, the route service's
+    /// (`<route service>/v1/registry-token`) is added when one is configured. Credentials are
+    /// never sent to a realm that is not named here. Repeatable, or comma-separated.
+    #[arg(
+        long = "token-realm",
+        value_name = "URL",
+        env = "PHT_TOKEN_REALMS",
+        value_delimiter = ','
+    )]
+    pub token_realms: Vec<String>,
 }
 
 impl RegistryArgs {
@@ -166,6 +177,7 @@ impl RegistryArgs {
     pub fn registry(&self) -> image::Registry {
         image::Registry::new(image::RegistryOptions {
             insecure: self.insecure.clone(),
+            token_realms: self.token_realms.clone(),
             ..Default::default()
         })
     }

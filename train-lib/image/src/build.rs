@@ -112,7 +112,8 @@ pub async fn build(
             signed
         }
     };
-    train_lib::tree::check_rel_path(&entry).map_err(ProtocolError::from)?;
+    train_lib::tree::check_rel_path(&entry)
+        .map_err(|e| ProtocolError::from(train_lib::Rejection::from(e)))?;
     let train_id = TrainDir::open(req.dir)?
         .verify(&TrustStore::default())?
         .train_id;

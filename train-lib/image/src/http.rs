@@ -1,41 +1,89 @@
 //! Manifests fetched with a cap. `oci-client` reads a manifest response into memory whole,
 //! whatever its length: a registry that streamed a manifest without end drove `train verify`
 //! to 2.2 GB and an abort. Manifests are fetched here instead, with reqwest (the client
-//! `oci-client` itself is built on), and read only up to a cap; the token exchange is still
-//! `oci-client`'s.
+//! `oci-client` itself is built on), and read only up to a cap; tokens come from
+//! [`crate::auth`], for these requests and, seeded into its cache, for `oci-client`'s.
 
+use super::auth::{Authorizer, Minter};
 use super::{ImageError, ImageRef};
 use oci_client::secrets::RegistryAuth;
 use oci_client::RegistryOperation;
-use std::collections::HashMap;
-use std::sync::Mutex;
 
-/// A plain HTTP client for capped reads, with the `Authorization` header each repository
-/// needed the last time (so a run asks for a token once, not per request).
+/// A plain HTTP client for capped reads; its [`Authorizer`] decides what credentials go where
+/// and caches the `Authorization` header each repository needed (so a run asks for a token
+/// once, not per request).
 pub(crate) struct CappedHttp {
     client: reqwest::Client,
-    headers: Mutex<HashMap<String, Option<String>>>,
+    pub(crate) authz: Authorizer,
+}
+
+fn scope(r: &ImageRef, op: RegistryOperation) -> String {
+    match op {
+        RegistryOperation::Pull => format!("repository:{}:pull", r.repository()),
+        RegistryOperation::Push => format!("repository:{}:pull,push", r.repository()),
+    }
+}
+
+fn challenge_of(resp: &reqwest::Response) -> Option<String> {
+    resp.headers()
+        .get(reqwest::header::WWW_AUTHENTICATE)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
 }
 
 impl CappedHttp {
-    pub(crate) fn new() -> Result<Self, ImageError> {
+    pub(crate) fn new(
+        realms: &[String],
+        insecure: &[String],
+        minters: &[Minter],
+    ) -> Result<Self, ImageError> {
+        let setup = |reason: String| ImageError::Registry {
+            registry: String::new(),
+            what: "HTTP client setup".into(),
+            reason,
+        };
+        // A registry that redirects a manifest read elsewhere (blob storage does, manifests
+        // do not) gets no credentials there: reqwest drops `Authorization` across hosts.
         let client = reqwest::Client::builder()
+            .connect_timeout(std::time::Duration::from_secs(30))
+            .read_timeout(std::time::Duration::from_secs(120))
             .build()
-            .map_err(|e| ImageError::Registry {
-                registry: String::new(),
-                what: "HTTP client setup".into(),
-                reason: e.to_string(),
-            })?;
+            .map_err(|e| setup(e.to_string()))?;
         Ok(Self {
             client,
-            headers: Mutex::default(),
+            authz: Authorizer::new(realms, insecure, minters).map_err(setup)?,
         })
+    }
+
+    /// The header for `op` on `r` (cached), for seeding `oci-client`.
+    pub(crate) async fn header_for(
+        &self,
+        creds: &RegistryAuth,
+        r: &ImageRef,
+        scheme: &str,
+        op: RegistryOperation,
+    ) -> Result<Option<String>, ImageError> {
+        let registry = r.inner().resolve_registry().to_string();
+        let key = format!("{registry}/{} {op:?}", r.repository());
+        self.authz
+            .header_for(
+                &format!("{scheme}://{registry}"),
+                &registry,
+                creds,
+                &key,
+                &[scope(r, op)],
+            )
+            .await
+            .map_err(|reason| ImageError::Registry {
+                registry: r.registry().to_string(),
+                what: format!("authentication for {r}"),
+                reason,
+            })
     }
 
     /// GETs `r`'s manifest (by digest or tag) over `scheme`, reading at most `cap` bytes.
     pub(crate) async fn manifest(
         &self,
-        oci: &oci_client::Client,
         auth: &RegistryAuth,
         r: &ImageRef,
         scheme: &str,
@@ -53,14 +101,12 @@ impl CappedHttp {
             what: format!("manifest pull ({r})"),
             reason,
         };
-        let key = format!("{registry}/{}", r.repository());
-        let mut header = self
-            .headers
-            .lock()
-            .expect("not poisoned")
-            .get(&key)
-            .cloned()
-            .flatten();
+        let key = format!(
+            "{registry}/{} {:?}",
+            r.repository(),
+            RegistryOperation::Pull
+        );
+        let mut header = self.authz.cached(&key).flatten();
         for attempt in 0..2 {
             let mut req = self
                 .client
@@ -72,11 +118,20 @@ impl CappedHttp {
             let mut resp = req.send().await.map_err(|e| err(e.to_string()))?;
             let status = resp.status();
             if status == reqwest::StatusCode::UNAUTHORIZED && attempt == 0 {
-                header = authorize(oci, auth, r).await.map_err(err)?;
-                self.headers
-                    .lock()
-                    .expect("not poisoned")
-                    .insert(key.clone(), header.clone());
+                let Some(challenge) = challenge_of(&resp) else {
+                    break;
+                };
+                header = self
+                    .authz
+                    .answer(
+                        &registry,
+                        auth,
+                        &challenge,
+                        Some(&[scope(r, RegistryOperation::Pull)]),
+                    )
+                    .await
+                    .map_err(err)?;
+                self.authz.remember(&key, header.clone());
                 continue;
             }
             if !status.is_success() {
@@ -112,7 +167,6 @@ impl CappedHttp {
     /// deletes (405) or no longer has it (404): removing a source tag is a courtesy.
     pub(crate) async fn delete_manifest(
         &self,
-        oci: &oci_client::Client,
         auth: &RegistryAuth,
         r: &ImageRef,
         scheme: &str,
@@ -138,19 +192,14 @@ impl CappedHttp {
             let status = resp.status();
             if status == reqwest::StatusCode::UNAUTHORIZED && attempt == 0 {
                 // The challenge names the scope a delete needs (`delete`, beyond push).
-                let challenge = resp
-                    .headers()
-                    .get(reqwest::header::WWW_AUTHENTICATE)
-                    .and_then(|v| v.to_str().ok())
-                    .map(str::to_string);
-                header = match challenge {
-                    Some(c) => super::challenge::answer(&self.client, &c, auth)
-                        .await
-                        .map_err(err)?,
-                    None => authorize_for(oci, auth, r, RegistryOperation::Push)
-                        .await
-                        .map_err(err)?,
+                let Some(challenge) = challenge_of(&resp) else {
+                    break;
                 };
+                header = self
+                    .authz
+                    .answer(&registry, auth, &challenge, None)
+                    .await
+                    .map_err(err)?;
                 continue;
             }
             return match status.as_u16() {
@@ -193,13 +242,7 @@ impl CappedHttp {
             to.repository(),
             from.repository()
         );
-        let mut header = self
-            .headers
-            .lock()
-            .expect("not poisoned")
-            .get(&key)
-            .cloned()
-            .flatten();
+        let mut header = self.authz.cached(&key).flatten();
         for attempt in 0..2 {
             let mut req = self.client.post(url.clone());
             if let Some(h) = &header {
@@ -212,21 +255,15 @@ impl CappedHttp {
                 .map_err(|e| mount_err(to, e.to_string()))?;
             let status = resp.status();
             if status == reqwest::StatusCode::UNAUTHORIZED && attempt == 0 {
-                let Some(challenge) = resp
-                    .headers()
-                    .get(reqwest::header::WWW_AUTHENTICATE)
-                    .and_then(|v| v.to_str().ok())
-                    .map(str::to_string)
-                else {
+                let Some(challenge) = challenge_of(&resp) else {
                     return Ok(false);
                 };
-                header = super::challenge::answer(&self.client, &challenge, auth)
+                header = self
+                    .authz
+                    .answer(&registry, auth, &challenge, None)
                     .await
                     .map_err(|e| mount_err(to, e))?;
-                self.headers
-                    .lock()
-                    .expect("not poisoned")
-                    .insert(key.clone(), header.clone());
+                self.authz.remember(&key, header.clone());
                 continue;
             }
             match status.as_u16() {
@@ -261,36 +298,6 @@ fn mount_err(to: &ImageRef, reason: String) -> ImageError {
         registry: to.registry().to_string(),
         what: format!("blob mount into {to}"),
         reason,
-    }
-}
-
-/// A token (or Basic credentials) for pulling `r`.
-async fn authorize(
-    oci: &oci_client::Client,
-    auth: &RegistryAuth,
-    r: &ImageRef,
-) -> Result<Option<String>, String> {
-    authorize_for(oci, auth, r, RegistryOperation::Pull).await
-}
-
-/// A token (or Basic credentials) for `op` on `r`.
-async fn authorize_for(
-    oci: &oci_client::Client,
-    auth: &RegistryAuth,
-    r: &ImageRef,
-    op: RegistryOperation,
-) -> Result<Option<String>, String> {
-    use base64::Engine;
-    match oci.auth(r.inner(), auth, op).await {
-        Ok(Some(token)) => Ok(Some(format!("Bearer {token}"))),
-        Ok(None) => Ok(match auth {
-            RegistryAuth::Basic(u, p) => Some(format!(
-                "Basic {}",
-                base64::engine::general_purpose::STANDARD.encode(format!("{u}:{p}"))
-            )),
-            _ => None,
-        }),
-        Err(e) => Err(format!("authentication failed: {e}")),
     }
 }
 

@@ -12,6 +12,7 @@
 #![deny(missing_docs)]
 
 mod assemble;
+mod auth;
 mod build;
 mod challenge;
 mod checks;
@@ -32,6 +33,7 @@ pub use assemble::{
     next_image, Descriptor, ImageConfig, Manifest, NextImage, LABEL_MASTER, LABEL_MASTER_REPO,
     LABEL_TRAIN_ID,
 };
+pub use auth::{Minter, TokenMinter};
 pub use build::{build, BuildError, BuildRequest, Built};
 pub use checks::{check_image, signed_master_is_labelled, Checked, ImageCheck, ProvenMaster};
 pub use credentials::Credentials;

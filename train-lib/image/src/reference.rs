@@ -31,6 +31,11 @@ impl ImageRef {
     pub fn digest(&self) -> Option<&str> {
         self.0.digest()
     }
+    /// `registry/repository:tag`, checked as any reference is.
+    pub fn tagged(registry: &str, repository: &str, tag: &str) -> Result<ImageRef, ImageError> {
+        format!("{registry}/{repository}:{tag}").parse()
+    }
+
     /// The same repository pinned to `digest`.
     pub fn with_digest(&self, digest: &str) -> ImageRef {
         ImageRef(Reference::with_digest(
@@ -83,6 +88,12 @@ pub fn tag_for(station: &str) -> String {
         format!("s{t}")
     } else {
         t
+    }
+}
+
+impl std::hash::Hash for ImageRef {
+    fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
+        self.to_string().hash(h)
     }
 }
 

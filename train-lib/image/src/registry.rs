@@ -15,7 +15,9 @@ use oci_client::manifest::{
     OCI_IMAGE_MEDIA_TYPE,
 };
 use oci_client::secrets::RegistryAuth;
+use oci_client::token_cache::{RegistryToken, RegistryTokenType};
 use oci_client::Client;
+use oci_client::RegistryOperation;
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -31,6 +33,11 @@ pub struct RegistryOptions {
     /// Docker's configuration: a service that holds its own account (the route service's
     /// mover) uses this.
     pub credentials: Vec<(String, Credentials)>,
+    /// Token realms (URLs) credentials may be sent to when a registry's challenge names them,
+    /// beyond the registry's own origin (see [`crate::auth`]).
+    pub token_realms: Vec<String>,
+    /// Registries whose tokens this process signs itself: no credentials are sent to them.
+    pub minters: Vec<crate::Minter>,
 }
 
 /// An image resolved to its manifest digest; every later read uses the digest.
@@ -91,8 +98,28 @@ impl Registry {
         }
     }
 
-    pub(crate) async fn client(&self, r: &ImageRef) -> Result<Client, ImageError> {
-        Ok(self.client_and_auth(r).await?.0)
+    /// The client for `r`'s registry, its token cache seeded for `op` on `r`'s repository.
+    pub(crate) async fn client(
+        &self,
+        r: &ImageRef,
+        op: RegistryOperation,
+    ) -> Result<Client, ImageError> {
+        let (c, auth) = self.client_and_auth(r).await?;
+        let (http, scheme) = self.capped(r)?;
+        let token = match http.header_for(&auth, r, scheme, op).await? {
+            Some(h) => match h.split_once(' ') {
+                Some(("Bearer", t)) => RegistryTokenType::Bearer(RegistryToken::Token {
+                    token: t.to_string(),
+                }),
+                _ => match &auth {
+                    RegistryAuth::Basic(u, p) => RegistryTokenType::Basic(u.clone(), p.clone()),
+                    _ => return Ok(c),
+                },
+            },
+            None => return Ok(c),
+        };
+        c.tokens.insert(r.inner(), op, token).await;
+        Ok(c)
     }
 
     /// One client per registry, holding its credentials (read once).
@@ -115,9 +142,14 @@ impl Registry {
         let client = Client::try_from(config).map_err(|e| Self::err(r, "client setup", e))?;
         let auth = match self.opts.credentials.iter().find(|(r, _)| *r == reg) {
             Some((_, c)) => c.to_auth(),
+            None if self.opts.minters.iter().any(|m| m.registry == reg) => RegistryAuth::Anonymous,
             None => Credentials::for_registry(&reg)?.to_auth(),
         };
-        client.store_auth_if_needed(&reg, &auth).await;
+        // oci-client would answer a challenge by sending these to whatever realm it names:
+        // it holds none, and gets its tokens from `auth` (seeded before each operation).
+        client
+            .store_auth_if_needed(&reg, &RegistryAuth::Anonymous)
+            .await;
         self.clients
             .lock()
             .expect("not poisoned")
@@ -134,7 +166,11 @@ impl Registry {
         let http = match self.http.get() {
             Some(h) => h,
             None => {
-                let h = CappedHttp::new()?;
+                let h = CappedHttp::new(
+                    &self.opts.token_realms,
+                    &self.opts.insecure,
+                    &self.opts.minters,
+                )?;
                 self.http.get_or_init(|| h)
             }
         };
@@ -144,10 +180,10 @@ impl Registry {
     /// Resolves `r` to its manifest digest (checked against the bytes when `r` names a digest).
     /// The manifest is read up to [`METADATA_CAP`] bytes.
     pub async fn resolve(&self, r: &ImageRef) -> Result<Pinned, ImageError> {
-        let (c, auth) = self.client_and_auth(r).await?;
+        let (_, auth) = self.client_and_auth(r).await?;
         let (http, scheme) = self.capped(r)?;
         let raw = http
-            .manifest(&c, &auth, r, scheme, ACCEPT, METADATA_CAP)
+            .manifest(&auth, r, scheme, ACCEPT, METADATA_CAP)
             .await?;
         let actual = sha256(&raw);
         if let Some(want) = r.digest() {
@@ -171,9 +207,9 @@ impl Registry {
     /// Deletes the manifest `r` names by digest from its repository (every tag on it goes
     /// too); `Ok(false)` when the registry does not allow deletes or no longer has it.
     pub async fn delete_manifest(&self, r: &ImageRef) -> Result<bool, ImageError> {
-        let (c, auth) = self.client_and_auth(r).await?;
+        let (_, auth) = self.client_and_auth(r).await?;
         let (http, scheme) = self.capped(r)?;
-        http.delete_manifest(&c, &auth, r, scheme).await
+        http.delete_manifest(&auth, r, scheme).await
     }
 
     /// Resolves `r` when it exists; `None` when the registry answers that it does not.
@@ -245,7 +281,7 @@ impl Registry {
         progress: &dyn Progress,
         cancel: &CancellationToken,
     ) -> Result<u64, ImageError> {
-        let c = self.client(r).await?;
+        let c = self.client(r, RegistryOperation::Pull).await?;
         let what = format!("blob {} of {r}", d.digest);
         let pull_err =
             |e: &dyn std::fmt::Display| Self::err(r, &format!("blob {} pull", d.digest), e);
@@ -291,7 +327,7 @@ impl Registry {
 
     /// Whether `r`'s repository holds `digest`.
     pub async fn has_blob(&self, r: &ImageRef, digest: &str) -> Result<bool, ImageError> {
-        let c = self.client(r).await?;
+        let c = self.client(r, RegistryOperation::Pull).await?;
         c.blob_exists(r.inner(), digest)
             .await
             .map_err(|e| Self::err(r, &format!("blob {digest} check"), e))
@@ -326,7 +362,7 @@ impl Registry {
         rx: tokio::sync::mpsc::Receiver<bytes::Bytes>,
         progress: &dyn Progress,
     ) -> Result<(String, u64), ImageError> {
-        let c = self.client(to).await?;
+        let c = self.client(to, RegistryOperation::Push).await?;
         let p = progress.clone_box();
         let stream = futures_util::stream::unfold(rx, |mut rx| async move {
             rx.recv().await.map(|b| (Ok(b), rx))
@@ -341,7 +377,7 @@ impl Registry {
 
     /// Pushes a small blob from memory.
     pub async fn push_bytes(&self, to: &ImageRef, bytes: Vec<u8>) -> Result<String, ImageError> {
-        let c = self.client(to).await?;
+        let c = self.client(to, RegistryOperation::Push).await?;
         let d = sha256(&bytes);
         if !self.has_blob(to, &d).await? {
             c.push_blob(to.inner(), bytes, &d)
@@ -360,8 +396,8 @@ impl Registry {
         size: u64,
         progress: &dyn Progress,
     ) -> Result<(), ImageError> {
-        let src = self.client(from).await?;
-        let dst = self.client(to).await?;
+        let src = self.client(from, RegistryOperation::Pull).await?;
+        let dst = self.client(to, RegistryOperation::Push).await?;
         let p = progress.clone_box();
         let mut pulled = src
             .pull_blob_stream(from.inner(), digest)
@@ -407,7 +443,7 @@ impl Registry {
         raw: Vec<u8>,
         media_type: &str,
     ) -> Result<String, ImageError> {
-        let c = self.client(to).await?;
+        let c = self.client(to, RegistryOperation::Push).await?;
         let d = sha256(&raw);
         let ct = media_type
             .parse()

@@ -11,10 +11,16 @@
 #[cfg(feature = "client")]
 pub mod client;
 mod errors;
+mod events;
+mod ids;
 mod states;
 mod views;
 
 pub use errors::{ApiError, ErrorCode};
+pub use events::EventKind;
+pub use ids::{
+    BadValue, CreatorId, Digest, PrincipalId, StationId, TrainId, ID_PATTERN, MAX_ID_LEN,
+};
 pub use states::{Approval, Format, HopState, Liveness, Role, TrainState};
 pub use views::{
     ApprovalSetting, CreatorView, Decision, EventView, HopView, Inbox, InboxItem, KeyProposal,
@@ -48,6 +54,16 @@ pub enum Repo {
     Submissions,
     /// Where the service delivers finished trains to their creator.
     Results,
+}
+
+/// The namespace and kind of a party's repository (`ns/outbox`): the inverse of
+/// [`repository`]; `None` for any other repository.
+pub fn split_repository(repo: &str) -> Option<(&str, Repo)> {
+    let (ns, last) = repo.rsplit_once('/')?;
+    let which = [Repo::Inbox, Repo::Outbox, Repo::Submissions, Repo::Results]
+        .into_iter()
+        .find(|r| r.as_str() == last)?;
+    (!ns.is_empty()).then_some((ns, which))
 }
 
 impl Repo {

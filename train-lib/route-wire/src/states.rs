@@ -10,7 +10,6 @@ macro_rules! names {
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
         #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
         #[serde(rename_all = "snake_case")]
-        #[non_exhaustive]
         pub enum $name { $($(#[$vm])* $v),+ }
 
         impl $name {

@@ -1,5 +1,6 @@
 //! Request and response bodies.
 
+use crate::ids::{CreatorId, Digest, StationId, TrainId};
 use crate::states::{Approval, Format, HopState, Liveness, TrainState};
 use serde::{Deserialize, Serialize};
 
@@ -11,7 +12,7 @@ pub struct SubmitTrain {
     /// `registry/namespace/submissions:tag` (or `@sha256:…`); the service pins its digest.
     pub image: String,
     /// Station ids, in order; must equal the route the train's creator signed.
-    pub route: Vec<String>,
+    pub route: Vec<StationId>,
 }
 
 /// A train with its hops and history.
@@ -19,19 +20,19 @@ pub struct SubmitTrain {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TrainView {
     /// The train id (its configuration's).
-    pub id: String,
+    pub id: TrainId,
     /// The creator who submitted it.
-    pub creator: String,
+    pub creator: CreatorId,
     /// Its format, kept along the route.
     pub format: Format,
     /// Station ids in order.
-    pub route: Vec<String>,
+    pub route: Vec<StationId>,
     /// Where it is.
     pub state: TrainState,
     /// Index of the open hop (`route.len()` is the move to the creator), if any.
     pub current_hop: Option<usize>,
     /// Manifest digests of every state it passed through, the submitted one first.
-    pub states: Vec<String>,
+    pub states: Vec<Digest>,
     /// One entry per route stop, plus the final move to the creator.
     pub hops: Vec<HopView>,
     /// Why it failed, was cancelled or was refused, if it was.
@@ -56,7 +57,7 @@ pub struct HopView {
     /// Position: `0..route.len()` are stations, `route.len()` the move to the creator.
     pub index: usize,
     /// The station, or `None` for the move to the creator.
-    pub station: Option<String>,
+    pub station: Option<StationId>,
     /// The hop's state.
     pub state: HopState,
     /// The pinned image moved (`repository@sha256:…`), once known.
@@ -90,11 +91,11 @@ pub struct EventView {
     /// Increasing id, unique in the deployment.
     pub id: i64,
     /// The train, if the event is about one.
-    pub train: Option<String>,
+    pub train: Option<TrainId>,
     /// The station, if the event is about one.
-    pub station: Option<String>,
-    /// What happened: `submitted`, `delivered`, `pulled`, `running`, `pushed`, `failed`, …
-    pub kind: String,
+    pub station: Option<StationId>,
+    /// What happened.
+    pub kind: crate::EventKind,
     /// Details for people.
     pub detail: String,
     /// Unix milliseconds.
@@ -114,13 +115,13 @@ pub struct Inbox {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct InboxItem {
     /// The train.
-    pub train: String,
+    pub train: TrainId,
     /// Its creator.
-    pub creator: String,
+    pub creator: CreatorId,
     /// Its format.
     pub format: Format,
     /// Its whole route.
-    pub route: Vec<String>,
+    pub route: Vec<StationId>,
     /// This station's position on it.
     pub index: usize,
     /// The hop's state (`delivered`, `awaiting_approval`, `approved` or `running`).
@@ -129,13 +130,6 @@ pub struct InboxItem {
     pub image: String,
     /// Where to push the next state: `registry/namespace/outbox:<train>`.
     pub push_to: String,
-}
-
-impl InboxItem {
-    /// The pinned digest of the inbox image (`repo@digest`); empty if the image has none.
-    pub fn digest(&self) -> &str {
-        self.image.rsplit_once('@').map_or("", |(_, d)| d)
-    }
 }
 
 /// `POST /v1/trains/{id}/reports`: a station's report on its hop.
@@ -149,14 +143,13 @@ pub struct StationReport {
     pub reason: Option<String>,
     /// The digest pushed to the outbox, for `done`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub digest: Option<String>,
+    pub digest: Option<Digest>,
 }
 
 /// What a station reports.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
-#[non_exhaustive]
 pub enum ReportStatus {
     /// The image was pulled.
     Pulled,
@@ -185,7 +178,7 @@ pub struct Decision {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct StationView {
     /// Its id.
-    pub id: String,
+    pub id: StationId,
     /// Its registry (`host:port`).
     pub registry: String,
     /// Its namespace there (inbox and outbox live under it).
@@ -205,7 +198,7 @@ pub struct StationView {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct StationKey {
     /// The station.
-    pub id: String,
+    pub id: StationId,
     /// Its RSA public key, PEM (SubjectPublicKeyInfo).
     pub public_key: String,
     /// `sha256:` of the key's DER, as `train keygen` prints it.
@@ -240,7 +233,7 @@ pub struct ApprovalSetting {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CreatorView {
     /// Its id.
-    pub id: String,
+    pub id: CreatorId,
     /// `sha256:` fingerprint of its public key.
     pub fingerprint: String,
     /// Its registry (`host:port`).
@@ -255,9 +248,18 @@ mod tests {
 
     #[test]
     fn readers_ignore_fields_they_do_not_know() {
+        let d = format!("sha256:{}", "0".repeat(64));
         let item: StationReport =
-            serde_json::from_str(r#"{"status":"done","digest":"sha256:00","future":1}"#).unwrap();
+            serde_json::from_str(&format!(r#"{{"status":"done","digest":"{d}","future":1}}"#))
+                .unwrap();
         assert_eq!(item.status, ReportStatus::Done);
+        // A digest is checked where it is read.
+        let bad =
+            serde_json::from_str::<StationReport>(r#"{"status":"done","digest":"sha256:00"}"#);
+        assert!(bad
+            .unwrap_err()
+            .to_string()
+            .contains("digest \"sha256:00\""));
         let bad = serde_json::from_str::<StationReport>(r#"{"status":"exploded"}"#);
         assert!(bad.is_err());
     }

@@ -8,7 +8,6 @@ use std::path::Path;
 
 /// Which party a key speaks for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
 pub enum KeyRole {
     /// The train's creator.
     Creator,
@@ -137,8 +136,6 @@ impl TrustStore {
             KeyRole::Creator => !self.file.creators.is_empty(),
             KeyRole::Builder => !self.file.builders.is_empty(),
             KeyRole::Station => !self.file.stations.is_empty(),
-            #[allow(unreachable_patterns)]
-            _ => false,
         }
     }
 
@@ -152,8 +149,6 @@ impl TrustStore {
             KeyRole::Creator => self.file.creators.iter().any(|p| p.id == id && p.key == fp),
             KeyRole::Builder => self.file.builders.iter().any(|b| *b.key() == fp),
             KeyRole::Station => self.file.stations.iter().any(|p| p.id == id && p.key == fp),
-            #[allow(unreachable_patterns)]
-            _ => false,
         }
     }
 }

@@ -14,6 +14,20 @@ pub use create::create;
 pub use steps::{post_run, pre_run, results};
 pub use verify::verify;
 
+/// Every signature of `cfg` checked against `trust` (no files): trust, creator and builder,
+/// the route's state and the chain; how many stops signed.
+pub fn verify_signatures_only(
+    cfg: &LegacyConfig,
+    trust: &crate::keys::TrustStore,
+) -> crate::error::Result<usize> {
+    let route = cfg.ordered_route()?;
+    chain::check_trust(cfg, &route, trust)?;
+    chain::verify_creator_and_builder(cfg, trust)?;
+    let done = chain::stops_done(&route)?;
+    chain::verify_chain(cfg, &route, done)?;
+    Ok(done)
+}
+
 use crate::layout::{CONFIG, RESULTS_DIR, TRAIN_DIR, USER_KEY};
 use aws_lc_rs::rsa::{OaepAlgorithm, OAEP_SHA512_MGF1SHA512};
 

@@ -67,7 +67,7 @@ pub fn entrypoint(dir: &Path) -> Result<String> {
 /// What the image layers of this train may unpack to, from its configuration alone, once its
 /// signatures verify: the configuration, every train file and every result of the last stop
 /// at its exact ciphertext length, and the directories their paths need.
-pub fn unpack_allowance(config: &[u8]) -> Result<crate::Allowance> {
+pub fn unpack_allowance(config: &[u8]) -> Result<crate::allowance::Allowance> {
     let Verified { cfg, .. } =
         verify_signatures(NativeConfig::parse(config)?, &TrustStore::default())?;
     let files = cfg
@@ -100,7 +100,7 @@ pub fn unpack_allowance(config: &[u8]) -> Result<crate::Allowance> {
         }
     }
     // `opt/` and the configuration besides the files and directories.
-    Ok(crate::Allowance {
+    Ok(crate::allowance::Allowance {
         bytes,
         entries: entries + dirs.len() as u64 + 2,
     })

@@ -20,6 +20,14 @@ pub use pre_run::pre_run;
 pub use results::results;
 pub use verify::verify;
 
+/// Every signature of `cfg` checked against `trust` (no files); how many stops signed.
+pub fn verify_signatures_only(
+    cfg: NativeConfig,
+    trust: &crate::keys::TrustStore,
+) -> crate::error::Result<usize> {
+    signatures::verify_signatures(cfg, trust).map(|v| v.cfg.stops.len())
+}
+
 use crate::layout::{CONFIG, RESULTS_DIR, TRAIN_DIR};
 use aws_lc_rs::rsa::{OaepAlgorithm, OAEP_SHA256_MGF1SHA256};
 

@@ -8,7 +8,7 @@ mod staging;
 mod walk;
 
 pub use staging::{open_regular, OutputDir, Staging};
-pub use walk::{check_rel_path, walk, Entry, EntryKind};
+pub use walk::{check_rel_path, walk, Entry, EntryKind, UnsafePath};
 
 /// Errors from reading or writing the train directory.
 #[derive(Debug, thiserror::Error)]

@@ -31,8 +31,10 @@ impl Staging {
             .parent()
             .map(Path::to_path_buf)
             .unwrap_or_else(|| PathBuf::from("/"));
+        // tempfile makes directories 0777 & umask (0755 here) unless told.
         let dir = tempfile::Builder::new()
             .prefix(".pht-staging-")
+            .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o700))
             .tempdir_in(&parent)
             .map_err(io_err(&parent))?;
         for sub in ["new", "old"] {
@@ -157,8 +159,10 @@ impl OutputDir {
             _ => PathBuf::from("."),
         };
         fs::create_dir_all(&parent).map_err(io_err(&parent))?;
+        // Decrypted results: the owner's alone from the first byte (0700, not tempfile's 0755).
         let tmp = tempfile::Builder::new()
             .prefix(".pht-out-")
+            .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o700))
             .tempdir_in(&parent)
             .map_err(io_err(&parent))?;
         Ok(Self {
@@ -193,5 +197,26 @@ impl OutputDir {
             let _ = fs::remove_dir_all(&tmp);
             io_err(&self.target)(e)
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn the_staging_directory_is_private_from_its_creation() {
+        let d = tempfile::tempdir().unwrap();
+        let root = d.path().join("root");
+        std::fs::create_dir(&root).unwrap();
+        let s = Staging::new(&root).unwrap();
+        for p in [s.dir.path().to_path_buf(), s.dir.path().join("new")] {
+            let mode = std::fs::metadata(&p).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode, 0o700, "{}", p.display());
+        }
+        let out = OutputDir::new(&d.path().join("results")).unwrap();
+        let mode = std::fs::metadata(out.path()).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o700);
     }
 }

@@ -2,7 +2,6 @@
 //! of a directory, which the PHT-meDIC result hash follows.
 
 use super::{io_err, TreeError};
-use crate::error::Rejection;
 use std::fs;
 use std::path::{Path, PathBuf};
 
@@ -115,16 +114,22 @@ fn kind_name(m: &fs::Metadata) -> &'static str {
     }
 }
 
+/// A relative path that would leave its directory (the protocol refuses it as
+/// `Rejection::UnsafePath`).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("path `{0}` is not a safe relative path")]
+pub struct UnsafePath(pub String);
+
 /// Checks that a relative path from an untrusted configuration stays inside its directory:
 /// no absolute paths, no `.` or `..` components, no empty components, no backslashes or NULs.
-pub fn check_rel_path(p: &str) -> Result<(), Rejection> {
+pub fn check_rel_path(p: &str) -> Result<(), UnsafePath> {
     let bad = p.is_empty()
         || p.starts_with('/')
         || p.contains('\\')
         || p.chars().any(char::is_control)
         || p.split('/').any(|c| c.is_empty() || c == "." || c == "..");
     if bad {
-        Err(Rejection::UnsafePath(p.to_string()))
+        Err(UnsafePath(p.to_string()))
     } else {
         Ok(())
     }

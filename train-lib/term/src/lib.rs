@@ -1,5 +1,6 @@
-//! Terminal output for the two binaries, `train` and `station` (only binaries depend on this
-//! crate): progress bars on stderr for pulls and pushes, hidden when stderr is not a terminal.
+//! Terminal output for the binaries, `train`, `station` and `route-service` (only binaries
+//! depend on this crate): progress bars on stderr for pulls and pushes, hidden when stderr is
+//! not a terminal, and the logging set-up they share.
 
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
@@ -54,4 +55,18 @@ impl Reporter for Bars {
         pb.set_message(what.to_string());
         Box::new(Bar(pb))
     }
+}
+
+/// Logging for the binaries, set up the one way: to stderr, filtered by `RUST_LOG` (else
+/// `default_filter`), with colour codes only on a terminal, so that logs in files and journals
+/// stay plain text.
+pub fn init_logging(default_filter: &str) {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| default_filter.into()),
+        )
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
 }

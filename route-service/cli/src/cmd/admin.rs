@@ -8,13 +8,9 @@ use route_service::db::{NewCreator, NewStation};
 use route_wire::Approval;
 use train_lib::keys::public_key_from_file;
 
-fn check_id(id: &str) -> Result<()> {
-    train_lib::ids::check("id", id).map_err(|e| anyhow::anyhow!("{e}"))
-}
-
-/// The checked id's namespace, public key PEM and fingerprint.
+/// The party's namespace, public key PEM and fingerprint (its id was checked by the
+/// argument parser: the id grammar).
 fn party_of(id: &str, p: &PartyArgs) -> Result<(String, String, String)> {
-    check_id(id)?;
     let k = public_key_from_file(&p.public_key)
         .with_context(|| format!("reading public key {}", p.public_key.display()))?;
     let namespace = p.namespace.clone().unwrap_or_else(|| id.to_string());
@@ -32,7 +28,6 @@ fn print_key(id: &str, key: &str) {
 pub async fn admin(c: AdminCmd) -> Result<()> {
     match c {
         AdminCmd::Add { id, db } => {
-            check_id(&id)?;
             let db = super::open(&db).await?;
             let key = new_key();
             db.add_admin(&id, &key_hash(&id, &key)).await?;

@@ -8,6 +8,7 @@ use anyhow::Result;
 use route_wire::HopState;
 use serde_json::json;
 use station::output::escape;
+use station::watch::plan::Item;
 use station::watch::State;
 use std::time::Duration;
 
@@ -17,22 +18,30 @@ pub async fn run(a: QueueArgs) -> Result<Ended> {
     let inbox = ctx.client()?.inbox(&ctx.station, Duration::ZERO).await?;
     // Read beside a running watcher (no lock taken); nothing yet if it has not looked.
     let inspected = State::peek(&ctx.cfg.watch.state_dir).unwrap_or_default();
-    let waiting: Vec<_> = inbox
+    let waiting: Vec<Item> = inbox
         .items
-        .iter()
+        .into_iter()
         .filter(|i| i.state == HopState::AwaitingApproval)
+        .filter_map(|i| {
+            Item::parse(i, &ctx.cfg.watch.registries)
+                .map_err(|e| eprintln!("skipped: {e}"))
+                .ok()
+        })
         .collect();
+    let inspection = |i: &Item| {
+        inspected
+            .iter()
+            .find(|(t, x)| i.train() == t && x.digest == i.digest)
+            .map(|(_, x)| x)
+    };
     if a.json {
         let v: Vec<_> = waiting
             .iter()
             .map(|i| {
-                let d = i.digest();
-                let insp = inspected
-                    .iter()
-                    .find(|(t, x)| *t == i.train && x.digest == d);
-                json!({"train": i.train, "creator": i.creator, "format": i.format, "route": i.route,
-                       "stop": i.index, "image": i.image,
-                       "inspection": insp.map(|(_, x)| x)})
+                let r = &i.raw;
+                json!({"train": r.train, "creator": r.creator, "format": r.format, "route": r.route,
+                       "stop": r.index, "image": r.image,
+                       "inspection": inspection(i)})
             })
             .collect();
         println!("{}", serde_json::to_string_pretty(&v)?);
@@ -42,23 +51,21 @@ pub async fn run(a: QueueArgs) -> Result<Ended> {
         println!("no train waits for approval at {}", ctx.station);
         return Ok(Ended::Ok);
     }
-    for i in waiting {
-        let d = i.digest();
+    for i in &waiting {
+        let r = &i.raw;
         println!(
             "train {}  (creator {}, {} format)",
-            i.train, i.creator, i.format
+            r.train, r.creator, r.format
         );
+        let route: Vec<&str> = r.route.iter().map(|s| s.as_str()).collect();
         println!(
             "  route:      {} (this is stop {})",
-            i.route.join(" → "),
-            i.index + 1
+            route.join(" → "),
+            r.index + 1
         );
         println!("  image:      {}", i.image);
-        match inspected
-            .iter()
-            .find(|(t, x)| *t == i.train && x.digest == d)
-        {
-            Some((_, x)) => {
+        match inspection(i) {
+            Some(x) => {
                 println!(
                     "  entrypoint: {}",
                     escape(x.entrypoint.as_deref().unwrap_or("(none recorded)"))
@@ -75,7 +82,7 @@ pub async fn run(a: QueueArgs) -> Result<Ended> {
         }
         println!(
             "  decide:     station approve {0}   |   station reject {0} --reason \"…\"",
-            i.train
+            r.train
         );
     }
     Ok(Ended::Ok)

@@ -11,7 +11,7 @@ pub struct Ctx {
     /// Its configuration (defaults without --config).
     pub cfg: StationConfig,
     /// Its id.
-    pub station: String,
+    pub station: route_wire::StationId,
 }
 
 impl Ctx {
@@ -24,13 +24,20 @@ impl Ctx {
         if let Some(u) = &a.route_service {
             cfg.watch.route_service = Some(u.clone());
         }
+        // The route service issues the registry tokens: its realm is a configured host.
+        if let Some(u) = &cfg.watch.route_service {
+            let realm = format!("{}/v1/registry-token", u.trim_end_matches('/'));
+            cfg.registry.token_realms.push(realm);
+        }
         let station = a
             .station
             .clone()
             .or_else(|| cfg.station.id.clone())
             .context(
                 "no station id: pass --station, set STATION_ID, or [station] id in the config",
-            )?;
+            )?
+            .parse()
+            .map_err(|e| anyhow::anyhow!("the station id: {e}"))?;
         Ok(Self { cfg, station })
     }
 

@@ -15,6 +15,11 @@ pub async fn run(a: WatchArgs) -> Result<Ended> {
         ctx.cfg.watch.concurrency = n;
     }
     ctx.cfg.watch.data.extend(a.data);
+    if ctx.cfg.watch.registries.is_empty() {
+        anyhow::bail!(
+            "[watch] registries is empty: name the registries (host:port) of this station's inbox and outbox, e.g. registries = [\"registry.example.org\"]; the station sends its API key to those only"
+        );
+    }
     let client = ctx.client()?;
     let api_key = ctx.cfg.watch.api_key()?;
     let key_path = ctx.cfg.station.key.clone().context(

@@ -56,7 +56,10 @@ fn route_keys(a: &CreateArgs) -> Result<Vec<(String, PublicKey)>> {
         let c = client.as_ref().with_context(|| {
             format!("--station `{s}`: give ID=PUBLIC_KEY.pem, or --route-service URL to fetch the key of {s}")
         })?;
-        let held = rt.block_on(c.station_key(s))?;
+        let station: route_wire::StationId = s
+            .parse()
+            .map_err(|e| anyhow::anyhow!("--station `{s}`: {e}"))?;
+        let held = rt.block_on(c.station_key(&station))?;
         let key = train_lib::keys::public_key_from_text(held.public_key.as_bytes(), "public key")?;
         // The service's answer is checked, not trusted: its fingerprint must be the key's.
         anyhow::ensure!(

@@ -43,7 +43,8 @@ fn train_id(a: &ResultsArgs) -> Option<&str> {
 fn from_service(a: &ResultsArgs, id: &str) -> Result<(tempfile::TempDir, std::path::PathBuf)> {
     let client = route::required(&a.route, None)?;
     let rt = runtime()?;
-    let v = rt.block_on(client.train(id))?;
+    let id: route_wire::TrainId = id.parse()?;
+    let v = rt.block_on(client.train(&id))?;
     let Some(results) = v
         .results
         .filter(|_| v.state == route_wire::TrainState::Finished)

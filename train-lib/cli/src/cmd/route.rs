@@ -50,5 +50,15 @@ pub fn registry_for(
                 password: key,
             },
         )],
+        token_realms: reg
+            .token_realms
+            .iter()
+            .cloned()
+            .chain([format!(
+                "{}/v1/registry-token",
+                c.base().trim_end_matches('/')
+            )])
+            .collect(),
+        ..Default::default()
     })
 }

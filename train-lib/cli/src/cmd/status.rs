@@ -6,7 +6,7 @@ use crate::cli::StatusArgs;
 use crate::support::runtime;
 use anyhow::Result;
 use route_wire::client::Client;
-use route_wire::{EventView, HopState, TrainState, TrainView};
+use route_wire::{EventKind, EventView, HopState, TrainId, TrainState, TrainView};
 use std::time::Duration;
 use train_lib::text::escape;
 
@@ -14,7 +14,7 @@ use train_lib::text::escape;
 #[derive(Debug, thiserror::Error)]
 #[error("train {id} {state}: {reason}")]
 pub struct TrainEnded {
-    id: String,
+    id: TrainId,
     state: TrainState,
     reason: String,
 }
@@ -23,7 +23,10 @@ pub struct TrainEnded {
 pub fn run(a: &StatusArgs) -> Result<()> {
     let client = route::required(&a.route, None)?;
     let rt = runtime()?;
-    let v = rt.block_on(client.train(&a.id))?;
+    let id: TrainId =
+        a.id.parse()
+            .map_err(|e| anyhow::anyhow!("{e}: give the id `train submit` printed"))?;
+    let v = rt.block_on(client.train(&id))?;
     if a.json && !a.follow {
         println!("{}", serde_json::to_string_pretty(&v)?);
         return Ok(());
@@ -36,7 +39,7 @@ pub fn run(a: &StatusArgs) -> Result<()> {
     let v = if ended(v.state) {
         v
     } else {
-        rt.block_on(follow(&client, &a.id, last))?
+        rt.block_on(follow(&client, &id, last))?
     };
     println!();
     print_view(&v);
@@ -66,7 +69,7 @@ fn ended(s: TrainState) -> bool {
 }
 
 /// Prints events until the train ends; reconnects (1 s → 30 s) resume after the last event.
-async fn follow(client: &Client, id: &str, mut last: i64) -> Result<TrainView> {
+async fn follow(client: &Client, id: &TrainId, mut last: i64) -> Result<TrainView> {
     let mut pause = Duration::from_secs(1);
     loop {
         match client.train_events(id, last).await {
@@ -77,8 +80,12 @@ async fn follow(client: &Client, id: &str, mut last: i64) -> Result<TrainView> {
                         print_event(&e);
                         pause = Duration::from_secs(1);
                         if matches!(
-                            e.kind.as_str(),
-                            "finished" | "failed" | "cancelled" | "rejected" | "expired"
+                            e.kind,
+                            EventKind::Finished
+                                | EventKind::Failed
+                                | EventKind::Cancelled
+                                | EventKind::Rejected
+                                | EventKind::Expired
                         ) {
                             let v = client.train(id).await?;
                             if ended(v.state) {
@@ -115,7 +122,7 @@ fn print_event(e: &EventView) {
     println!(
         "  {} UTC  {:<18} {}",
         clock(e.at),
-        escape(&e.kind),
+        e.kind,
         escape(&e.detail)
     );
 }
@@ -132,7 +139,6 @@ fn hop_word(h: HopState) -> &'static str {
         HopState::Failed => "FAILED",
         HopState::Cancelled => "cancelled",
         HopState::Expired => "EXPIRED",
-        _ => "?",
     }
 }
 
@@ -149,8 +155,8 @@ fn print_view(v: &TrainView) {
         };
         let who = h
             .station
-            .clone()
-            .unwrap_or_else(|| format!("{} (results)", v.creator));
+            .as_ref()
+            .map_or_else(|| format!("{} (results)", v.creator), |s| s.to_string());
         let mut line = format!(
             " {here} {}. {:<20} {}",
             h.index + 1,

@@ -22,7 +22,13 @@ pub fn run(a: &SubmitArgs) -> Result<()> {
         pull_with(&rt, &reg, &r).with_context(|| format!("reading the train image {r}"))?;
     let report = TrainDir::open(&pulled.dir)?.verify(&TrustStore::default())?;
     let pinned = pulled.pinned.reference.to_string();
-    let v = rt.block_on(client.submit(&pinned, &report.route))?;
+    let route = report
+        .route
+        .iter()
+        .map(|s| s.parse())
+        .collect::<Result<Vec<route_wire::StationId>, _>>()
+        .context("the train's route names a station id the route service cannot route to")?;
+    let v = rt.block_on(client.submit(&pinned, &route))?;
     if a.json {
         println!("{}", serde_json::to_string_pretty(&v)?);
     } else {
@@ -31,7 +37,11 @@ pub fn run(a: &SubmitArgs) -> Result<()> {
             "submitted train {} ({}) along {}; follow it with: train status {} --follow",
             v.id,
             v.format,
-            v.route.join(" → "),
+            v.route
+                .iter()
+                .map(|s| s.as_str())
+                .collect::<Vec<_>>()
+                .join(" → "),
             v.id
         );
     }

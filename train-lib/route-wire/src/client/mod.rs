@@ -9,8 +9,8 @@ mod sse;
 pub use sse::{EventStream, SseError};
 
 use crate::{
-    ApiError, ApprovalSetting, Decision, Inbox, KeyProposal, ReportStatus, StationKey,
-    StationReport, SubmitTrain, TrainView, API_KEY_SCHEME, MAX_WAIT_SECS,
+    ApiError, ApprovalSetting, Decision, Digest, Inbox, KeyProposal, ReportStatus, StationId,
+    StationKey, StationReport, SubmitTrain, TrainId, TrainView, API_KEY_SCHEME, MAX_WAIT_SECS,
 };
 use reqwest::header::{HeaderValue, AUTHORIZATION};
 use reqwest::StatusCode;
@@ -216,7 +216,7 @@ impl Client {
     }
 
     /// The station's inbox, held up to `wait` (capped at [`MAX_WAIT_SECS`]) while it is empty.
-    pub async fn inbox(&self, station: &str, wait: Duration) -> Result<Inbox> {
+    pub async fn inbox(&self, station: &StationId, wait: Duration) -> Result<Inbox> {
         let secs = wait.as_secs().min(MAX_WAIT_SECS);
         let req = self
             .http
@@ -229,10 +229,10 @@ impl Client {
     /// Reports on train `train` (as the station).
     pub async fn report(
         &self,
-        train: &str,
+        train: &TrainId,
         status: ReportStatus,
         reason: Option<String>,
-        digest: Option<String>,
+        digest: Option<Digest>,
     ) -> Result<TrainView> {
         let body = StationReport {
             status,
@@ -250,7 +250,7 @@ impl Client {
     /// Approves (`reason` optional) or rejects (`reason` required) train `train`.
     pub async fn decide(
         &self,
-        train: &str,
+        train: &TrainId,
         approve: bool,
         reason: Option<String>,
     ) -> Result<TrainView> {
@@ -264,7 +264,7 @@ impl Client {
     }
 
     /// The public key the service holds for station `id`.
-    pub async fn station_key(&self, id: &str) -> Result<StationKey> {
+    pub async fn station_key(&self, id: &StationId) -> Result<StationKey> {
         self.get(
             &format!("the key of station {id}"),
             &format!("/v1/stations/{id}/key"),
@@ -273,7 +273,7 @@ impl Client {
     }
 
     /// Proposes `public_key` (PEM) as station `id`'s next key.
-    pub async fn propose_key(&self, id: &str, public_key: &str) -> Result<StationKey> {
+    pub async fn propose_key(&self, id: &StationId, public_key: &str) -> Result<StationKey> {
         let body = KeyProposal {
             public_key: public_key.to_string(),
         };
@@ -286,7 +286,11 @@ impl Client {
     }
 
     /// Sets how station `id` takes trains.
-    pub async fn set_approval(&self, id: &str, a: crate::Approval) -> Result<ApprovalSetting> {
+    pub async fn set_approval(
+        &self,
+        id: &StationId,
+        a: crate::Approval,
+    ) -> Result<ApprovalSetting> {
         let req = self
             .http
             .put(self.url(&format!("/v1/stations/{id}/approval")))
@@ -296,7 +300,7 @@ impl Client {
     }
 
     /// Submits a pushed train image along `route`.
-    pub async fn submit(&self, image: &str, route: &[String]) -> Result<TrainView> {
+    pub async fn submit(&self, image: &str, route: &[StationId]) -> Result<TrainView> {
         let body = SubmitTrain {
             image: image.to_string(),
             route: route.to_vec(),
@@ -305,13 +309,13 @@ impl Client {
     }
 
     /// One train with its hops and history.
-    pub async fn train(&self, id: &str) -> Result<TrainView> {
+    pub async fn train(&self, id: &TrainId) -> Result<TrainView> {
         self.get(&format!("train {id}"), &format!("/v1/trains/{id}"))
             .await
     }
 
     /// The train's events from after `last_event_id` on, as they happen.
-    pub async fn train_events(&self, id: &str, last_event_id: i64) -> Result<EventStream> {
+    pub async fn train_events(&self, id: &TrainId, last_event_id: i64) -> Result<EventStream> {
         self.events(&format!("/v1/trains/{id}/events"), last_event_id)
             .await
     }
