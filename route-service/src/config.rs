@@ -49,6 +49,29 @@ pub struct Config {
     /// The registry token issuer (for registries with `token_service`).
     #[serde(default)]
     pub token: Option<crate::token::TokenConfig>,
+    /// Connections served at once; more are closed at accept. Below the process's file limit
+    /// (1,024 by default, which 1,100 idle connections once exhausted: every call then timed
+    /// out), with room for the database, the registries and the movers.
+    #[serde(default = "default_max_connections")]
+    pub max_connections: usize,
+    /// Seconds a client has to send a request's headers, and an idle keep-alive connection
+    /// to start its next request; then the connection is closed.
+    #[serde(default = "default_header_timeout")]
+    pub header_timeout_secs: u64,
+    /// Event feeds and inbox long-polls one principal may hold open at once (a station's
+    /// watcher holds two); more are answered 429.
+    #[serde(default = "default_streams")]
+    pub max_streams_per_principal: usize,
+}
+
+fn default_max_connections() -> usize {
+    768
+}
+fn default_header_timeout() -> u64 {
+    10
+}
+fn default_streams() -> usize {
+    16
 }
 
 /// One registry the service moves trains in and takes notifications from.
@@ -284,6 +307,14 @@ impl Config {
             return Err(ConfigError::Invalid(
                 "a registry has token_service but there is no [token] section (the signing key)"
                     .into(),
+            ));
+        }
+        if self.max_connections < 16
+            || self.header_timeout_secs == 0
+            || self.max_streams_per_principal < 2
+        {
+            return Err(ConfigError::Invalid(
+                "max_connections ≥ 16, header_timeout_secs ≥ 1 and max_streams_per_principal ≥ 2 are required (a watcher holds a feed and a long-poll)".into(),
             ));
         }
         if self.mover.workers == 0 {

@@ -7,6 +7,10 @@ use metrics::{describe_counter, describe_histogram, Unit};
 
 /// Requests refused with 403.
 pub const API_DENIED: &str = "route_api_denied_total";
+/// Connections closed at accept: `max_connections` were being served.
+pub const CONNECTIONS_REFUSED: &str = "route_connections_refused_total";
+/// Event feeds and long-polls refused: the principal held `max_streams_per_principal`.
+pub const STREAMS_REFUSED: &str = "route_streams_refused_total";
 /// Requests refused with 401.
 pub const API_UNAUTHENTICATED: &str = "route_api_unauthenticated_total";
 /// Failed logins, by `via` (`api_key`, `registry_login`) and `principal` (`known`: a right id
@@ -41,6 +45,14 @@ pub fn register() {
     let counters: &[(&str, &str)] = &[
         (API_DENIED, "requests refused with 403"),
         (API_UNAUTHENTICATED, "requests refused with 401"),
+        (
+            CONNECTIONS_REFUSED,
+            "connections closed at accept (max_connections served)",
+        ),
+        (
+            STREAMS_REFUSED,
+            "feeds and long-polls refused (max_streams_per_principal held)",
+        ),
         (
             MOVE_BYTES_SENT,
             "layer bytes sent by moves (same-registry moves mount: 0)",

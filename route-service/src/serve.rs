@@ -151,6 +151,7 @@ impl Service {
             owner(),
             token_registries,
         );
+        let streams = api::streams::Streams::new(cfg.max_streams_per_principal);
         let state = AppState {
             db,
             mover,
@@ -160,6 +161,7 @@ impl Service {
             work: work.path().to_path_buf(),
             stop: CancellationToken::new(),
             tokens,
+            streams,
         };
         Ok(Self {
             addr,
@@ -180,16 +182,18 @@ impl Service {
         state.stop = stop.clone();
         let movers = tokio::spawn(state.mover.clone().run(stop.clone()));
         let db = state.db.clone();
+        let limits = crate::listen::Limits {
+            max_connections: state.cfg.max_connections,
+            header_timeout: std::time::Duration::from_secs(state.cfg.header_timeout_secs),
+        };
         let app = api::router(state);
         tracing::info!(addr = %self.addr, "route service listening");
-        let served = axum::serve(self.listener, app)
-            .with_graceful_shutdown(stop.clone().cancelled_owned())
-            .await;
+        crate::listen::serve(self.listener, app, limits, stop.clone()).await;
         stop.cancel();
         let _ = movers.await;
         db.close().await;
         tracing::info!("route service stopped");
-        served.map_err(ServeError::Http)
+        Ok(())
     }
 }
 

@@ -457,3 +457,102 @@ async fn a_list_shows_each_train_as_its_own_view_does_and_filters_by_state_creat
         assert_eq!(submitted, HashSet::from([t2.clone(), t3.clone()]));
     }
 }
+
+/// Issue 19, hole 2: nothing stopped two parties from sharing a (registry, namespace), or a
+/// namespace that is not a repository path; grants follow the namespace.
+#[tokio::test]
+async fn a_namespace_is_one_party_s_on_its_registry_and_a_repository_path() {
+    for (_dir, db) in databases().await {
+        let ns = uniq("ns");
+        let station = |id: &str, registry: &str, namespace: &str| NewStation {
+            id: id.parse().unwrap(),
+            registry: registry.into(),
+            namespace: namespace.into(),
+            public_key: "pem".into(),
+            fingerprint: "sha256:00".into(),
+            approval: Approval::Auto,
+        };
+        let a = uniq("a");
+        db.add_station(&station(&a, "r:1", &ns), "h").await.unwrap();
+        // The same namespace on the same registry: another station, or a creator.
+        let e = db
+            .add_station(&station(&uniq("b"), "r:1", &ns), "h")
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&e, route_service::db::DbError::Conflict(m) if m.contains(&a)),
+            "{e}"
+        );
+        let e = db
+            .add_creator(
+                &NewCreator {
+                    id: uniq("c").parse().unwrap(),
+                    registry: "r:1".into(),
+                    namespace: ns.clone(),
+                    public_key: "pem".into(),
+                    fingerprint: "sha256:00".into(),
+                },
+                "h",
+            )
+            .await
+            .unwrap_err();
+        assert!(matches!(e, route_service::db::DbError::Conflict(_)), "{e}");
+        // On another registry it is another party's to have.
+        db.add_station(&station(&uniq("d"), "r:2", &ns), "h")
+            .await
+            .unwrap();
+        for bad in ["", "Upper", "a/../b", "a//b", "a/", "-a", "a b"] {
+            let e = db
+                .add_station(&station(&uniq("e"), "r:3", bad), "h")
+                .await
+                .unwrap_err();
+            assert!(
+                matches!(&e, route_service::db::DbError::Invalid(m) if m.contains("not a repository path")),
+                "{bad:?}: {e}"
+            );
+        }
+    }
+}
+
+/// Issue 19: a file that is not a database gave a 30 s pool timeout and "timed out".
+#[tokio::test]
+async fn a_file_that_is_not_a_database_is_named_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("route.db");
+    std::fs::write(&f, b"this is a text file, not a database\n").unwrap();
+    let t = std::time::Instant::now();
+    let e = Db::open(&format!("sqlite:{}", f.display()))
+        .await
+        .err()
+        .expect("refused");
+    assert!(t.elapsed() < std::time::Duration::from_secs(5));
+    assert!(e.to_string().contains("is not an SQLite database"), "{e}");
+}
+
+/// Issue 19: `/readyz` said ready while the database could not be written. Its probe commits a
+/// write and, for SQLite, wants room on the file system: a database on an 8 MiB file system
+/// is not ready, and says why.
+#[tokio::test]
+async fn a_database_without_room_to_write_is_not_ready() {
+    let dir = tempfile::tempdir().unwrap();
+    let mnt = dir.path().join("small");
+    std::fs::create_dir(&mnt).unwrap();
+    let ok = std::process::Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=8m", "tmpfs"])
+        .arg(&mnt)
+        .status()
+        .unwrap();
+    assert!(ok.success(), "mounting a tmpfs (the tests run as root)");
+    let db = Db::open(&format!("sqlite:{}", mnt.join("route.db").display()))
+        .await
+        .unwrap();
+    let e = db.ping().await.unwrap_err().to_string();
+    db.close().await;
+    let _ = std::process::Command::new("umount").arg(&mnt).status();
+    assert!(e.contains("MiB free"), "{e}");
+    // And a database with room is ready.
+    let db = Db::open(&format!("sqlite:{}", dir.path().join("ok.db").display()))
+        .await
+        .unwrap();
+    db.ping().await.unwrap();
+}

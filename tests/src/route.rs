@@ -168,6 +168,8 @@ pub struct Setup<'a> {
     pub env: Vec<(String, String)>,
     /// Registries authenticate with the service's tokens (`auth: token`).
     pub token: bool,
+    /// Top-level lines of the service's configuration (limits).
+    pub service_config: String,
 }
 
 impl Default for Setup<'_> {
@@ -184,6 +186,7 @@ impl Default for Setup<'_> {
             lease_secs: 30,
             env: Vec::new(),
             token: false,
+            service_config: String::new(),
         }
     }
 }
@@ -223,8 +226,8 @@ impl RouteScene {
             }
         };
         let mut cfg = format!(
-            "listen = \"127.0.0.1:{port}\"\ndatabase = \"{database}\"\noffline_after_secs = 5\n[mover]\nworkers = 4\nlease_secs = {}\nreconcile_secs = {}\n",
-            setup.lease_secs, setup.reconcile_secs
+            "listen = \"127.0.0.1:{port}\"\ndatabase = \"{database}\"\noffline_after_secs = 5\n{}\n[mover]\nworkers = 4\nlease_secs = {}\nreconcile_secs = {}\n",
+            setup.service_config, setup.lease_secs, setup.reconcile_secs
         );
         if setup.token {
             cfg.push_str(&format!(

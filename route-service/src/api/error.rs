@@ -91,6 +91,7 @@ impl From<DbError> for Failure {
     fn from(e: DbError) -> Self {
         match e {
             DbError::Conflict(m) => Self::conflict(m),
+            DbError::Invalid(m) => Self::invalid(m),
             DbError::NotFound(m) => Self::not_found(m),
             DbError::State(m) => Self::conflict(m),
             e => {

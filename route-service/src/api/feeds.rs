@@ -3,7 +3,7 @@
 //! keep the stream open.
 
 use super::{AppState, Caller, Failure};
-use crate::db::{until_touched, Db, EventFilter, Touched};
+use crate::db::{until_touched, EventFilter, Touched};
 use axum::extract::{Path, State};
 use axum::http::HeaderMap;
 use axum::response::sse::{Event, KeepAlive, Sse};
@@ -36,13 +36,66 @@ enum Key {
     Station(route_wire::StationId),
 }
 
-fn feed(db: Db, key: Key, after: i64) -> impl Stream<Item = Result<Event, Infallible>> {
+/// Who follows a feed, re-checked while it runs: a feed outlived its authorisation (a
+/// station's feed on a train kept delivering after the train left it, later stations'
+/// rejection reasons included, and feeds of a rotated or removed key went on).
+struct Follower {
+    st: AppState,
+    caller: Caller,
+    /// The key hash the feed was opened with: a rotated or removed key ends it.
+    hash: String,
+    checked: std::time::Instant,
+    /// Its place among the principal's open streams, freed when the feed ends.
+    _slot: super::streams::Slot,
+}
+
+/// How often an idle feed re-checks its follower's key (a batch always re-checks).
+const RECHECK: Duration = Duration::from_secs(5);
+
+impl Follower {
+    async fn new(st: &AppState, caller: Caller, what: &str) -> Result<Self, Failure> {
+        let slot = st.streams.open(&caller.0.id, what)?;
+        let hash = match st.db.principal(&caller.0.id).await? {
+            Some((_, h)) => h,
+            None => String::new(),
+        };
+        Ok(Self {
+            st: st.clone(),
+            caller,
+            hash,
+            checked: std::time::Instant::now(),
+            _slot: slot,
+        })
+    }
+
+    /// Whether the follower may still see `key`'s events.
+    async fn allowed(&mut self, key: &Key, batch: bool) -> bool {
+        if !batch && self.checked.elapsed() < RECHECK {
+            return true;
+        }
+        self.checked = std::time::Instant::now();
+        let key_ok = matches!(
+            self.st.db.principal(&self.caller.0.id).await,
+            Ok(Some((_, h))) if h == self.hash
+        );
+        key_ok
+            && match key {
+                Key::Train(t) => super::trains::visible(&self.st, &self.caller, t, false)
+                    .await
+                    .is_ok(),
+                Key::Station(_) => true,
+            }
+    }
+}
+
+fn feed(who: Follower, key: Key, after: i64) -> impl Stream<Item = Result<Event, Infallible>> {
     // Subscribed before the first read, so nothing committed in between is missed.
+    let db = who.st.db.clone();
     let rx = db.touches();
     let state = (db, key, after, VecDeque::new(), rx);
     futures_util::stream::unfold(
-        state,
-        |(db, key, mut after, mut queue, mut rx)| async move {
+        (state, who),
+        |((db, key, mut after, mut queue, mut rx), mut who)| async move {
             loop {
                 if let Some(e) = queue.pop_front() {
                     let e: route_wire::EventView = e;
@@ -51,7 +104,10 @@ fn feed(db: Db, key: Key, after: i64) -> impl Stream<Item = Result<Event, Infall
                         .event(e.kind.as_str())
                         .json_data(&e)
                         .unwrap_or_else(|_| Event::default().comment("unserialisable event"));
-                    return Some((Ok(ev), (db, key, after, queue, rx)));
+                    return Some((Ok(ev), ((db, key, after, queue, rx), who)));
+                }
+                if !who.allowed(&key, false).await {
+                    return None;
                 }
                 let filter = match &key {
                     Key::Train(t) => EventFilter::Train(t),
@@ -59,6 +115,10 @@ fn feed(db: Db, key: Key, after: i64) -> impl Stream<Item = Result<Event, Infall
                 };
                 match db.events(filter, after, 200).await {
                     Ok(v) if !v.is_empty() => {
+                        // Every batch is re-authorised before it is sent.
+                        if !who.allowed(&key, true).await {
+                            return None;
+                        }
                         after = v.last().map(|e| e.id).unwrap_or(after);
                         queue.extend(v);
                         continue;
@@ -91,7 +151,8 @@ fn sse(
 #[utoipa::path(get, path = "/v1/trains/{id}/events", params(("id" = String, Path, description = "the train's id (the id grammar: 1–128 of `A-Z a-z 0-9 . _ -`, first a letter or digit)", pattern = "^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"), ("Last-Event-ID" = Option<i64>, Header, description = "resume after this event id")), security(("api_key" = [])),
     responses((status = 200, description = "text/event-stream: each event's `data` an EventView, its `id` the event's id", content_type = "text/event-stream", body = FeedEvent),
               (status = 403, description = "not the caller's train", body = route_wire::ApiError),
-              (status = 404, description = "no such train", body = route_wire::ApiError)))]
+              (status = 404, description = "no such train", body = route_wire::ApiError),
+              (status = 429, description = "the caller holds `max_streams_per_principal` feeds and long-polls open already", body = route_wire::ApiError)))]
 pub async fn train_feed(
     State(st): State<AppState>,
     caller: Caller,
@@ -99,8 +160,9 @@ pub async fn train_feed(
     headers: HeaderMap,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, Failure> {
     super::trains::visible(&st, &caller, &id, false).await?;
+    let who = Follower::new(&st, caller, &format!("the feed of train {id}")).await?;
     Ok(sse(
-        feed(st.db.clone(), Key::Train(id), last_event_id(&headers)),
+        feed(who, Key::Train(id), last_event_id(&headers)),
         st.stop.clone(),
     ))
 }
@@ -109,7 +171,8 @@ pub async fn train_feed(
 #[utoipa::path(get, path = "/v1/stations/{id}/events", params(("id" = String, Path, description = "the station's id (the id grammar: 1–128 of `A-Z a-z 0-9 . _ -`, first a letter or digit)", pattern = "^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"), ("Last-Event-ID" = Option<i64>, Header, description = "resume after this event id")), security(("api_key" = [])),
     responses((status = 200, description = "text/event-stream: each event's `data` an EventView, its `id` the event's id", content_type = "text/event-stream", body = FeedEvent),
               (status = 403, description = "not that station (or an admin)", body = route_wire::ApiError),
-              (status = 404, description = "no such station", body = route_wire::ApiError)))]
+              (status = 404, description = "no such station", body = route_wire::ApiError),
+              (status = 429, description = "the caller holds `max_streams_per_principal` feeds and long-polls open already", body = route_wire::ApiError)))]
 pub async fn station_feed(
     State(st): State<AppState>,
     caller: Caller,
@@ -118,8 +181,9 @@ pub async fn station_feed(
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, Failure> {
     caller.require_station(&id, &format!("follow the events of station {id}"))?;
     st.db.touch_station(&id).await?;
+    let who = Follower::new(&st, caller, &format!("the feed of station {id}")).await?;
     Ok(sse(
-        feed(st.db.clone(), Key::Station(id), last_event_id(&headers)),
+        feed(who, Key::Station(id), last_event_id(&headers)),
         st.stop.clone(),
     ))
 }

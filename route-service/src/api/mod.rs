@@ -15,6 +15,7 @@ mod registry_events;
 mod rejections;
 mod station_self;
 mod stations;
+pub mod streams;
 mod token;
 mod trains;
 
@@ -50,6 +51,8 @@ pub struct AppState {
     pub stop: tokio_util::sync::CancellationToken,
     /// The registry token issuer, when configured.
     pub tokens: Option<Arc<crate::token::TokenIssuer>>,
+    /// Open feeds and long-polls per principal.
+    pub streams: Arc<streams::Streams>,
 }
 
 pub use doc::openapi;

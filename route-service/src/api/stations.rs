@@ -98,7 +98,8 @@ fn parse_wait(w: Option<&str>) -> Result<Duration, Failure> {
     responses((status = 200, description = "the trains at the station (empty when none came within `wait`)", body = Inbox),
               (status = 403, description = "not that station (or an admin)", body = route_wire::ApiError),
               (status = 404, description = "no such station", body = route_wire::ApiError),
-              (status = 422, description = "`wait` is not a number of seconds", body = route_wire::ApiError)))]
+              (status = 422, description = "`wait` is not a number of seconds", body = route_wire::ApiError),
+              (status = 429, description = "a long-poll (`wait` > 0) while the caller holds `max_streams_per_principal` feeds and long-polls open already", body = route_wire::ApiError)))]
 pub async fn inbox(
     State(st): State<AppState>,
     caller: Caller,
@@ -113,6 +114,15 @@ pub async fn inbox(
         .await?
         .ok_or_else(|| Failure::not_found(format!("no station `{id}`")))?;
     st.db.touch_station(&id).await?;
+    // A long-poll holds its connection: it counts among the caller's streams.
+    let _slot = if wait.is_zero() {
+        None
+    } else {
+        Some(
+            st.streams
+                .open(&caller.0.id, &format!("a long-poll of {id}'s inbox"))?,
+        )
+    };
     let deadline = tokio::time::Instant::now() + wait;
     // Subscribed before the first read, so a delivery in between is not missed.
     let mut touches = st.db.touches();
@@ -158,7 +168,7 @@ pub async fn inbox(
 /// pushed digest, which is then looked up in its outbox).
 #[utoipa::path(post, path = "/v1/trains/{id}/reports", params(("id" = String, Path, description = "the train's id (the id grammar: 1–128 of `A-Z a-z 0-9 . _ -`, first a letter or digit)", pattern = "^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")), request_body = StationReport, security(("api_key" = [])),
     responses((status = 200, description = "recorded", body = route_wire::TrainView),
-              (status = 403, description = "only stations report", body = route_wire::ApiError),
+              (status = 403, description = "only the stations of the train's route report", body = route_wire::ApiError),
               (status = 404, description = "no such train", body = route_wire::ApiError),
               (status = 409, description = "the train is not at the calling station, or not in a state this report applies to", body = route_wire::ApiError)))]
 pub async fn report(
@@ -173,6 +183,7 @@ pub async fn report(
             "report on trains (stations do)",
         ));
     }
+    on_route(&st, &caller, &id, "report on").await?;
     let me = caller.id().to_string();
     let (step, detail) = match r.status {
         ReportStatus::Pulled => (Step::Pulled, format!("{me} pulled the train")),
@@ -226,6 +237,24 @@ pub async fn report(
     answer(&st, &id, outcome).await
 }
 
+/// 404 for an unknown train; 403 unless the calling station is on its route (a station that
+/// is, but whose turn it is not, gets the step's own 409).
+async fn on_route(st: &AppState, caller: &Caller, id: &str, what: &str) -> Result<(), Failure> {
+    let t = st
+        .db
+        .train(id)
+        .await?
+        .ok_or_else(|| Failure::not_found(format!("no train `{id}`")))?;
+    if t.route.iter().any(|s| s.as_str() == caller.id()) {
+        Ok(())
+    } else {
+        Err(Failure::forbidden(
+            caller.id(),
+            format!("{what} train {id} (its route does not name this station)"),
+        ))
+    }
+}
+
 /// The answer to a station's report or decision: the train as it is now (the reporting
 /// station may no longer see it: after `done` its hop is closed, so it is read directly), or
 /// why it did not apply (404 for an unknown train, else 409).
@@ -269,7 +298,7 @@ fn cap(s: &str) -> String {
 /// `POST /v1/trains/{id}/approve`: the station's operator lets the train run.
 #[utoipa::path(post, path = "/v1/trains/{id}/approve", params(("id" = String, Path, description = "the train's id (the id grammar: 1–128 of `A-Z a-z 0-9 . _ -`, first a letter or digit)", pattern = "^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")), request_body(content = Option<Decision>, description = "optional: a note for the record"), security(("api_key" = [])),
     responses((status = 200, description = "approved: the station runs it", body = route_wire::TrainView),
-              (status = 403, description = "only stations approve", body = route_wire::ApiError),
+              (status = 403, description = "only the stations of the train's route approve", body = route_wire::ApiError),
               (status = 404, description = "no such train", body = route_wire::ApiError),
               (status = 409, description = "the train does not await the calling station's approval", body = route_wire::ApiError)))]
 pub async fn approve(
@@ -287,7 +316,7 @@ pub async fn approve(
 /// creator sees why.
 #[utoipa::path(post, path = "/v1/trains/{id}/reject", params(("id" = String, Path, description = "the train's id (the id grammar: 1–128 of `A-Z a-z 0-9 . _ -`, first a letter or digit)", pattern = "^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")), request_body = Decision, security(("api_key" = [])),
     responses((status = 200, description = "rejected: the train fails with the reason", body = route_wire::TrainView),
-              (status = 403, description = "only stations reject", body = route_wire::ApiError),
+              (status = 403, description = "only the stations of the train's route reject", body = route_wire::ApiError),
               (status = 404, description = "no such train", body = route_wire::ApiError),
               (status = 409, description = "the train is not at the calling station", body = route_wire::ApiError)))]
 pub async fn reject(
@@ -339,6 +368,7 @@ async fn decide(
             "approve or reject trains (stations do)",
         ));
     }
+    on_route(&st, &caller, &id, "approve or reject").await?;
     let me = caller.id().to_string();
     let (step, detail) = if approve {
         (Step::Approve, format!("approved by {me}"))

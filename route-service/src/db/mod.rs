@@ -42,6 +42,9 @@ pub enum DbError {
     /// Something exists already.
     #[error("{0}")]
     Conflict(String),
+    /// A value that cannot be stored (it breaks a rule of its kind).
+    #[error("{0}")]
+    Invalid(String),
     /// Something does not exist.
     #[error("{0}")]
     NotFound(String),
@@ -74,7 +77,14 @@ pub struct Db {
     /// only for their own. (Waking all of them on every event made 500 feeds run 500 queries
     /// per event.)
     touched: tokio::sync::broadcast::Sender<Touched>,
+    /// The SQLite file, for the free-space check of `/readyz`.
+    file: Option<std::path::PathBuf>,
 }
+
+/// Below this much free space on an SQLite database's file system the service is not ready:
+/// a write that needs a new page would fail (a one-row update still fits in pages SQLite
+/// holds, so the write probe alone passed on a full disk). 64 MiB is ~100,000 events.
+pub const MIN_FREE_BYTES: u64 = 64 << 20;
 
 /// The train and station a committed change concerns.
 #[derive(Debug, Clone)]
@@ -105,8 +115,12 @@ impl Db {
             url: redact(url),
             detail: e.to_string(),
         };
+        let mut file = None;
         let (backend, url) = if let Some(path) = url.strip_prefix("sqlite:") {
             let path = path.trim_start_matches("//");
+            let bare = path.split('?').next().unwrap_or(path);
+            not_another_file(bare).map_err(|e| open_err(&e))?;
+            file = Some(std::path::PathBuf::from(bare));
             let sep = if path.contains('?') { '&' } else { '?' };
             (Backend::Sqlite, format!("sqlite://{path}{sep}mode=rwc"))
         } else {
@@ -139,6 +153,7 @@ impl Db {
             changed: Arc::new(Notify::new()),
             // A feed that falls this far behind re-reads the log (`Lagged`), losing nothing.
             touched: tokio::sync::broadcast::channel(4096).0,
+            file,
         })
     }
 
@@ -204,15 +219,59 @@ impl Db {
         self.touched.subscribe()
     }
 
-    /// Whether the database answers.
+    /// Whether the database answers and takes a write (one row, committed: a database that
+    /// reads but cannot write, on a full disk or a read-only mount, is not ready).
     pub async fn ping(&self) -> Result<(), DbError> {
-        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        sqlx::query("UPDATE probe SET at = $1 WHERE id = 1")
+            .bind(crate::clock::now_ms())
+            .execute(&self.pool)
+            .await?;
+        if let Some(free) = self.free_bytes() {
+            if free < MIN_FREE_BYTES {
+                return Err(DbError::Invalid(format!(
+                    "the database's file system has {} MiB free (under {} MiB): writes that need space will fail; free space or move the database",
+                    free >> 20,
+                    MIN_FREE_BYTES >> 20
+                )));
+            }
+        }
         Ok(())
+    }
+
+    /// Free bytes on the SQLite file's file system (for an unprivileged writer).
+    fn free_bytes(&self) -> Option<u64> {
+        let dir = self.file.as_ref()?.parent()?;
+        let dir = if dir.as_os_str().is_empty() {
+            std::path::Path::new(".")
+        } else {
+            dir
+        };
+        let st = rustix::fs::statvfs(dir).ok()?;
+        Some(st.f_bavail.saturating_mul(st.f_frsize))
     }
 
     /// Closes the pool (waits for connections in use).
     pub async fn close(&self) {
         self.pool.close().await;
+    }
+}
+
+/// Refuses a file that exists and is not an SQLite database: the pool would retry it for its
+/// whole acquire timeout (30 s) and then say only "timed out".
+fn not_another_file(path: &str) -> Result<(), String> {
+    use std::io::Read;
+    let mut head = [0u8; 16];
+    let n = match std::fs::File::open(path) {
+        Ok(mut f) => f.read(&mut head).map_err(|e| format!("{path}: {e}"))?,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(format!("{path}: {e}")),
+    };
+    if n == 0 || head == *b"SQLite format 3\0" {
+        Ok(())
+    } else {
+        Err(format!(
+            "{path} is not an SQLite database (it does not begin with `SQLite format 3`): name the service's database file, or move this file away and a new database is made there"
+        ))
     }
 }
 

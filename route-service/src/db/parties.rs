@@ -179,7 +179,9 @@ impl Db {
 
     /// Registers a station.
     pub async fn add_station(&self, s: &NewStation, key_hash: &str) -> Result<(), DbError> {
+        check_namespace(&s.namespace)?;
         let mut tx = self.pool.begin().await?;
+        namespace_free(&mut tx, &s.registry, &s.namespace).await?;
         self.add_principal(&mut tx, &s.id, Role::Station, key_hash)
             .await?;
         sqlx::query(
@@ -264,7 +266,9 @@ impl Db {
 
     /// Registers a creator.
     pub async fn add_creator(&self, c: &NewCreator, key_hash: &str) -> Result<(), DbError> {
+        check_namespace(&c.namespace)?;
         let mut tx = self.pool.begin().await?;
+        namespace_free(&mut tx, &c.registry, &c.namespace).await?;
         self.add_principal(&mut tx, &c.id, Role::Creator, key_hash)
             .await?;
         sqlx::query(
@@ -297,5 +301,42 @@ impl Db {
             .fetch_all(&self.pool)
             .await?;
         rows.iter().map(NewCreator::from_row).collect()
+    }
+}
+
+/// A namespace is the first part of repository paths (`<ns>/inbox`): it must make canonical
+/// ones (a registry that normalised `A/../b` would serve another party's repository).
+fn check_namespace(ns: &str) -> Result<(), DbError> {
+    if ns.is_empty() || !crate::token::is_canonical_repository(&format!("{ns}/inbox")) {
+        return Err(DbError::Invalid(format!(
+            "namespace {:?} is not a repository path: lower-case letters and digits, joined by `.`, `_`, `__` or `-`, components separated by `/`",
+            ns.escape_debug().to_string()
+        )));
+    }
+    Ok(())
+}
+
+/// A (registry, namespace) belongs to one party, station or creator: grants follow it.
+async fn namespace_free(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    registry: &str,
+    ns: &str,
+) -> Result<(), DbError> {
+    let taken = sqlx::query(
+        "SELECT id FROM stations WHERE registry = $1 AND namespace = $2 AND removed = 0 \
+         UNION ALL SELECT id FROM creators WHERE registry = $1 AND namespace = $2",
+    )
+    .bind(registry)
+    .bind(ns)
+    .fetch_optional(&mut **tx)
+    .await?;
+    match taken {
+        Some(row) => {
+            let id: String = row.try_get("id")?;
+            Err(DbError::Conflict(format!(
+                "namespace {ns} on {registry} is {id}'s already: give each party its own"
+            )))
+        }
+        None => Ok(()),
     }
 }

@@ -1,8 +1,3 @@
 #![no_main]
-// Untrusted key text (configs carry hex(PEM) public keys): parse or fail cleanly.
-use libfuzzer_sys::fuzz_target;
-
-fuzz_target!(|data: &[u8]| {
-    let _ = train_lib::keys::public_key_from_text(data, "fuzz");
-    let _ = train_lib::keys::PrivateKey::from_text(data, Some(b"pw"), "fuzz");
-});
+// The body, and what it asserts, is e2e::fuzz::key_text (replayed over the corpus by cargo test).
+libfuzzer_sys::fuzz_target!(|data: &[u8]| e2e::fuzz::key_text(data));

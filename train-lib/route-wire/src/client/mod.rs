@@ -6,7 +6,7 @@
 
 mod sse;
 
-pub use sse::{EventStream, SseError};
+pub use sse::{frames, EventStream, SseError};
 
 use crate::{
     ApiError, ApprovalSetting, Decision, Digest, Inbox, KeyProposal, ReportStatus, StationId,
@@ -52,6 +52,41 @@ pub enum ClientError {
     /// The API key or base URL cannot be used.
     #[error("{0}")]
     Config(String),
+    /// The answer is longer than any answer of the service needs.
+    #[error("the route service's answer to {what} is over {cap} bytes; refused (is the URL a PHT route service?)")]
+    TooLarge {
+        /// What was asked.
+        what: String,
+        /// The cap.
+        cap: usize,
+    },
+}
+
+/// The longest answer read: an inbox or a list of 1,000 trains is well under 2 MiB; 16 MiB
+/// bounds what a hostile or broken service can make a station hold (a 256 MiB inbox answer
+/// cost a watcher 567 MiB before this cap).
+pub const MAX_ANSWER: usize = 16 << 20;
+/// An error body is a sentence or two.
+const MAX_ERROR_BODY: usize = 64 << 10;
+/// Every call but the long-poll and the feeds ends within this.
+pub const CALL_TIMEOUT: Duration = Duration::from_secs(60);
+/// No byte for this long ends a call: above the long-poll's 55 s and the feeds' 15 s
+/// keep-alive.
+const READ_TIMEOUT: Duration = Duration::from_secs(75);
+
+/// Reads `resp`'s body up to `cap` bytes.
+async fn read_capped(what: &str, mut resp: reqwest::Response, cap: usize) -> Result<Vec<u8>> {
+    let mut body = Vec::new();
+    while let Some(chunk) = resp.chunk().await.map_err(|e| unreachable(&e))? {
+        if body.len() + chunk.len() > cap {
+            return Err(ClientError::TooLarge {
+                what: what.to_string(),
+                cap,
+            });
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
 }
 
 impl ClientError {
@@ -148,6 +183,7 @@ impl Client {
         auth.set_sensitive(true);
         let http = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(10))
+            .read_timeout(READ_TIMEOUT)
             .build()
             .map_err(|e| ClientError::Config(format!("HTTP client: {e}")))?;
         Ok(Self {
@@ -176,17 +212,20 @@ impl Client {
         &self,
         what: &str,
         req: reqwest::RequestBuilder,
+        timeout: Duration,
     ) -> Result<T> {
         let resp = req
             .header(AUTHORIZATION, self.auth.clone())
+            .timeout(timeout)
             .send()
             .await
             .map_err(|e| unreachable(&e))?;
         let status = resp.status();
-        let body = resp.bytes().await.map_err(|e| unreachable(&e))?;
         if !status.is_success() {
+            let body = read_capped(what, resp, MAX_ERROR_BODY).await?;
             return Err(api_error(what, status, &body));
         }
+        let body = read_capped(what, resp, MAX_ANSWER).await?;
         serde_json::from_slice(&body).map_err(|e| ClientError::Decode {
             what: what.into(),
             message: e.to_string(),
@@ -194,7 +233,8 @@ impl Client {
     }
 
     async fn get<T: DeserializeOwned>(&self, what: &str, path: &str) -> Result<T> {
-        self.send(what, self.http.get(self.url(path))).await
+        self.send(what, self.http.get(self.url(path)), CALL_TIMEOUT)
+            .await
     }
 
     async fn post<B: Serialize, T: DeserializeOwned>(
@@ -212,7 +252,7 @@ impl Client {
             .post(self.url(path))
             .header(reqwest::header::CONTENT_TYPE, "application/json")
             .body(json);
-        self.send(what, req).await
+        self.send(what, req, CALL_TIMEOUT).await
     }
 
     /// The station's inbox, held up to `wait` (capped at [`MAX_WAIT_SECS`]) while it is empty.
@@ -220,9 +260,9 @@ impl Client {
         let secs = wait.as_secs().min(MAX_WAIT_SECS);
         let req = self
             .http
-            .get(self.url(&format!("/v1/stations/{station}/inbox?wait={secs}s")))
-            .timeout(Duration::from_secs(secs + 20));
-        self.send(&format!("reading the inbox of {station}"), req)
+            .get(self.url(&format!("/v1/stations/{station}/inbox?wait={secs}s")));
+        let timeout = Duration::from_secs(secs + 20);
+        self.send(&format!("reading the inbox of {station}"), req, timeout)
             .await
     }
 
@@ -296,7 +336,8 @@ impl Client {
             .put(self.url(&format!("/v1/stations/{id}/approval")))
             .header(reqwest::header::CONTENT_TYPE, "application/json")
             .body(format!("{{\"approval\":\"{a}\"}}"));
-        self.send(&format!("the approval mode of {id}"), req).await
+        self.send(&format!("the approval mode of {id}"), req, CALL_TIMEOUT)
+            .await
     }
 
     /// Submits a pushed train image along `route`.
@@ -333,8 +374,9 @@ impl Client {
             .map_err(|e| unreachable(&e))?;
         let status = resp.status();
         if !status.is_success() {
-            let body = resp.bytes().await.unwrap_or_default();
-            return Err(api_error(&format!("the feed {path}"), status, &body));
+            let what = format!("the feed {path}");
+            let body = read_capped(&what, resp, MAX_ERROR_BODY).await?;
+            return Err(api_error(&what, status, &body));
         }
         Ok(EventStream::new(resp, last_event_id))
     }

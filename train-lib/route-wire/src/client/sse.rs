@@ -67,6 +67,18 @@ impl EventStream {
     }
 }
 
+/// The events `bytes` (a feed's body) hold, read frame by frame as [`EventStream`] reads them:
+/// for fuzzing and tests of the reader.
+#[doc(hidden)]
+pub fn frames(bytes: &[u8]) -> Vec<Result<Option<EventView>, SseError>> {
+    let mut buf = bytes.to_vec();
+    let mut out = Vec::new();
+    while let Some(frame) = take_frame(&mut buf) {
+        out.push(parse_frame(&frame));
+    }
+    out
+}
+
 /// The first complete frame (up to a blank line), removed from `buf`.
 fn take_frame(buf: &mut Vec<u8>) -> Option<Vec<u8>> {
     let normalised = |b: &[u8]| -> Option<(usize, usize)> {
