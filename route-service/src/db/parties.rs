@@ -181,9 +181,12 @@ impl Db {
     pub async fn add_station(&self, s: &NewStation, key_hash: &str) -> Result<(), DbError> {
         check_namespace(&s.namespace)?;
         let mut tx = self.pool.begin().await?;
-        namespace_free(&mut tx, &s.registry, &s.namespace).await?;
+        // The write first: on SQLite it takes the write lock (waiting for it), so the check
+        // below reads what no one else can change before the commit. A read first held a
+        // snapshot that a concurrent writer made stale: "database is locked", at once.
         self.add_principal(&mut tx, &s.id, Role::Station, key_hash)
             .await?;
+        namespace_free(&mut tx, &s.registry, &s.namespace).await?;
         sqlx::query(
             "INSERT INTO stations (id, registry, namespace, public_key, fingerprint, approval) \
              VALUES ($1, $2, $3, $4, $5, $6)",
@@ -268,9 +271,12 @@ impl Db {
     pub async fn add_creator(&self, c: &NewCreator, key_hash: &str) -> Result<(), DbError> {
         check_namespace(&c.namespace)?;
         let mut tx = self.pool.begin().await?;
-        namespace_free(&mut tx, &c.registry, &c.namespace).await?;
+        // The write first: on SQLite it takes the write lock (waiting for it), so the check
+        // below reads what no one else can change before the commit. A read first held a
+        // snapshot that a concurrent writer made stale: "database is locked", at once.
         self.add_principal(&mut tx, &c.id, Role::Creator, key_hash)
             .await?;
+        namespace_free(&mut tx, &c.registry, &c.namespace).await?;
         sqlx::query(
             "INSERT INTO creators (id, registry, namespace, public_key, fingerprint) \
              VALUES ($1, $2, $3, $4, $5)",
