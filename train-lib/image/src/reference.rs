@@ -54,11 +54,7 @@ impl ImageRef {
     }
     /// Whether the registry is on this machine (spoken to over plain HTTP, as Docker does).
     pub fn is_loopback(&self) -> bool {
-        let host = self
-            .registry()
-            .rsplit_once(':')
-            .map_or(self.registry(), |(h, _)| h);
-        host == "localhost" || host == "::1" || host == "[::1]" || host.starts_with("127.")
+        super::auth::is_loopback_host(self.registry())
     }
 }
 
