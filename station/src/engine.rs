@@ -189,6 +189,15 @@ impl Engine {
         let docker = Docker::connect_with_defaults().map_err(EngineError::Connect)?;
         Ok(Self { docker })
     }
+
+    /// The engine's version and API version (`station doctor`).
+    pub async fn version(&self) -> Result<(String, String)> {
+        let v = self.docker.version().await.map_err(EngineError::Connect)?;
+        Ok((
+            v.version.unwrap_or_else(|| "?".into()),
+            v.api_version.unwrap_or_else(|| "?".into()),
+        ))
+    }
 }
 
 impl ContainerEngine for Engine {

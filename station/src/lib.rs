@@ -5,6 +5,7 @@
 pub mod audit;
 pub mod config;
 pub mod disk;
+pub mod doctor;
 pub mod engine;
 pub mod events;
 #[cfg(test)]

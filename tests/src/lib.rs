@@ -1,6 +1,7 @@
 //! Helpers for the end-to-end tests: the project's binaries, the services started by
 //! `scripts/services.sh`, keys, trains and the offline test master image.
 
+pub mod flaky;
 pub mod fuzz;
 pub mod route;
 pub mod watch;

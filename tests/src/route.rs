@@ -150,6 +150,9 @@ pub struct RouteScene {
     pub env: Vec<(String, String)>,
     /// Whether the registries take the service's tokens (then every party logs in).
     pub token: bool,
+    /// With [`Setup::flaky`]: the proxy in front of each registry, whose address everyone is
+    /// given as the registry's (`regs[i].addr`).
+    pub proxies: Vec<crate::flaky::FlakyProxy>,
 }
 
 /// How the scene is set up.
@@ -170,6 +173,9 @@ pub struct Setup<'a> {
     pub token: bool,
     /// Top-level lines of the service's configuration (limits).
     pub service_config: String,
+    /// Every party reaches the registries through a [`crate::flaky::FlakyProxy`] (passing
+    /// everything until told to fail).
+    pub flaky: bool,
 }
 
 impl Default for Setup<'_> {
@@ -187,6 +193,7 @@ impl Default for Setup<'_> {
             env: Vec::new(),
             token: false,
             service_config: String::new(),
+            flaky: false,
         }
     }
 }
@@ -206,13 +213,21 @@ impl RouteScene {
             .collect();
         let (key, cert) = token_signing_pair(&dir, setup.token);
         let realm = format!("{url}/v1/registry-token");
-        let regs: Vec<TestRegistry> = (0..2)
+        let mut regs: Vec<TestRegistry> = (0..2)
             .map(|i| {
                 let n = setup.notify[i].then_some((hook.as_str(), secrets[i].as_str()));
                 let t = setup.token.then_some((realm.as_str(), cert.as_path()));
                 TestRegistry::start(&dir, &format!("registry-{i}"), n, t)
             })
             .collect();
+        let mut proxies = Vec::new();
+        if setup.flaky {
+            for r in &mut regs {
+                let p = crate::flaky::FlakyProxy::start(&r.addr);
+                r.addr = p.addr.clone();
+                proxies.push(p);
+            }
+        }
         let database = match &setup.postgres {
             None => format!("sqlite:{}", dir.join("route.db").display()),
             Some(base) => {
@@ -259,6 +274,7 @@ impl RouteScene {
             log: dir.join("route-service.log"),
             env: setup.env.clone(),
             token: setup.token,
+            proxies,
         };
         let creator_reg = rs.regs[0].addr.clone();
         let pubkey = rs.scene.path("keys/creator.pub.pem");
@@ -659,4 +675,47 @@ pub fn http(method: &str, url: &str, auth: Option<&str>, body: Option<&str>) -> 
         code.trim().parse().unwrap_or(0),
         serde_json::from_str(body).unwrap_or(Value::Null),
     )
+}
+
+/// Pushes to `to` the image at `from` with one more label on its image configuration: the
+/// same layers, so the same signed train state, under a new manifest digest. What anyone who
+/// may write into an outbox can make without any key (a registry operator, a station that
+/// did not run the train); the route service must not count it as a stop done.
+pub fn restamp(from: &str, to: &str) -> String {
+    use serde_json::json;
+    use train_image::{ImageRef, Registry, RegistryOptions, Silent, METADATA_CAP};
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let reg = Registry::new(RegistryOptions::default());
+        let (from, to): (ImageRef, ImageRef) = (from.parse().unwrap(), to.parse().unwrap());
+        let p = reg.resolve(&from).await.unwrap();
+        let raw = reg
+            .blob_bytes(&p.reference, &p.manifest.config, METADATA_CAP)
+            .await
+            .unwrap();
+        let mut cfg: Value = serde_json::from_slice(&raw).unwrap();
+        if !cfg["config"]["Labels"].is_object() {
+            cfg["config"]["Labels"] = json!({});
+        }
+        cfg["config"]["Labels"]["org.pht.test.restamped"] = json!("1");
+        let bytes = serde_json::to_vec(&cfg).unwrap();
+        let size = bytes.len();
+        let config = reg.push_bytes(&to, bytes).await.unwrap();
+        for l in &p.manifest.layers {
+            if !reg.mount(&to, &p.reference, &l.digest).await {
+                reg.copy_blob(&p.reference, &to, &l.digest, l.size, &Silent)
+                    .await
+                    .unwrap();
+            }
+        }
+        let mut m: Value = serde_json::from_slice(&p.manifest.raw).unwrap();
+        m["config"]["digest"] = json!(config);
+        m["config"]["size"] = json!(size);
+        reg.push_manifest(&to, serde_json::to_vec(&m).unwrap(), &p.manifest.media_type)
+            .await
+            .unwrap()
+    })
 }

@@ -169,6 +169,32 @@ fn whole_route(postgres: Option<String>) {
         ignored(&rs.train(&id), &format!("labelled train {other}"))
     });
     assert_eq!(rs.train(&id)["current_hop"], 1);
+    // In turn, this train's label and a new digest, but not a state st-2 signed: the state it
+    // was delivered, restamped (a registry operator needs no key for that), and an image with
+    // no train configuration at all. The service reads the configuration and counts stop
+    // signatures against the registered keys.
+    e2e::route::restamp(
+        &format!("{b}/st-2/inbox@{delivered}"),
+        &format!("{b}/st-2/outbox:{id}"),
+    );
+    e2e::route::wait_for(20, "the restamped state to be ignored", || {
+        ignored(&rs.train(&id), "carries 1 verified stop signature(s)")
+    });
+    copy(master(), &format!("{b}/st-2/outbox:{id}"));
+    e2e::route::wait_for(
+        20,
+        "the image without a configuration to be ignored",
+        || ignored(&rs.train(&id), "no train configuration"),
+    );
+    let v = rs.train(&id);
+    assert_eq!(
+        (
+            v["current_hop"].clone(),
+            v["states"].as_array().unwrap().len()
+        ),
+        (json!(1), 2),
+        "{v:#}"
+    );
 
     // Stops 2 (registry B) and 3 (back on A), then the creator's results.
     rs.run_station("st-2", &id);

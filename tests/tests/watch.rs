@@ -3,118 +3,11 @@
 //! --route-service`, `train submit`, `train status --follow` and `train results ID`.
 
 use e2e::route::{wait_for, RouteScene, Setup};
-use e2e::watch::Watcher;
+use e2e::watch::{
+    creator, fingerprint, follow, left, results, submit, submit_pinned, Watcher, COUNT,
+};
 use e2e::{bin, ok, Scene};
-use std::os::unix::fs::PermissionsExt;
-use std::process::{Command, Stdio};
-
-const COUNT: &str = "#!/bin/sh\nset -e\nrows=$(wc -l < /opt/train_data/data-$STATION_ID/rows.csv)\necho \"$STATION_ID,$rows\" >> /opt/pht_results/counts.csv\n";
-
-fn new_id() -> String {
-    format!("w-{}", e2e::route::nonce().replace('_', "-"))
-}
-
-/// `train …` as the creator, logged in to the route service (and its registries).
-fn creator(rs: &RouteScene) -> Command {
-    let f = rs.scene.path("creator.api-key");
-    if !f.exists() {
-        std::fs::write(&f, &rs.keys["creator"]).unwrap();
-        std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o600)).unwrap();
-    }
-    let mut c = rs.as_party("creator", Command::new(bin("train")));
-    c.env("PHT_ROUTE_SERVICE", &rs.url)
-        .env("PHT_CREATOR_ID", "creator")
-        .env("PHT_API_KEY_FILE", &f);
-    c
-}
-
-/// The fingerprint `station keys show` prints for `station`'s key.
-fn fingerprint(scene: &Scene, station: &str) -> String {
-    let out = ok(Command::new(bin("station"))
-        .args(["keys", "show", "--station", station, "--key"])
-        .arg(scene.key(station)));
-    out.lines()
-        .find_map(|l| l.strip_prefix("fingerprint: "))
-        .unwrap()
-        .to_string()
-}
-
-/// Creates a train with `script` along `route`, its keys fetched from the service and checked
-/// against the stations' own fingerprints; builds, pushes and submits it; returns its id.
-fn submit(rs: &RouteScene, format: &str, script: &str, route: &[&str]) -> String {
-    let pins: Vec<(&str, String)> = route
-        .iter()
-        .map(|s| (*s, fingerprint(&rs.scene, s)))
-        .collect();
-    submit_pinned(rs, format, script, &pins).expect("train create")
-}
-
-/// [`submit`] with the pins given; the `train create` error when it fails.
-fn submit_pinned(
-    rs: &RouteScene,
-    format: &str,
-    script: &str,
-    pins: &[(&str, String)],
-) -> Result<String, String> {
-    let id = new_id();
-    let algo = rs.scene.path("algo");
-    std::fs::create_dir_all(&algo).unwrap();
-    std::fs::write(algo.join("run.sh"), script).unwrap();
-    let train = rs.scene.path(&format!("train-{id}"));
-    let mut c = creator(rs);
-    c.args([
-        "create",
-        "--format",
-        format,
-        "--entrypoint",
-        "run.sh",
-        "--train-id",
-        &id,
-    ])
-    .args(["--creator-id", "creator", "--creator-key"])
-    .arg(rs.scene.key("creator"))
-    .arg("--files")
-    .arg(&algo)
-    .arg("--out")
-    .arg(&train);
-    if format == "legacy" {
-        c.arg("--builder-key").arg(rs.scene.key("builder"));
-    }
-    for (s, fp) in pins {
-        c.args(["--station", s, "--pin", &format!("{s}={fp}")]);
-    }
-    let o = e2e::run(&mut c);
-    if !o.status.success() {
-        return Err(String::from_utf8_lossy(&o.stderr).into_owned());
-    }
-    let image = rs.build_submission(&train, &id);
-    let out = ok(creator(rs).args(["submit", &image]));
-    assert_eq!(out.trim(), id);
-    Ok(id)
-}
-
-/// `train status ID --follow` in the background, its output in a file.
-fn follow(rs: &RouteScene, id: &str) -> (std::process::Child, std::path::PathBuf) {
-    let out = rs.scene.path(&format!("status-{id}.txt"));
-    let child = creator(rs)
-        .args(["status", id, "--follow"])
-        .stdout(std::fs::File::create(&out).unwrap())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    (child, out)
-}
-
-/// The creator's results of train `id` through `train results ID`, files concatenated.
-fn results(rs: &RouteScene, id: &str) -> String {
-    let out = rs.scene.path(&format!("results-{id}"));
-    ok(creator(rs)
-        .args(["results", id, "--key"])
-        .arg(rs.scene.key("creator"))
-        .arg("--out")
-        .arg(&out));
-    std::fs::read_to_string(out.join("counts.csv")).unwrap()
-}
+use std::process::Command;
 
 /// `station queue --json` of the watcher's station.
 fn queue(rs: &RouteScene, w: &Watcher) -> serde_json::Value {
@@ -136,25 +29,6 @@ fn queued(rs: &RouteScene, w: &Watcher, id: &str) -> serde_json::Value {
         !entry.is_null()
     });
     entry
-}
-
-/// Containers (or volumes) of runs of `w` (by their work directory, under its TMPDIR: other
-/// tests run stations of the same ids).
-fn left(w: &Watcher, what: &str) -> usize {
-    let list: &[&str] = if what == "volume" {
-        &["volume", "ls"]
-    } else {
-        &["ps", "-a"]
-    };
-    ok(Command::new("docker").args(list).args([
-        "--filter",
-        "label=org.pht.station.workdir",
-        "--format",
-        "{{.Label \"org.pht.station.workdir\"}}",
-    ]))
-    .lines()
-    .filter(|l| l.starts_with(w.tmp.to_str().unwrap()))
-    .count()
 }
 
 #[test]

@@ -47,7 +47,7 @@ const DEFAULT_BODY_LIMIT: &str = "1 MiB";
     ),
     components(schemas(
         route_wire::SubmitTrain, route_wire::TrainView, route_wire::HopView, route_wire::TrainList,
-        route_wire::EventView, route_wire::Inbox, route_wire::InboxItem, route_wire::StationReport,
+        route_wire::EventView, route_wire::Inbox, route_wire::InboxItem, route_wire::StationRepositories, route_wire::StationReport,
         route_wire::ReportStatus, route_wire::Decision, route_wire::StationView,
         route_wire::StationKey, route_wire::CreatorView, route_wire::ApiError, route_wire::ErrorCode,
         route_wire::TrainState, route_wire::HopState, route_wire::Format, route_wire::Approval,

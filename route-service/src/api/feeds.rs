@@ -148,7 +148,7 @@ fn sse(
 }
 
 /// `GET /v1/trains/{id}/events`: the train's events as SSE (who may see the train).
-#[utoipa::path(get, path = "/v1/trains/{id}/events", params(("id" = String, Path, description = "the train's id (the id grammar: 1–128 of `A-Z a-z 0-9 . _ -`, first a letter or digit)", pattern = "^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"), ("Last-Event-ID" = Option<i64>, Header, description = "resume after this event id")), security(("api_key" = [])),
+#[utoipa::path(get, path = "/v1/trains/{id}/events", params(("id" = String, Path, description = "the train's id (the id grammar: 1–128 of `A-Z a-z 0-9 . _ -`, first a letter or digit)", pattern = "^[A-Za-z0-9](?:\\.?[A-Za-z0-9_-])*\\.?$", max_length = 128), ("Last-Event-ID" = Option<i64>, Header, description = "resume after this event id")), security(("api_key" = [])),
     responses((status = 200, description = "text/event-stream: each event's `data` an EventView, its `id` the event's id", content_type = "text/event-stream", body = FeedEvent),
               (status = 403, description = "not the caller's train", body = route_wire::ApiError),
               (status = 404, description = "no such train", body = route_wire::ApiError),
@@ -168,7 +168,7 @@ pub async fn train_feed(
 }
 
 /// `GET /v1/stations/{id}/events`: the station's events as SSE (that station, or admins).
-#[utoipa::path(get, path = "/v1/stations/{id}/events", params(("id" = String, Path, description = "the station's id (the id grammar: 1–128 of `A-Z a-z 0-9 . _ -`, first a letter or digit)", pattern = "^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"), ("Last-Event-ID" = Option<i64>, Header, description = "resume after this event id")), security(("api_key" = [])),
+#[utoipa::path(get, path = "/v1/stations/{id}/events", params(("id" = String, Path, description = "the station's id (the id grammar: 1–128 of `A-Z a-z 0-9 . _ -`, first a letter or digit)", pattern = "^[A-Za-z0-9](?:\\.?[A-Za-z0-9_-])*\\.?$", max_length = 128), ("Last-Event-ID" = Option<i64>, Header, description = "resume after this event id")), security(("api_key" = [])),
     responses((status = 200, description = "text/event-stream: each event's `data` an EventView, its `id` the event's id", content_type = "text/event-stream", body = FeedEvent),
               (status = 403, description = "not that station (or an admin)", body = route_wire::ApiError),
               (status = 404, description = "no such station", body = route_wire::ApiError),

@@ -7,7 +7,7 @@ use route_wire::{ApprovalSetting, KeyProposal, Role, StationKey};
 
 /// `POST /v1/stations/{id}/key` (that station): proposes its next public key. It takes
 /// effect when an admin accepts it with the fingerprint the station's operator gave them.
-#[utoipa::path(post, path = "/v1/stations/{id}/key", params(("id" = String, Path, description = "the station's id (the id grammar: 1–128 of `A-Z a-z 0-9 . _ -`, first a letter or digit)", pattern = "^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")), request_body = KeyProposal, security(("api_key" = [])),
+#[utoipa::path(post, path = "/v1/stations/{id}/key", params(("id" = String, Path, description = "the station's id (the id grammar: 1–128 of `A-Z a-z 0-9 . _ -`, first a letter or digit)", pattern = "^[A-Za-z0-9](?:\\.?[A-Za-z0-9_-])*\\.?$", max_length = 128)), request_body = KeyProposal, security(("api_key" = [])),
     responses((status = 200, description = "proposed; an admin accepts it by fingerprint", body = StationKey),
               (status = 403, description = "only that station proposes its key", body = route_wire::ApiError),
               (status = 404, description = "no such station", body = route_wire::ApiError),
@@ -32,7 +32,7 @@ pub async fn propose_key(
 }
 
 /// `PUT /v1/stations/{id}/approval` (that station): `auto` or `manual`.
-#[utoipa::path(put, path = "/v1/stations/{id}/approval", params(("id" = String, Path, description = "the station's id (the id grammar: 1–128 of `A-Z a-z 0-9 . _ -`, first a letter or digit)", pattern = "^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")), request_body = ApprovalSetting, security(("api_key" = [])),
+#[utoipa::path(put, path = "/v1/stations/{id}/approval", params(("id" = String, Path, description = "the station's id (the id grammar: 1–128 of `A-Z a-z 0-9 . _ -`, first a letter or digit)", pattern = "^[A-Za-z0-9](?:\\.?[A-Za-z0-9_-])*\\.?$", max_length = 128)), request_body = ApprovalSetting, security(("api_key" = [])),
     responses((status = 200, description = "set", body = ApprovalSetting),
               (status = 403, description = "only that station sets its approval mode", body = route_wire::ApiError),
               (status = 404, description = "no such station", body = route_wire::ApiError)))]

@@ -50,7 +50,7 @@ pub async fn list_creators(
 }
 
 /// `GET /v1/stations/{id}/key`: any principal (creators build routes with it).
-#[utoipa::path(get, path = "/v1/stations/{id}/key", params(("id" = String, Path, description = "the station's id (the id grammar: 1–128 of `A-Z a-z 0-9 . _ -`, first a letter or digit)", pattern = "^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")), security(("api_key" = [])),
+#[utoipa::path(get, path = "/v1/stations/{id}/key", params(("id" = String, Path, description = "the station's id (the id grammar: 1–128 of `A-Z a-z 0-9 . _ -`, first a letter or digit)", pattern = "^[A-Za-z0-9](?:\\.?[A-Za-z0-9_-])*\\.?$", max_length = 128)), security(("api_key" = [])),
     responses((status = 200, description = "the station's public key and fingerprints", body = StationKey),
               (status = 404, description = "no such station", body = route_wire::ApiError)))]
 pub async fn station_key(
@@ -94,7 +94,7 @@ fn parse_wait(w: Option<&str>) -> Result<Duration, Failure> {
 /// `GET /v1/stations/{id}/inbox?wait=30s`: the trains at the station (that station only).
 /// Answers at once when something waits, else when something arrives or at the timeout (an
 /// empty 200). Each call records the station as seen.
-#[utoipa::path(get, path = "/v1/stations/{id}/inbox", params(("id" = String, Path, description = "the station's id (the id grammar: 1–128 of `A-Z a-z 0-9 . _ -`, first a letter or digit)", pattern = "^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"), WaitQuery), security(("api_key" = [])),
+#[utoipa::path(get, path = "/v1/stations/{id}/inbox", params(("id" = String, Path, description = "the station's id (the id grammar: 1–128 of `A-Z a-z 0-9 . _ -`, first a letter or digit)", pattern = "^[A-Za-z0-9](?:\\.?[A-Za-z0-9_-])*\\.?$", max_length = 128), WaitQuery), security(("api_key" = [])),
     responses((status = 200, description = "the trains at the station (empty when none came within `wait`)", body = Inbox),
               (status = 403, description = "not that station (or an admin)", body = route_wire::ApiError),
               (status = 404, description = "no such station", body = route_wire::ApiError),
@@ -147,7 +147,18 @@ pub async fn inbox(
                     })
                 })
                 .collect::<Result<_, Failure>>()?;
-            return Ok(Json(Inbox { items }));
+            let repositories = Some(route_wire::StationRepositories {
+                inbox: format!(
+                    "{}/{}",
+                    station.registry,
+                    route_wire::repository(&station.namespace, Repo::Inbox)
+                ),
+                outbox: format!("{}/{outbox}", station.registry),
+            });
+            return Ok(Json(Inbox {
+                items,
+                repositories,
+            }));
         }
         // Woken by this replica's changes at this station at once; other replicas' are seen
         // within a second.
@@ -166,7 +177,7 @@ pub async fn inbox(
 /// `POST /v1/trains/{id}/reports`: the station whose hop is open reports `pulled`, `running`,
 /// `failed` (with a reason: the train fails and its creator sees why) or `done` (with the
 /// pushed digest, which is then looked up in its outbox).
-#[utoipa::path(post, path = "/v1/trains/{id}/reports", params(("id" = String, Path, description = "the train's id (the id grammar: 1–128 of `A-Z a-z 0-9 . _ -`, first a letter or digit)", pattern = "^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")), request_body = StationReport, security(("api_key" = [])),
+#[utoipa::path(post, path = "/v1/trains/{id}/reports", params(("id" = String, Path, description = "the train's id (the id grammar: 1–128 of `A-Z a-z 0-9 . _ -`, first a letter or digit)", pattern = "^[A-Za-z0-9](?:\\.?[A-Za-z0-9_-])*\\.?$", max_length = 128)), request_body = StationReport, security(("api_key" = [])),
     responses((status = 200, description = "recorded", body = route_wire::TrainView),
               (status = 403, description = "only the stations of the train's route report", body = route_wire::ApiError),
               (status = 404, description = "no such train", body = route_wire::ApiError),
@@ -296,7 +307,7 @@ fn cap(s: &str) -> String {
 }
 
 /// `POST /v1/trains/{id}/approve`: the station's operator lets the train run.
-#[utoipa::path(post, path = "/v1/trains/{id}/approve", params(("id" = String, Path, description = "the train's id (the id grammar: 1–128 of `A-Z a-z 0-9 . _ -`, first a letter or digit)", pattern = "^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")), request_body(content = Option<Decision>, description = "optional: a note for the record"), security(("api_key" = [])),
+#[utoipa::path(post, path = "/v1/trains/{id}/approve", params(("id" = String, Path, description = "the train's id (the id grammar: 1–128 of `A-Z a-z 0-9 . _ -`, first a letter or digit)", pattern = "^[A-Za-z0-9](?:\\.?[A-Za-z0-9_-])*\\.?$", max_length = 128)), request_body(content = Option<Decision>, description = "optional: a note for the record"), security(("api_key" = [])),
     responses((status = 200, description = "approved: the station runs it", body = route_wire::TrainView),
               (status = 403, description = "only the stations of the train's route approve", body = route_wire::ApiError),
               (status = 404, description = "no such train", body = route_wire::ApiError),
@@ -314,7 +325,7 @@ pub async fn approve(
 
 /// `POST /v1/trains/{id}/reject` with a reason: the train fails at this station and its
 /// creator sees why.
-#[utoipa::path(post, path = "/v1/trains/{id}/reject", params(("id" = String, Path, description = "the train's id (the id grammar: 1–128 of `A-Z a-z 0-9 . _ -`, first a letter or digit)", pattern = "^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")), request_body = Decision, security(("api_key" = [])),
+#[utoipa::path(post, path = "/v1/trains/{id}/reject", params(("id" = String, Path, description = "the train's id (the id grammar: 1–128 of `A-Z a-z 0-9 . _ -`, first a letter or digit)", pattern = "^[A-Za-z0-9](?:\\.?[A-Za-z0-9_-])*\\.?$", max_length = 128)), request_body = Decision, security(("api_key" = [])),
     responses((status = 200, description = "rejected: the train fails with the reason", body = route_wire::TrainView),
               (status = 403, description = "only the stations of the train's route reject", body = route_wire::ApiError),
               (status = 404, description = "no such train", body = route_wire::ApiError),

@@ -57,10 +57,10 @@ pub struct ListQuery {
     /// Only trains in this state.
     state: Option<TrainState>,
     /// Only this creator's (admins; creators always see only their own).
-    #[param(pattern = "^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")]
+    #[param(pattern = "^[A-Za-z0-9](?:\\.?[A-Za-z0-9_-])*\\.?$", max_length = 128)]
     creator: Option<route_wire::CreatorId>,
     /// Only trains whose open hop is at this station.
-    #[param(pattern = "^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")]
+    #[param(pattern = "^[A-Za-z0-9](?:\\.?[A-Za-z0-9_-])*\\.?$", max_length = 128)]
     station: Option<route_wire::StationId>,
 }
 
@@ -133,7 +133,7 @@ pub(super) async fn visible(
 }
 
 /// `GET /v1/trains/{id}`: the train with its hops, states and events.
-#[utoipa::path(get, path = "/v1/trains/{id}", params(("id" = String, Path, description = "the train's id (the id grammar: 1–128 of `A-Z a-z 0-9 . _ -`, first a letter or digit)", pattern = "^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")), security(("api_key" = [])),
+#[utoipa::path(get, path = "/v1/trains/{id}", params(("id" = String, Path, description = "the train's id (the id grammar: 1–128 of `A-Z a-z 0-9 . _ -`, first a letter or digit)", pattern = "^[A-Za-z0-9](?:\\.?[A-Za-z0-9_-])*\\.?$", max_length = 128)), security(("api_key" = [])),
     responses((status = 200, description = "the train with its hops, states and events", body = TrainView),
               (status = 403, description = "not the caller's train", body = route_wire::ApiError),
               (status = 404, description = "no such train", body = route_wire::ApiError)))]
@@ -146,7 +146,7 @@ pub async fn get_one(
 }
 
 /// `POST /v1/trains/{id}/cancel` (admin, or the train's creator).
-#[utoipa::path(post, path = "/v1/trains/{id}/cancel", params(("id" = String, Path, description = "the train's id (the id grammar: 1–128 of `A-Z a-z 0-9 . _ -`, first a letter or digit)", pattern = "^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")), security(("api_key" = [])),
+#[utoipa::path(post, path = "/v1/trains/{id}/cancel", params(("id" = String, Path, description = "the train's id (the id grammar: 1–128 of `A-Z a-z 0-9 . _ -`, first a letter or digit)", pattern = "^[A-Za-z0-9](?:\\.?[A-Za-z0-9_-])*\\.?$", max_length = 128)), security(("api_key" = [])),
     responses((status = 200, description = "cancelled", body = TrainView),
               (status = 403, description = "not an admin or the train's creator", body = route_wire::ApiError),
               (status = 404, description = "no such train", body = route_wire::ApiError),
@@ -165,7 +165,7 @@ pub async fn cancel(
 }
 
 /// `POST /v1/trains/{id}/retry` (admin): moves a failed or expired hop again.
-#[utoipa::path(post, path = "/v1/trains/{id}/retry", params(("id" = String, Path, description = "the train's id (the id grammar: 1–128 of `A-Z a-z 0-9 . _ -`, first a letter or digit)", pattern = "^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")), security(("api_key" = [])),
+#[utoipa::path(post, path = "/v1/trains/{id}/retry", params(("id" = String, Path, description = "the train's id (the id grammar: 1–128 of `A-Z a-z 0-9 . _ -`, first a letter or digit)", pattern = "^[A-Za-z0-9](?:\\.?[A-Za-z0-9_-])*\\.?$", max_length = 128)), security(("api_key" = [])),
     responses((status = 200, description = "the failed hop moves again", body = TrainView),
               (status = 403, description = "admins only", body = route_wire::ApiError),
               (status = 404, description = "no such train", body = route_wire::ApiError),

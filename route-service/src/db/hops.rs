@@ -394,6 +394,36 @@ impl Db {
         Ok(source.and_then(|s| inbox_copy(&s, &target)))
     }
 
+    /// The hop of `train` at which `station` may push now (its index, which is the number of
+    /// stops done before it), if any: a station appears in a route more than once only at
+    /// hops that are open one after the other, so at most one matches.
+    pub async fn turn_of(&self, train: &str, station: &str) -> Result<Option<i64>, DbError> {
+        let row = sqlx::query(&format!(
+            "SELECT idx FROM hops WHERE train_id = $1 AND station = $2 AND {} ORDER BY idx LIMIT 1",
+            in_list(crate::machine::may_push())
+        ))
+        .bind(train)
+        .bind(station)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(match row {
+            Some(r) => Some(r.try_get("idx")?),
+            None => None,
+        })
+    }
+
+    /// Whether `digest` is a state of `train` already recorded (a duplicate or a replay).
+    pub async fn is_state_of(&self, train: &str, digest: &str) -> Result<bool, DbError> {
+        Ok(
+            sqlx::query("SELECT seq FROM train_states WHERE train_id = $1 AND digest = $2")
+                .bind(train)
+                .bind(digest)
+                .fetch_optional(&self.pool)
+                .await?
+                .is_some(),
+        )
+    }
+
     /// Hops where a station may push: (train, station).
     pub async fn awaiting_push(&self) -> Result<Vec<(TrainId, StationId)>, DbError> {
         let rows = sqlx::query(&format!(

@@ -6,6 +6,7 @@
 
 mod pushes;
 mod reconcile;
+mod signed;
 
 pub use pushes::{PushOutcome, PushSource};
 

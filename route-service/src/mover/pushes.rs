@@ -1,6 +1,8 @@
 //! Pushes into outboxes, however they were learned of: a registry notification, a station's
 //! `done` report (checked against the registry), or the reconciliation pass. One rule decides
-//! for all three ([`crate::db::Db::station_pushed`]); every push ignored is logged with why.
+//! for all three ([`crate::db::Db::station_pushed`]), after the state pushed has proved to carry
+//! the signature of the station whose turn it is ([`super::signed`]); every push ignored is
+//! logged with why.
 
 use super::{MoveError, Mover};
 use crate::db::{Applied, NewEvent, NotApplied, Pushed, StationRow};
@@ -158,6 +160,22 @@ impl Mover {
             return Ok(Some(ignored(format!(
                 "the image pushed as train {train} is labelled train {other}"
             ))));
+        }
+        // The hop whose turn it is; none when the push is out of turn. A state already recorded
+        // is a duplicate or a replay, which the state machine names as such.
+        let turn = match self.db.is_state_of(train, &p.digest).await? {
+            true => None,
+            false => self.db.turn_of(train, &station.id).await?,
+        };
+        if let Some(idx) = turn {
+            if let Err(why) = self.signed_by_turn(train, station, idx, &p).await? {
+                let outcome = ignored(why);
+                // Reconciliation looks every pass; it would record the same reason each time.
+                if how == PushSource::Report {
+                    self.note_ignored(train, Some(&station.id), &outcome).await;
+                }
+                return Ok(Some(outcome));
+            }
         }
         let outcome = self
             .db

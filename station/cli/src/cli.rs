@@ -78,6 +78,29 @@ pub enum Cmd {
     /// The station's audit log.
     #[command(subcommand)]
     Audit(AuditCmd),
+    /// Check every precondition of this station, each line `ok` or what is wrong and what to
+    /// do; exit 0 only when all pass.
+    ///
+    /// In order: the configuration; the key (readable, private, its fingerprint); the route
+    /// service (reachable, the API key accepted); whether the service holds this station's
+    /// key; the station's registry (its inbox readable and its outbox writable with the
+    /// service's token: an upload is opened and cancelled); the clock against the service's
+    /// (within 60 s); the Docker engine and its API version; loop devices and ext4 for the
+    /// train's disk (an image is attached and removed); the work area ($TMPDIR: local, not
+    /// writable by others, room for a run); the audit log (it verifies). A check that needs
+    /// one that failed is skipped and says so. Nothing is left behind. Needs what `station
+    /// watch` needs (root on the engine's host), so run it as the service's user.
+    ///
+    /// Example: station doctor --config /etc/pht/station.toml
+    Doctor(DoctorArgs),
+}
+
+/// Arguments of `doctor`.
+#[derive(Args)]
+pub struct DoctorArgs {
+    /// Station configuration (TOML), as `station watch` is given.
+    #[arg(long, value_name = "FILE", env = "STATION_CONFIG")]
+    pub config: PathBuf,
 }
 
 /// Where the station's configuration is and how the route service is reached.

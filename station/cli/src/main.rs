@@ -25,6 +25,7 @@ async fn dispatch(cmd: Cmd) -> Result<Ended> {
         Cmd::Trust(TrustCmd::List(a)) => cmd::trust::list(a),
         Cmd::Trust(TrustCmd::Remove(a)) => cmd::trust::remove(a),
         Cmd::Audit(AuditCmd::Verify(a)) => cmd::audit_verify::run(a),
+        Cmd::Doctor(a) => cmd::doctor::run(a).await,
     }
 }
 

@@ -73,6 +73,7 @@ impl RouteService for FakeService {
     }
     async fn inbox(&self, _: &StationId) -> Result<Inbox, ClientError> {
         Ok(Inbox {
+            repositories: None,
             items: self.inbox.lock().unwrap().values().cloned().collect(),
         })
     }

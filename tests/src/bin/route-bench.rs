@@ -1,7 +1,7 @@
 //! The route service under load, printed as a table: `--stations` stations (half on each of two
 //! loopback registries), `--trains` trains of `--hops` stops each, `--sse` SSE clients. The bench
-//! plays the stations: it long-polls each inbox, pulls the image, pushes a new state (a new
-//! configuration on the same layers) to the outbox and reports `done` with its digest
+//! plays the stations: it long-polls each inbox, pulls the image, runs the protocol's pre-run and
+//! post-run (no container), pushes the signed state to the outbox and reports `done` with its digest
 //! (`--no-report`: rely on the registries' notifications and reconciliation alone). Then a cross-registry move of a
 //! `--big-mib` train beside `skopeo copy` of the same image. `--token`: both registries take the
 //! service's tokens (`auth: token`), every party logs in with its own id and API key, and the
@@ -48,6 +48,8 @@ struct Party {
     registry: String,
     /// Its registry access: with `--token`, logged in as itself on both registries.
     reg: Registry,
+    /// A station's private key (it signs its stops).
+    signing: Option<Arc<PrivateKey>>,
 }
 
 /// Registry access logged in as `id` with `key` on `addrs` (none without token auth), its
@@ -114,43 +116,54 @@ impl Bench {
     }
 }
 
-/// What a station does with a train: pull it and push a new state (a new configuration over
-/// the same layers, mounted) to its outbox.
+/// What a station does with a train, the container aside: pull it, pre-run (verify and
+/// decrypt), post-run (sign its stop, re-encrypt for every participant) and push the new state
+/// to its outbox, as `station run` does. The service counts a push only for a state signed by
+/// the station whose turn it is, so nothing less would move a train.
 async fn new_state(
     reg: &Registry,
+    me: &Party,
     inbox: &ImageRef,
     outbox: &ImageRef,
-    stop: usize,
-) -> Result<String, image::ImageError> {
-    let p = reg.resolve(inbox).await?;
-    let raw = reg
-        .blob_bytes(&p.reference, &p.manifest.config, image::METADATA_CAP)
-        .await?;
-    let mut cfg: Value = serde_json::from_slice(&raw).unwrap();
-    if !cfg["config"]["Labels"].is_object() {
-        cfg["config"]["Labels"] = json!({});
-    }
-    cfg["config"]["Labels"]["org.pht.bench.stop"] = json!(stop.to_string());
-    let bytes = serde_json::to_vec(&cfg).unwrap();
-    let size = bytes.len();
-    let cfg_digest = reg.push_bytes(outbox, bytes).await?;
-    for l in &p.manifest.layers {
-        if !reg.has_blob(outbox, &l.digest).await?
-            && !reg.mount(outbox, &p.reference, &l.digest).await
-        {
-            reg.copy_blob(&p.reference, outbox, &l.digest, l.size, &Silent)
-                .await?;
-        }
-    }
-    let mut m: Value = serde_json::from_slice(&p.manifest.raw).unwrap();
-    m["config"]["digest"] = json!(cfg_digest);
-    m["config"]["size"] = json!(size);
-    reg.push_manifest(
+) -> Result<String, String> {
+    let work = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let cancel = tokio_util::sync::CancellationToken::new();
+    let opts = image::PullOptions {
+        reporter: &Silent,
+        limits: image::ReadLimits::default(),
+        cancel: &cancel,
+    };
+    let pulled = image::pull_train(reg, inbox, work.path(), opts)
+        .await
+        .map_err(|e| e.to_string())?;
+    let (dir, id, key) = (pulled.dir.clone(), me.id.clone(), me.signing.clone());
+    let train_id = tokio::task::spawn_blocking(move || {
+        let trust = train_lib::keys::TrustStore::default();
+        let st = train_lib::Station {
+            id: &id,
+            key: key.as_ref().expect("a station's key"),
+            trust: &trust,
+        };
+        let train = train_lib::TrainDir::open(&dir)?;
+        let pre = train.pre_run(&st)?;
+        train.post_run(&st)?;
+        Ok::<_, train_lib::ProtocolError>(pre.train_id)
+    })
+    .await
+    .unwrap()
+    .map_err(|e| e.to_string())?;
+    let rep = image::push_next(
+        reg,
+        &pulled,
+        &pulled.dir,
         outbox,
-        serde_json::to_vec(&m).unwrap(),
-        &p.manifest.media_type,
+        &[(image::LABEL_TRAIN_ID, &train_id)],
+        &Silent,
+        &cancel,
     )
     .await
+    .map_err(|e| e.to_string())?;
+    Ok(rep.digest)
 }
 
 async fn play_station(b: Arc<Bench>, i: usize) {
@@ -177,7 +190,7 @@ async fn play_station(b: Arc<Bench>, i: usize) {
             }
             let inbox: ImageRef = item["image"].as_str().unwrap().parse().unwrap();
             let outbox: ImageRef = item["push_to"].as_str().unwrap().parse().unwrap();
-            match new_state(&me.reg, &inbox, &outbox, idx).await {
+            match new_state(&me.reg, me, &inbox, &outbox).await {
                 Ok(digest) => {
                     b.pushed
                         .lock()
@@ -352,6 +365,7 @@ async fn main() {
         reg: access(token, &addr, &url, "creator", &creator_api_key),
         key: creator_api_key,
         registry: addr[0].clone(),
+        signing: None,
     };
     db.add_creator(
         &NewCreator {
@@ -373,6 +387,10 @@ async fn main() {
             id,
             key: api_key,
             registry: addr[i % 2].clone(),
+            signing: Some(Arc::new(
+                PrivateKey::from_text(k.to_pkcs8_pem().unwrap().as_bytes(), None, "station")
+                    .unwrap(),
+            )),
         };
         db.add_station(
             &NewStation {

@@ -13,7 +13,7 @@ use oci_client::RegistryOperation;
 /// and caches the `Authorization` header each repository needed (so a run asks for a token
 /// once, not per request).
 pub(crate) struct CappedHttp {
-    client: reqwest::Client,
+    pub(crate) client: reqwest::Client,
     pub(crate) authz: Authorizer,
 }
 
@@ -24,7 +24,7 @@ fn scope(r: &ImageRef, op: RegistryOperation) -> String {
     }
 }
 
-fn challenge_of(resp: &reqwest::Response) -> Option<String> {
+pub(crate) fn challenge_of(resp: &reqwest::Response) -> Option<String> {
     resp.headers()
         .get(reqwest::header::WWW_AUTHENTICATE)
         .and_then(|v| v.to_str().ok())

@@ -22,11 +22,13 @@ mod http;
 mod layer_read;
 mod layer_write;
 mod lineage;
+mod probe;
 mod progress;
 mod pull;
 mod push;
 mod reference;
 mod registry;
+mod state_config;
 pub mod untar;
 
 pub use assemble::{
@@ -48,6 +50,7 @@ pub use pull::{pull_train, scan_base_layers, PullOptions, PulledTrain};
 pub use push::{build_train_image, copy_image, push_next, PushReport};
 pub use reference::{next_stop_tag, tag_for, ImageRef};
 pub use registry::{Pinned, Registry, RegistryOptions, METADATA_CAP};
+pub use state_config::state_config;
 pub use untar::ReadLimits;
 
 /// Paths of the train directory inside an image, relative to `/` (the protocol's layout).

@@ -123,7 +123,10 @@ impl Registry {
     }
 
     /// One client per registry, holding its credentials (read once).
-    async fn client_and_auth(&self, r: &ImageRef) -> Result<(Client, RegistryAuth), ImageError> {
+    pub(crate) async fn client_and_auth(
+        &self,
+        r: &ImageRef,
+    ) -> Result<(Client, RegistryAuth), ImageError> {
         let reg = r.registry().to_string();
         if let Some(c) = self.clients.lock().expect("not poisoned").get(&reg) {
             return Ok(c.clone());
@@ -162,7 +165,7 @@ impl Registry {
     }
 
     /// The capped HTTP client (made once) and the scheme for `r`.
-    fn capped(&self, r: &ImageRef) -> Result<(&CappedHttp, &'static str), ImageError> {
+    pub(crate) fn capped(&self, r: &ImageRef) -> Result<(&CappedHttp, &'static str), ImageError> {
         let http = match self.http.get() {
             Some(h) => h,
             None => {
@@ -273,7 +276,7 @@ impl Registry {
     /// Pulls blob `d` of `r` into `sink`: at most `d.size` bytes (more is cut off and refused),
     /// then checked against `d.digest` (a mismatch is tampering, a rejection, whichever side
     /// noticed it).
-    async fn stream_blob(
+    pub(crate) async fn stream_blob(
         &self,
         r: &ImageRef,
         d: &Descriptor,

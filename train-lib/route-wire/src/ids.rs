@@ -26,8 +26,12 @@ pub struct BadValue {
 /// The longest id: Docker's limit for a tag.
 pub const MAX_ID_LEN: usize = 128;
 
-/// The id grammar's regular expression (for the OpenAPI document and for people).
-pub const ID_PATTERN: &str = "^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$";
+/// The id grammar's regular expression (for the OpenAPI document and for people), beside a
+/// maximum length of [`MAX_ID_LEN`]: a letter or digit, then characters of `A-Z a-z 0-9 . _ -`
+/// where a dot is never followed by another (no `..`). Written without a lookahead, which
+/// not every JSON Schema tool reads; schemathesis sent `FRp..e` to the earlier
+/// `^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$`, which the service rightly refused.
+pub const ID_PATTERN: &str = "^[A-Za-z0-9](?:\\.?[A-Za-z0-9_-])*\\.?$";
 
 fn id_rule(s: &str) -> Result<(), &'static str> {
     if s.is_empty() {
@@ -155,6 +159,7 @@ macro_rules! checked {
                 utoipa::openapi::ObjectBuilder::new()
                     .schema_type(utoipa::openapi::Type::String)
                     .pattern(Some($pattern))
+                    .max_length(($pattern == ID_PATTERN).then_some(MAX_ID_LEN))
                     .description(Some(concat!("a ", $what)))
                     .into()
             }
@@ -221,6 +226,33 @@ mod tests {
         assert_eq!(t, "t-1");
         assert_eq!(serde_json::to_string(&t).unwrap(), "\"t-1\"");
         assert!(serde_json::from_str::<TrainId>("\"../x\"").is_err());
+    }
+
+    #[test]
+    fn the_openapi_pattern_says_what_the_rule_says() {
+        let re = regex::Regex::new(ID_PATTERN).unwrap();
+        let long = "a".repeat(MAX_ID_LEN);
+        let samples = [
+            "a", "A9", "a.b", "a.b.c", "a.", "a-.b", "a_.-x", "t-1.2", "a..b", "a...", ".a", "-a",
+            "_a", "", "a b", "a/b", "a..", "é", "a\n", &long,
+        ];
+        for s in samples {
+            let by_pattern = re.is_match(s) && s.len() <= MAX_ID_LEN;
+            assert_eq!(by_pattern, id_rule(s).is_ok(), "{s:?}");
+        }
+        // Every string of up to four characters over a small alphabet.
+        let alphabet = ['a', '0', '.', '_', '-', '/'];
+        let mut all = vec![String::new()];
+        for _ in 0..4 {
+            let next: Vec<String> = all
+                .iter()
+                .flat_map(|p| alphabet.iter().map(move |c| format!("{p}{c}")))
+                .collect();
+            for s in &next {
+                assert_eq!(re.is_match(s), id_rule(s).is_ok(), "{s:?}");
+            }
+            all = next;
+        }
     }
 
     #[test]

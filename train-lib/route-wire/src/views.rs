@@ -108,6 +108,21 @@ pub struct EventView {
 pub struct Inbox {
     /// Oldest first.
     pub items: Vec<InboxItem>,
+    /// The station's own repositories (`registry/namespace/inbox` and `…/outbox`), so that it
+    /// can check its registry access before any train comes (`station doctor`). Absent from
+    /// services older than this field.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub repositories: Option<StationRepositories>,
+}
+
+/// Where a station's trains arrive and where it pushes them.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct StationRepositories {
+    /// `registry/namespace/inbox`.
+    pub inbox: String,
+    /// `registry/namespace/outbox`.
+    pub outbox: String,
 }
 
 /// A train in a station's inbox.

@@ -2,6 +2,7 @@
 
 pub mod audit_verify;
 pub mod decide;
+pub mod doctor;
 pub mod keys;
 pub mod queue;
 pub mod run;

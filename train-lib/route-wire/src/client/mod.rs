@@ -255,6 +255,23 @@ impl Client {
         self.send(what, req, CALL_TIMEOUT).await
     }
 
+    /// The service's clock, from the `Date` header of its `/healthz` answer (one-second
+    /// precision); `None` when it sends none.
+    pub async fn server_time(&self) -> Result<Option<std::time::SystemTime>> {
+        let resp = self
+            .http
+            .get(self.url("/healthz"))
+            .timeout(CALL_TIMEOUT)
+            .send()
+            .await
+            .map_err(|e| unreachable(&e))?;
+        Ok(resp
+            .headers()
+            .get(reqwest::header::DATE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| httpdate::parse_http_date(v).ok()))
+    }
+
     /// The station's inbox, held up to `wait` (capped at [`MAX_WAIT_SECS`]) while it is empty.
     pub async fn inbox(&self, station: &StationId, wait: Duration) -> Result<Inbox> {
         let secs = wait.as_secs().min(MAX_WAIT_SECS);
