@@ -34,6 +34,11 @@ pub struct Config {
     /// `sqlite:PATH` (created if missing) or `postgres://…`.
     #[serde(default = "default_database")]
     pub database: String,
+    /// A file holding the PostgreSQL password, put into `database` (`postgres://USER@HOST/DB`)
+    /// when the configuration is read: a password then lives in a secret file (a container
+    /// secret), not in the configuration or the environment.
+    #[serde(default)]
+    pub database_password_file: Option<PathBuf>,
     /// The registries trains move between.
     #[serde(default, rename = "registry")]
     pub registries: Vec<RegistryConfig>,
@@ -62,6 +67,34 @@ pub struct Config {
     /// watcher holds two); more are answered 429.
     #[serde(default = "default_streams")]
     pub max_streams_per_principal: usize,
+}
+
+/// `postgres://USER@REST` with `password` put in (percent-encoded).
+fn with_password(url: &str, password: &str) -> Result<String, ConfigError> {
+    let bad = || {
+        ConfigError::Invalid(
+            "database_password_file needs `database = \"postgres://USER@HOST:PORT/DB\"` (a user, no password in the URL)".into(),
+        )
+    };
+    let (scheme, rest) = ["postgres://", "postgresql://"]
+        .iter()
+        .find_map(|s| url.strip_prefix(s).map(|r| (*s, r)))
+        .ok_or_else(bad)?;
+    let (user, host) = rest.split_once('@').ok_or_else(bad)?;
+    if user.is_empty() || user.contains(':') {
+        return Err(bad());
+    }
+    let enc: String = password
+        .bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect();
+    Ok(format!("{scheme}{user}:{enc}@{host}"))
 }
 
 fn default_max_connections() -> usize {
@@ -193,7 +226,14 @@ impl Config {
             detail,
         };
         let text = std::fs::read_to_string(path).map_err(|e| err(e.to_string()))?;
-        toml::from_str(&text).map_err(|e| err(e.to_string()))
+        let mut cfg: Self = toml::from_str(&text).map_err(|e| err(e.to_string()))?;
+        if let Some(f) = &cfg.database_password_file {
+            let pw = std::fs::read_to_string(f).map_err(|e| {
+                ConfigError::Invalid(format!("database_password_file {}: {e}", f.display()))
+            })?;
+            cfg.database = with_password(&cfg.database, pw.trim_end_matches(['\n', '\r']))?;
+        }
+        Ok(cfg)
     }
 
     /// Reads each registry's notification secret from its variable or file; a registry without
@@ -343,6 +383,38 @@ impl Config {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_database_password_comes_from_its_file_encoded_and_only_into_a_url_with_a_user() {
+        assert_eq!(
+            with_password("postgres://route@db:5432/route", "p@ss:w/rd").unwrap(),
+            "postgres://route:p%40ss%3Aw%2Frd@db:5432/route"
+        );
+        for bad in [
+            "sqlite:/x.db",
+            "postgres://db/route",
+            "postgres://u:pw@db/route",
+        ] {
+            let e = with_password(bad, "x").unwrap_err().to_string();
+            assert!(e.contains("postgres://USER@HOST"), "{bad}: {e}");
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let pw = dir.path().join("pw");
+        std::fs::write(&pw, "secret\n").unwrap();
+        let cfg = dir.path().join("c.toml");
+        std::fs::write(
+            &cfg,
+            format!(
+                "database = \"postgres://route@db/route\"\ndatabase_password_file = \"{}\"\n",
+                pw.display()
+            ),
+        )
+        .unwrap();
+        assert_eq!(
+            Config::from_file(&cfg).unwrap().database,
+            "postgres://route:secret@db/route"
+        );
+    }
 
     #[test]
     fn a_short_secret_and_an_unknown_setting_are_refused() {

@@ -54,6 +54,26 @@ pub enum EngineError {
 
 type Result<T, E = EngineError> = std::result::Result<T, E>;
 
+impl EngineError {
+    /// Whether the engine could not be reached at all (stopped, restarting, its socket gone):
+    /// the station's trouble, not the run's. A watcher does not count such a run among the
+    /// train's attempts: a Docker restart of 20 s once used up all three of a train's and
+    /// failed it.
+    pub fn is_unreachable(&self) -> bool {
+        use bollard::errors::Error as B;
+        let source = match self {
+            EngineError::Connect(_) => return true,
+            EngineError::Docker { source, .. } => source,
+            _ => return false,
+        };
+        match source {
+            B::HyperLegacyError { err } => err.is_connect(),
+            B::IOError { .. } | B::SocketNotFoundError(_) => true,
+            _ => false,
+        }
+    }
+}
+
 /// `.ctx(|| what)` on an engine call: the error says what was asked.
 trait Ctx<T> {
     fn ctx(self, what: impl FnOnce() -> String) -> Result<T>;

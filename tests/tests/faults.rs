@@ -134,8 +134,8 @@ fn repo() -> std::path::PathBuf {
 }
 
 /// Stops the Docker engine scripts/services.sh started (SIGTERM: its containers are stopped
-/// with it) and starts it again with the script.
-fn restart_docker() {
+/// with it), leaves it down for `down` and starts it again with the script.
+fn restart_docker(down: std::time::Duration) {
     let state =
         std::env::var("PHT_SERVICES_DIR").unwrap_or_else(|_| "/var/lib/pht-services".into());
     let pid = std::fs::read_to_string(format!("{state}/dockerd.pid"))
@@ -145,6 +145,7 @@ fn restart_docker() {
     wait_for(60, "dockerd to stop", || {
         !std::path::Path::new(&format!("/proc/{pid}")).exists()
     });
+    std::thread::sleep(down);
     let o = Command::new("bash")
         .arg(repo().join("scripts/services.sh"))
         .output()
@@ -167,7 +168,9 @@ fn the_docker_engine_restarted_mid_run_runs_the_train_again_and_once() {
     let _w2 = rs.watcher("st-2", "");
     let id = submit(&rs, "native", &slow(10), &["st-1", "st-2"]);
     wait_for(120, "the container at st-1", || left(&w1, "container") > 0);
-    restart_docker();
+    // Down for longer than the watcher's three attempts at five-second resyncs take: an
+    // engine that cannot be reached must not use up the train's attempts.
+    restart_docker(std::time::Duration::from_secs(25));
     let v = rs.wait_state(&id, "finished", 300);
     assert_eq!(states(&v), 3, "one state per stop: {v:#}");
     assert_eq!(results(&rs, &id), "st-1,7\nst-2,7\n", "st-1 counted once");

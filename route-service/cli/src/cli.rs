@@ -42,6 +42,22 @@ pub enum Cmd {
     Creator(CreatorCmd),
     /// Print the OpenAPI document (JSON) and exit.
     Openapi,
+    /// Ask a running service whether it is ready (GET /readyz); exit 0 when it answers 200.
+    ///
+    /// For container health checks: the service's image has no shell and no curl.
+    ///
+    /// Example: route-service probe --url http://127.0.0.1:8080/readyz
+    Probe(ProbeArgs),
+}
+
+#[derive(Args)]
+pub struct ProbeArgs {
+    /// `http://HOST:PORT/PATH` (plain HTTP: the probe runs beside the service).
+    #[arg(long, default_value = "http://127.0.0.1:8080/readyz")]
+    pub url: String,
+    /// Seconds before it counts as not ready.
+    #[arg(long, default_value_t = 5)]
+    pub timeout_secs: u64,
 }
 
 /// Where the database is, for the administration commands.

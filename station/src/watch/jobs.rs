@@ -208,6 +208,13 @@ impl<S: RouteService> Watcher<S> {
                         Status::Interrupted,
                         Some(f.to_string()),
                     )?;
+                    // An engine that cannot be reached at all is not the train's trouble: the
+                    // run is tried again at every resync until the engine answers, without
+                    // using up the train's attempts.
+                    if matches!(&f, Failure::Engine(e) if e.is_unreachable()) {
+                        tracing::warn!(%stop, "the Docker engine cannot be reached; this run is tried again when it answers and is not counted among the train's attempts");
+                        self.state.not_an_attempt(&stop)?;
+                    }
                     Ok(())
                 }
                 _ => {

@@ -211,6 +211,15 @@ impl State {
         self.save()
     }
 
+    /// Takes back the attempt `stop`'s last run counted (the engine could not be reached: the
+    /// station's trouble, not the train's), and saves.
+    pub fn not_an_attempt(&mut self, stop: &Stop) -> Result<(), StateError> {
+        if let Some(e) = self.doc.stops.get_mut(&stop.to_string()) {
+            e.attempts = e.attempts.saturating_sub(1);
+        }
+        self.save()
+    }
+
     /// Marks `stop`'s last report as received by the service and saves.
     pub fn reported(&mut self, stop: &Stop) -> Result<(), StateError> {
         if let Some(e) = self.doc.stops.get_mut(&stop.to_string()) {

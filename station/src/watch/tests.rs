@@ -145,6 +145,8 @@ struct FakeRunner {
     panics: Vec<String>,
     runs: Mutex<Vec<String>>,
     sweeps: Mutex<usize>,
+    /// Runs (of any train) that find the engine unreachable before it answers again.
+    engine_down_for: Mutex<usize>,
 }
 
 impl Runner for FakeRunner {
@@ -156,6 +158,18 @@ impl Runner for FakeRunner {
     ) -> Result<(), Failure> {
         let image = req.reference.to_string();
         self.runs.lock().unwrap().push(image.clone());
+        {
+            let mut down = self.engine_down_for.lock().unwrap();
+            if *down > 0 {
+                *down -= 1;
+                return Err(Failure::Engine(crate::engine::EngineError::Docker {
+                    what: "creating the train's /opt volume".into(),
+                    source: bollard::errors::Error::SocketNotFoundError(
+                        "/var/run/docker.sock".into(),
+                    ),
+                }));
+            }
+        }
         if self
             .panics
             .iter()
@@ -290,6 +304,38 @@ async fn a_run_that_panics_costs_that_train_only_and_the_watcher_goes_on() {
     );
     // Swept at start, and after each panic.
     assert_eq!(*runner.sweeps.lock().unwrap(), 3);
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn an_engine_that_cannot_be_reached_does_not_use_up_a_train_s_attempts() {
+    let s = scene(Approval::Auto);
+    let svc = FakeService::new(&s.key, vec![item("patient", HopState::Delivered, 'a')]);
+    // Down for twice as many runs as the train may fail (max_attempts = 2 here).
+    let runner = FakeRunner {
+        engine_down_for: Mutex::new(4),
+        ..FakeRunner::default()
+    };
+    let stop = CancellationToken::new();
+    let watcher = supervise(&runner, request(&s, &svc), stop.clone());
+    let check = async {
+        until("the train done once the engine answers", || {
+            svc.sent().iter().any(|r| r.status == ReportStatus::Done)
+        })
+        .await;
+        stop.cancel();
+    };
+    let (out, ()) = tokio::join!(watcher, check);
+    out.unwrap();
+    assert!(
+        !svc.sent().iter().any(|r| r.status == ReportStatus::Failed),
+        "{:?}",
+        svc.sent()
+    );
+    assert_eq!(
+        runner.runs.lock().unwrap().len(),
+        5,
+        "four runs without an engine, then one"
+    );
 }
 
 impl<S: RouteService> RouteService for &S {

@@ -182,31 +182,47 @@ impl CappedHttp {
             what: format!("manifest delete ({r})"),
             reason,
         };
-        let mut header = None;
+        // The challenge names the scope a delete needs (`delete`, beyond push).
+        let (resp, _) = self
+            .answering_challenge(&registry, auth, &err, &|| self.client.delete(&url))
+            .await?;
+        let status = resp.status();
+        match status.as_u16() {
+            200..=299 => Ok(true),
+            404 | 405 => Ok(false),
+            _ => Err(err(status.to_string())),
+        }
+    }
+
+    /// Sends the request `make` builds; a 401 is answered once, for the scopes its challenge
+    /// names, and the request sent again with the header obtained. The last answer and that
+    /// header; an error when the registry sent no challenge to answer.
+    pub(crate) async fn answering_challenge(
+        &self,
+        registry: &str,
+        auth: &RegistryAuth,
+        err: &(dyn Fn(String) -> ImageError + Sync),
+        make: &(dyn Fn() -> reqwest::RequestBuilder + Sync),
+    ) -> Result<(reqwest::Response, Option<String>), ImageError> {
+        let mut header: Option<String> = None;
         for attempt in 0..2 {
-            let mut req = self.client.delete(&url);
+            let mut req = make();
             if let Some(h) = &header {
                 req = req.header(reqwest::header::AUTHORIZATION, h);
             }
             let resp = req.send().await.map_err(|e| err(e.to_string()))?;
-            let status = resp.status();
-            if status == reqwest::StatusCode::UNAUTHORIZED && attempt == 0 {
-                // The challenge names the scope a delete needs (`delete`, beyond push).
+            if resp.status() == reqwest::StatusCode::UNAUTHORIZED && attempt == 0 {
                 let Some(challenge) = challenge_of(&resp) else {
                     break;
                 };
                 header = self
                     .authz
-                    .answer(&registry, auth, &challenge, None)
+                    .answer(registry, auth, &challenge, None)
                     .await
                     .map_err(err)?;
                 continue;
             }
-            return match status.as_u16() {
-                200..=299 => Ok(true),
-                404 | 405 => Ok(false),
-                _ => Err(err(status.to_string())),
-            };
+            return Ok((resp, header));
         }
         Err(err("the registry refused the credentials".into()))
     }

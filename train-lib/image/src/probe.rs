@@ -3,7 +3,7 @@
 //! grant missing at the registry shows before a train has run (a run finds out only at its
 //! push, with the train's results computed and thrown away).
 
-use super::http::{challenge_of, CappedHttp};
+use super::http::CappedHttp;
 use super::registry::Registry;
 use super::{ImageError, ImageRef};
 use oci_client::secrets::RegistryAuth;
@@ -33,50 +33,35 @@ impl CappedHttp {
             what: format!("opening an upload into {}/{}", r.registry(), r.repository()),
             reason,
         };
-        let mut header = None;
-        for attempt in 0..2 {
-            let mut req = self.client.post(&url).header("Content-Length", "0");
-            if let Some(h) = &header {
-                req = req.header(reqwest::header::AUTHORIZATION, h);
-            }
-            let resp = req.send().await.map_err(|e| err(e.to_string()))?;
-            let status = resp.status();
-            if status == reqwest::StatusCode::UNAUTHORIZED && attempt == 0 {
-                let Some(challenge) = challenge_of(&resp) else {
-                    break;
-                };
-                header = self
-                    .authz
-                    .answer(&registry, auth, &challenge, None)
-                    .await
-                    .map_err(err)?;
-                continue;
-            }
-            if status != reqwest::StatusCode::ACCEPTED {
-                return Err(err(format!("{status} (push is not allowed)")));
-            }
-            // Cancel it; the location is the registry's own (a relative path or its origin):
-            // credentials go nowhere else.
-            if let Some(loc) = resp
-                .headers()
-                .get(reqwest::header::LOCATION)
-                .and_then(|v| v.to_str().ok())
-            {
-                let cancel = if loc.starts_with('/') {
-                    format!("{base}{loc}")
-                } else {
-                    loc.to_string()
-                };
-                if cancel.starts_with(&format!("{base}/")) {
-                    let mut req = self.client.delete(&cancel);
-                    if let Some(h) = &header {
-                        req = req.header(reqwest::header::AUTHORIZATION, h);
-                    }
-                    let _ = req.send().await;
-                }
-            }
-            return Ok(());
+        let (resp, header) = self
+            .answering_challenge(&registry, auth, &err, &|| {
+                self.client.post(&url).header("Content-Length", "0")
+            })
+            .await?;
+        let status = resp.status();
+        if status != reqwest::StatusCode::ACCEPTED {
+            return Err(err(format!("{status} (push is not allowed)")));
         }
-        Err(err("the registry refused the credentials".into()))
+        // Cancel it; the location is the registry's own (a relative path or its origin):
+        // credentials go nowhere else.
+        if let Some(loc) = resp
+            .headers()
+            .get(reqwest::header::LOCATION)
+            .and_then(|v| v.to_str().ok())
+        {
+            let cancel = if loc.starts_with('/') {
+                format!("{base}{loc}")
+            } else {
+                loc.to_string()
+            };
+            if cancel.starts_with(&format!("{base}/")) {
+                let mut req = self.client.delete(&cancel);
+                if let Some(h) = &header {
+                    req = req.header(reqwest::header::AUTHORIZATION, h);
+                }
+                let _ = req.send().await;
+            }
+        }
+        Ok(())
     }
 }

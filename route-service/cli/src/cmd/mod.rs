@@ -1,6 +1,7 @@
 //! One file per subcommand.
 
 mod admin;
+mod probe;
 mod serve;
 
 use crate::cli::{Cmd, DbArgs};
@@ -24,6 +25,7 @@ pub fn run(cmd: Cmd) -> Result<()> {
         Cmd::Admin(c) => rt.block_on(admin::admin(c)),
         Cmd::Station(c) => rt.block_on(admin::station(c)),
         Cmd::Creator(c) => rt.block_on(admin::creator(c)),
+        Cmd::Probe(a) => rt.block_on(probe::run(a)),
     }
 }
 
