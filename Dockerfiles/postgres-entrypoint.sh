@@ -1,7 +1,8 @@
 #!/bin/sh
 # First start: a cluster in $PGDATA with $POSTGRES_USER (default postgres) whose password is
 # read from $POSTGRES_PASSWORD_FILE, and database $POSTGRES_DB; then PostgreSQL in the
-# foreground, listening on every address with password (SCRAM) authentication.
+# foreground, listening on every address with password (SCRAM) authentication. Arguments are
+# PostgreSQL's, as the upstream image takes them (`postgres -c name=value …`).
 set -eu
 user="${POSTGRES_USER:-postgres}"
 db="${POSTGRES_DB:-$user}"
@@ -18,4 +19,5 @@ CREATE DATABASE "$db" OWNER "$user";
 SQL
   fi
 fi
-exec postgres -D "$PGDATA" -c listen_addresses='*' -c "port=${PGPORT:-5432}"
+[ "${1:-}" = postgres ] && shift
+exec postgres -D "$PGDATA" -c listen_addresses='*' -c "port=${PGPORT:-5432}" "$@"

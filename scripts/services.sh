@@ -58,6 +58,10 @@ dpkg -s busybox-static >/dev/null 2>&1 || need+=(busybox-static)
 command -v skopeo >/dev/null || need+=(skopeo)
 # The route service's token tests make their signing certificate with the openssl command.
 command -v openssl >/dev/null || need+=(openssl)
+# The central side's compose file is brought up by the tests with Debian's docker-compose.
+command -v docker-compose >/dev/null || need+=(docker-compose)
+# scripts/images.sh strips the route service's binary with objcopy.
+command -v objcopy >/dev/null || need+=(binutils)
 # The station's systemd unit is checked with systemd-analyze verify.
 command -v systemd-analyze >/dev/null || need+=(systemd)
 [ "${#need[@]}" -eq 0 ] || "$(dirname "$0")/apt-install.sh" "${need[@]}"

@@ -146,7 +146,7 @@ fn images_build_from_debian_packages_and_run_hardened() {
     // The registry (the stand-in): /v2/ answers.
     let reg_port = free_port();
     let cfg = format!(
-        "version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: /var/lib/docker-registry\nhttp:\n  addr: 127.0.0.1:{reg_port}\n"
+        "version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: /var/lib/registry\nhttp:\n  addr: 127.0.0.1:{reg_port}\n"
     );
     let reg_cfg = shared_dir(tmp.path(), "registry", &[("config.yml", &cfg)]);
     let reg = format!("pht-test-reg-{n}");
@@ -167,7 +167,7 @@ fn images_build_from_debian_packages_and_run_hardened() {
         "-v",
         &format!("{}:/etc/docker/registry:ro", reg_cfg.display()),
         "-v",
-        &format!("{reg}-data:/var/lib/docker-registry"),
+        &format!("{reg}-data:/var/lib/registry"),
         "pht-local/registry:2.8",
     ]);
     wait_for(30, "the registry in its image", || {

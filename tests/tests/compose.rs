@@ -1,0 +1,278 @@
+//! The central side as containers, for real: `deploy/compose/docker-compose.yml` brought up
+//! by Debian's `docker-compose` on the images `scripts/images.sh` builds here; the first-run steps of its
+//! README (an admin, three stations and a creator registered with `docker-compose run`); every
+//! service healthy; a station's token accepted by the registry; the state kept across
+//! `docker-compose restart` and `down` then `up` with the volumes; `down -v` removes them.
+
+use e2e::route::{free_port, nonce, token_signing_pair, wait_for};
+use e2e::{bin, ok, Scene};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
+fn write(path: &Path, text: &str, mode: u32) {
+    std::fs::write(path, text).unwrap();
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+}
+
+/// One compose project and what it was given; `down -v` when dropped.
+struct Stack {
+    project: String,
+    env: Vec<(String, String)>,
+    url: String,
+}
+
+impl Stack {
+    fn cmd(&self, args: &[&str]) -> Command {
+        let d = repo().join("deploy/compose");
+        let mut c = Command::new("docker-compose");
+        c.arg("-p")
+            .arg(&self.project)
+            .arg("-f")
+            .arg(d.join("docker-compose.yml"))
+            .args(args);
+        for (k, v) in &self.env {
+            c.env(k, v);
+        }
+        c
+    }
+
+    fn run(&self, args: &[&str]) -> String {
+        ok(&mut self.cmd(args))
+    }
+
+    /// `up -d`; on failure, the services' logs in the panic.
+    fn up(&self) {
+        let o = self.cmd(&["up", "-d"]).output().unwrap();
+        if !o.status.success() {
+            let logs = self.cmd(&["logs", "--no-color"]).output().unwrap();
+            panic!(
+                "docker-compose up: {}\n{}",
+                String::from_utf8_lossy(&o.stderr),
+                String::from_utf8_lossy(&logs.stdout)
+            );
+        }
+    }
+
+    /// Waits until every service of the project reports healthy.
+    fn healthy(&self, secs: u64) {
+        wait_for(secs, "every service healthy", || {
+            let ids = self.run(&["ps", "-q"]);
+            let ids: Vec<&str> = ids.lines().collect();
+            ids.len() == 3
+                && ids.iter().all(|id| {
+                    Command::new("docker")
+                        .args(["inspect", "-f", "{{.State.Health.Status}}", id])
+                        .output()
+                        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "healthy")
+                })
+        });
+    }
+
+    /// `GET path` as `who` with `key`: (status, body).
+    fn get(&self, path: &str, who: &str, key: &str) -> (u16, String) {
+        let o = Command::new("curl")
+            .args(["-s", "-w", "\n%{http_code}", "-H"])
+            .arg(format!("Authorization: ApiKey {who} {key}"))
+            .arg(format!("{}{path}", self.url))
+            .output()
+            .unwrap();
+        let out = String::from_utf8_lossy(&o.stdout).to_string();
+        let (body, code) = out.rsplit_once('\n').unwrap_or(("", "0"));
+        (code.parse().unwrap_or(0), body.to_string())
+    }
+}
+
+impl Drop for Stack {
+    fn drop(&mut self) {
+        let _ = self.cmd(&["down", "-v", "--remove-orphans"]).output();
+    }
+}
+
+#[test]
+fn the_central_side_comes_up_with_compose_and_keeps_its_state_across_restarts() {
+    let images = ok(Command::new("bash")
+        .arg(repo().join("scripts/images.sh"))
+        .arg(bin("route-service")));
+    eprintln!("images (MB):\n{images}");
+
+    let dir = tempfile::tempdir().unwrap();
+    let (config, secrets) = (dir.path().join("config"), dir.path().join("secrets"));
+    std::fs::create_dir_all(&config).unwrap();
+    std::fs::create_dir_all(&secrets).unwrap();
+    std::fs::set_permissions(&config, std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::set_permissions(&secrets, std::fs::Permissions::from_mode(0o700)).unwrap();
+    // The secrets are files in a directory only root may enter; each readable by the
+    // service that mounts it (route-service runs as uid 10001, the others as their users).
+    let (key, cert) = token_signing_pair(dir.path(), true);
+    std::fs::copy(&key, secrets.join("token.key")).unwrap();
+    std::fs::set_permissions(
+        secrets.join("token.key"),
+        std::fs::Permissions::from_mode(0o644),
+    )
+    .unwrap();
+    std::fs::copy(&cert, config.join("token.crt")).unwrap();
+    std::fs::set_permissions(
+        config.join("token.crt"),
+        std::fs::Permissions::from_mode(0o644),
+    )
+    .unwrap();
+    let n = nonce().replace('_', "-");
+    let hook = format!("hook-{n}-0123456789abcdef0123456789");
+    write(&secrets.join("hook_secret"), &hook, 0o644);
+    write(
+        &secrets.join("postgres_password"),
+        &format!("pg-{n}"),
+        0o644,
+    );
+    let (rs_port, reg_port, pg_port) = (free_port(), free_port(), free_port());
+    let url = format!("http://127.0.0.1:{rs_port}");
+    let registry = format!("127.0.0.1:{reg_port}");
+    write(
+        &secrets.join("registry.yml"),
+        &format!(
+            "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: /var/lib/registry\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{reg_port}\nauth:\n  token:\n    realm: {url}/v1/registry-token\n    service: registry\n    issuer: pht-route-service\n    rootcertbundle: /etc/pht/token.crt\nnotifications:\n  endpoints:\n    - name: route-service\n      url: {url}/v1/registry-events/distribution\n      headers:\n        Authorization: [\"{hook}\"]\n      timeout: 2s\n      threshold: 3\n      backoff: 1s\n      ignore:\n        mediatypes: [application/octet-stream]\n        actions: [pull]\n"
+        ),
+        0o644,
+    );
+    write(
+        &config.join("route-service.toml"),
+        &format!(
+            "listen = \"127.0.0.1:{rs_port}\"\ndatabase = \"postgres://route@127.0.0.1:{pg_port}/route\"\ndatabase_password_file = \"/run/secrets/postgres_password\"\n[token]\nkey_file = \"/run/secrets/token_key\"\npublic_pull = [\"master\"]\n[[registry]]\nname = \"central\"\naddress = \"{registry}\"\nnotification_secret_file = \"/run/secrets/hook_secret\"\ntoken_service = \"registry\"\n"
+        ),
+        0o644,
+    );
+    let env = |k: &str, v: &str| (k.to_string(), v.to_string());
+    let stack = Stack {
+        project: format!("pht-compose-{}", n.to_lowercase()),
+        env: vec![
+            env("PHT_ROUTE_SERVICE_IMAGE", "pht-local/route-service:latest"),
+            env("PHT_POSTGRES_IMAGE", "pht-local/postgres:15"),
+            env("PHT_REGISTRY_IMAGE", "pht-local/registry:2.8"),
+            env("PHT_ROUTE_SERVICE_PORT", &rs_port.to_string()),
+            env("PHT_REGISTRY_PORT", &reg_port.to_string()),
+            env("PHT_POSTGRES_PORT", &pg_port.to_string()),
+            env("PHT_CONFIG_DIR", config.to_str().unwrap()),
+            env("PHT_SECRETS_DIR", secrets.to_str().unwrap()),
+        ],
+        url: url.clone(),
+    };
+    stack.up();
+    stack.healthy(180);
+
+    // First run, as deploy/compose/README.md says: an admin, then the parties, each
+    // registration printing the party's API key once.
+    let cfg = "/etc/pht/route-service.toml";
+    // `exec` in the running service: its image has the binary and nothing else
+    // (`docker-compose run` of a host-network service fails in 1.29: it adds links).
+    let admin = |args: &[&str]| -> String {
+        let mut a = vec![
+            "exec",
+            "-T",
+            "route-service",
+            "/usr/local/bin/route-service",
+        ];
+        a.extend_from_slice(args);
+        a.extend_from_slice(&["--config", cfg]);
+        stack.run(&a).trim().to_string()
+    };
+    let scene = Scene::new(&["st-1", "st-2", "st-3"]);
+    let public = config.join("keys");
+    std::fs::create_dir_all(&public).unwrap();
+    std::fs::set_permissions(&public, std::fs::Permissions::from_mode(0o755)).unwrap();
+    for who in ["creator", "st-1", "st-2", "st-3"] {
+        let f = public.join(format!("{who}.pub.pem"));
+        std::fs::copy(scene.path(&format!("keys/{who}.pub.pem")), &f).unwrap();
+        std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o644)).unwrap();
+    }
+    let root = admin(&["admin", "add", "root"]);
+    assert!(root.starts_with("pht_"), "{root}");
+    let mut station_keys = Vec::new();
+    for s in ["st-1", "st-2", "st-3"] {
+        let pem = format!("/etc/pht/keys/{s}.pub.pem");
+        let k = admin(&[
+            "station",
+            "add",
+            s,
+            "--registry",
+            &registry,
+            "--public-key",
+            &pem,
+        ]);
+        assert!(k.starts_with("pht_"), "{k}");
+        station_keys.push(k);
+    }
+    let c = admin(&[
+        "creator",
+        "add",
+        "creator",
+        "--registry",
+        &registry,
+        "--public-key",
+        "/etc/pht/keys/creator.pub.pem",
+    ]);
+    assert!(c.starts_with("pht_"), "{c}");
+    let stations = |what: &str| {
+        let (s, body) = stack.get("/v1/stations", "root", &root);
+        assert_eq!(s, 200, "{what}: {body}");
+        for st in ["st-1", "st-2", "st-3"] {
+            assert!(
+                body.contains(&format!("\"{st}\"")),
+                "{what}: {st} in {body}"
+            );
+        }
+    };
+    stations("after the first run");
+
+    // The registry takes the service's token for a station's own outbox.
+    let o = Command::new("curl")
+        .args(["-sf", "-u"])
+        .arg(format!("st-1:{}", station_keys[0]))
+        .arg(format!(
+            "{url}/v1/registry-token?service=registry&scope=repository:st-1/outbox:pull,push"
+        ))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "a token for st-1");
+    let token: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let t = token["token"].as_str().unwrap();
+    let o = Command::new("curl")
+        .args(["-s", "-o", "/dev/null", "-w", "%{http_code}", "-H"])
+        .arg(format!("Authorization: Bearer {t}"))
+        .arg(format!("http://{registry}/v2/st-1/outbox/tags/list"))
+        .output()
+        .unwrap();
+    // 404 (no such repository yet) or 200: authorised either way; 401 would not be.
+    let code = String::from_utf8_lossy(&o.stdout).to_string();
+    assert!(
+        code == "404" || code == "200",
+        "the registry answered {code}"
+    );
+
+    // Restarted, then taken down and brought up with its volumes: nothing lost.
+    stack.run(&["restart"]);
+    stack.healthy(180);
+    stations("after docker-compose restart");
+    stack.run(&["down"]);
+    stack.up();
+    stack.healthy(180);
+    stations("after down and up with the volumes kept");
+
+    // down -v: the volumes are gone.
+    stack.run(&["down", "-v"]);
+    let left = ok(Command::new("docker").args([
+        "volume",
+        "ls",
+        "-q",
+        "--filter",
+        &format!("name={}_", stack.project),
+    ]));
+    assert!(left.trim().is_empty(), "volumes left: {left}");
+}
