@@ -556,3 +556,40 @@ async fn a_database_without_room_to_write_is_not_ready() {
         .unwrap();
     db.ping().await.unwrap();
 }
+
+/// SQLite's backup as the README documents it (`sqlite3 route.db "VACUUM INTO 'backup.db'"`,
+/// the same SQL here), taken while the service holds the database open and a train is in
+/// flight: the copy opens as a database of its own with the train where it was, and it goes
+/// on from there.
+#[tokio::test]
+async fn a_sqlite_backup_taken_live_restores_with_the_train_in_flight() {
+    let dir = tempfile::tempdir().unwrap();
+    let live = Db::open(&format!("sqlite:{}", dir.path().join("route.db").display()))
+        .await
+        .unwrap();
+    let (t, st) = scene(&live, Approval::Auto).await;
+    let c = claim_for(&live, "m1", &t, 30_000).await;
+    live.complete_move(&c, "m1", Some(Approval::Auto), "x")
+        .await
+        .unwrap()
+        .unwrap();
+    let before = state(&live, &t).await;
+    let copy = dir.path().join("backup.db");
+    sqlx::query(&format!("VACUUM INTO '{}'", copy.display()))
+        .execute(live.pool())
+        .await
+        .unwrap();
+    live.close().await;
+    std::fs::remove_file(dir.path().join("route.db")).unwrap();
+    let restored = Db::open(&format!("sqlite:{}", copy.display()))
+        .await
+        .unwrap();
+    assert_eq!(state(&restored, &t).await, before);
+    assert!(restored.station(&st[0]).await.unwrap().is_some());
+    // The train goes on: the first station's push counts.
+    let p = restored
+        .station_pushed(&t, &st[0], &pushed("x/outbox", "after-restore"), "test")
+        .await
+        .unwrap();
+    assert_eq!(p, Ok(Pushed::New));
+}

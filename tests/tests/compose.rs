@@ -2,7 +2,8 @@
 //! by Debian's `docker-compose` on the images `scripts/images.sh` builds here; the first-run steps of its
 //! README (an admin, three stations and a creator registered with `docker-compose run`); every
 //! service healthy; a station's token accepted by the registry; the state kept across
-//! `docker-compose restart` and `down` then `up` with the volumes; `down -v` removes them.
+//! `docker-compose restart` and `down` then `up` with the volumes; a backup restored into a
+//! fresh stack; `down -v` removes the volumes.
 
 use e2e::route::{free_port, nonce, token_signing_pair, wait_for};
 use e2e::{bin, ok, Scene};
@@ -265,14 +266,54 @@ fn the_central_side_comes_up_with_compose_and_keeps_its_state_across_restarts() 
     stack.healthy(180);
     stations("after down and up with the volumes kept");
 
-    // down -v: the volumes are gone.
+    // A backup (deploy/compose/README.md, "Backup and restore"): pg_dump in the database's
+    // container, to a file on the host.
+    let pg = |script: &str| -> Command {
+        let mut c = stack.cmd(&["exec", "-T", "postgres", "sh", "-c"]);
+        c.arg(format!(
+            "PGPASSWORD=\"$(cat /run/secrets/postgres_password)\" {script} -h 127.0.0.1 -p \"$PGPORT\" -U route -d route"
+        ));
+        c
+    };
+    let dump = pg("pg_dump --format=custom").output().unwrap();
+    assert!(
+        dump.status.success() && dump.stdout.len() > 1000,
+        "pg_dump: {}",
+        String::from_utf8_lossy(&dump.stderr)
+    );
+    let backup = dir.path().join("route.dump");
+    std::fs::write(&backup, &dump.stdout).unwrap();
+
+    // down -v: the volumes are gone, and a fresh stack knows no one.
+    let volumes = || {
+        ok(Command::new("docker").args([
+            "volume",
+            "ls",
+            "-q",
+            "--filter",
+            &format!("name={}_", stack.project),
+        ]))
+    };
     stack.run(&["down", "-v"]);
-    let left = ok(Command::new("docker").args([
-        "volume",
-        "ls",
-        "-q",
-        "--filter",
-        &format!("name={}_", stack.project),
-    ]));
-    assert!(left.trim().is_empty(), "volumes left: {left}");
+    assert!(volumes().trim().is_empty(), "volumes left: {}", volumes());
+    stack.up();
+    stack.healthy(180);
+    assert_eq!(stack.get("/v1/stations", "root", &root).0, 401);
+
+    // Restored into it (the route service stopped meanwhile): everyone is back.
+    stack.run(&["stop", "route-service"]);
+    let mut restore = pg("pg_restore --clean --if-exists --no-owner");
+    restore.stdin(std::fs::File::open(&backup).unwrap());
+    let o = restore.output().unwrap();
+    assert!(
+        o.status.success(),
+        "pg_restore: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    stack.run(&["start", "route-service"]);
+    stack.healthy(180);
+    stations("after a restore into a fresh stack");
+
+    stack.run(&["down", "-v"]);
+    assert!(volumes().trim().is_empty(), "volumes left: {}", volumes());
 }
