@@ -593,3 +593,81 @@ async fn a_sqlite_backup_taken_live_restores_with_the_train_in_flight() {
         .unwrap();
     assert_eq!(p, Ok(Pushed::New));
 }
+
+/// Undoes migration 0003 on a migrated database: what the previous release left.
+async fn as_previous_release(db: &Db) {
+    for sql in [
+        "DROP INDEX stations_registry_namespace",
+        "DROP INDEX creators_registry_namespace",
+        "DROP TABLE probe",
+        "DELETE FROM _sqlx_migrations WHERE version = 3",
+    ] {
+        sqlx::query(sql).execute(db.pool()).await.unwrap();
+    }
+}
+
+/// The upgrade: a database the previous release made (its schema, a train in flight) opens
+/// with this one, migrates, and the train goes on; one holding data the new schema forbids
+/// (two stations on one registry and namespace) stops with what to do and changes nothing.
+#[tokio::test]
+async fn a_database_of_the_previous_schema_migrates_and_its_trains_go_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut urls = vec![
+        format!("sqlite:{}", dir.path().join("old.db").display()),
+        format!("sqlite:{}", dir.path().join("dup.db").display()),
+    ];
+    if let Ok(base) = std::env::var("PHT_TEST_POSTGRES_URL") {
+        for n in ["old", "dup"] {
+            let name = uniq(&format!("upgrade-{n}")).replace('-', "_");
+            urls.push(Db::create_database(&base, &name).await.unwrap());
+        }
+    }
+    for url in urls {
+        let db = Db::open(&url).await.unwrap();
+        let (t, st) = scene(&db, Approval::Auto).await;
+        let c = claim_for(&db, "m1", &t, 30_000).await;
+        db.complete_move(&c, "m1", Some(Approval::Auto), "x")
+            .await
+            .unwrap()
+            .unwrap();
+        let before = state(&db, &t).await;
+        as_previous_release(&db).await;
+        let dup = url.contains("dup");
+        if dup {
+            // The previous release let a second station take st[0]'s namespace.
+            sqlx::query("INSERT INTO principals (id, role, key_hash, created_at) VALUES ('twin', 'station', 'h', 0)")
+                .execute(db.pool())
+                .await
+                .unwrap();
+            sqlx::query(&format!(
+                "INSERT INTO stations (id, registry, namespace, public_key, fingerprint, approval) VALUES ('twin', 'r:1', '{}', 'pem', 'sha256:00', 'auto')",
+                st[0]
+            ))
+            .execute(db.pool())
+            .await
+            .unwrap();
+        }
+        db.close().await;
+        match Db::open(&url).await {
+            Ok(db) => {
+                assert!(!dup, "the upgrade let two stations share a namespace");
+                assert_eq!(state(&db, &t).await, before);
+                db.ping().await.unwrap();
+                assert_eq!(
+                    db.station_pushed(&t, &st[0], &pushed("x/outbox", "upgraded"), "test")
+                        .await
+                        .unwrap(),
+                    Ok(Pushed::New)
+                );
+            }
+            Err(e) => {
+                assert!(dup, "{url}: {e}");
+                let e = e.to_string();
+                assert!(
+                    e.contains("remove one") && e.contains("changed nothing"),
+                    "{e}"
+                );
+            }
+        }
+    }
+}

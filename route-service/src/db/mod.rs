@@ -107,6 +107,19 @@ pub fn redact(url: &str) -> String {
     }
 }
 
+/// A failed migration's message with what to do, where a step is known to stop on data the
+/// previous release allowed.
+fn upgrade_hint(e: &str) -> String {
+    let lower = e.to_lowercase();
+    if lower.contains("migration 3") && (lower.contains("unique") || lower.contains("duplicate")) {
+        format!(
+            "{e}; the upgrade to one party per (registry, namespace) stopped, and changed nothing: two parties of the previous release share a registry and namespace. Find them (`route-service station list`, `route-service creator list`), remove one (`route-service station remove ID`), then start again"
+        )
+    } else {
+        e.to_string()
+    }
+}
+
 impl Db {
     /// Opens (creating a SQLite file if missing) and migrates the database at `url`.
     pub async fn open(url: &str) -> Result<Self, DbError> {
@@ -146,7 +159,10 @@ impl Db {
             Backend::Sqlite => sqlx::migrate!("migrations/sqlite"),
             Backend::Postgres => sqlx::migrate!("migrations/postgres"),
         };
-        migrator.run(&pool).await.map_err(|e| open_err(&e))?;
+        migrator
+            .run(&pool)
+            .await
+            .map_err(|e| open_err(&upgrade_hint(&e.to_string())))?;
         Ok(Self {
             pool,
             backend,
