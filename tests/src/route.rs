@@ -79,6 +79,16 @@ impl TestRegistry {
         r
     }
 
+    /// A registry this test did not start (a compose stack's): its address only.
+    pub fn external(addr: &str) -> Self {
+        Self {
+            addr: addr.to_string(),
+            config: PathBuf::new(),
+            log: PathBuf::new(),
+            child: None,
+        }
+    }
+
     /// Starts it (again), on the same port and storage.
     pub fn restart(&mut self) {
         self.stop();
@@ -305,6 +315,32 @@ impl RouteScene {
         rs.admin(&["admin", "add", "root"]);
         rs.start();
         rs
+    }
+
+    /// A scene around a route service and one registry (with token auth) this test did not
+    /// start (a compose stack's), with the parties' API keys: watchers and the creator's
+    /// commands work as in every other scene; the service's own commands do not.
+    pub fn external(
+        scene: Scene,
+        url: &str,
+        registry: &str,
+        keys: HashMap<String, String>,
+    ) -> Self {
+        let log = scene.path("route-service.log");
+        Self {
+            scene,
+            regs: vec![TestRegistry::external(registry)],
+            url: url.to_string(),
+            database: String::new(),
+            keys,
+            config: PathBuf::new(),
+            secrets: Vec::new(),
+            service: None,
+            log,
+            env: Vec::new(),
+            token: true,
+            proxies: Vec::new(),
+        }
     }
 
     /// Runs an administration command and records the API key it prints.

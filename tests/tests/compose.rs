@@ -5,8 +5,10 @@
 //! `docker-compose restart` and `down` then `up` with the volumes; a backup restored into a
 //! fresh stack; `down -v` removes the volumes.
 
-use e2e::route::{free_port, nonce, token_signing_pair, wait_for};
+use e2e::route::{free_port, nonce, token_signing_pair, wait_for, RouteScene};
+use e2e::watch::{left, results, submit, Watcher, COUNT};
 use e2e::{bin, ok, Scene};
+use std::collections::HashMap;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -196,6 +198,7 @@ fn the_central_side_comes_up_with_compose_and_keeps_its_state_across_restarts() 
     let root = admin(&["admin", "add", "root"]);
     assert!(root.starts_with("pht_"), "{root}");
     let mut station_keys = Vec::new();
+    let mut keys = HashMap::new();
     for s in ["st-1", "st-2", "st-3"] {
         let pem = format!("/etc/pht/keys/{s}.pub.pem");
         let k = admin(&[
@@ -208,7 +211,8 @@ fn the_central_side_comes_up_with_compose_and_keeps_its_state_across_restarts() 
             &pem,
         ]);
         assert!(k.starts_with("pht_"), "{k}");
-        station_keys.push(k);
+        station_keys.push(k.clone());
+        keys.insert(s.to_string(), k);
     }
     let c = admin(&[
         "creator",
@@ -220,6 +224,7 @@ fn the_central_side_comes_up_with_compose_and_keeps_its_state_across_restarts() 
         "/etc/pht/keys/creator.pub.pem",
     ]);
     assert!(c.starts_with("pht_"), "{c}");
+    keys.insert("creator".to_string(), c.clone());
     let stations = |what: &str| {
         let (s, body) = stack.get("/v1/stations", "root", &root);
         assert_eq!(s, 200, "{what}: {body}");
@@ -257,9 +262,40 @@ fn the_central_side_comes_up_with_compose_and_keeps_its_state_across_restarts() 
         "the registry answered {code}"
     );
 
-    // Restarted, then taken down and brought up with its volumes: nothing lost.
+    // The demo's train through the stack: three `station watch` daemons on the host, the
+    // creator's commands (`train create --route-service`, `image build`, `submit`, `results`).
+    keys.insert("root".to_string(), root.clone());
+    let rs = RouteScene::external(scene, &url, &registry, keys);
+    let route = ["st-1", "st-2", "st-3"];
+    let ws: Vec<Watcher> = route.iter().map(|s| rs.watcher(s, "")).collect();
+    let id = submit(&rs, "native", COUNT, &route);
+    rs.wait_state(&id, "finished", 300);
+    assert_eq!(results(&rs, &id), "st-1,7\nst-2,7\nst-3,7\n");
+
+    // A second route, the stack restarted while st-2 runs it: it finishes, each stop once.
+    let slow = format!(
+        "#!/bin/sh\nsleep 8\n{}",
+        COUNT.strip_prefix("#!/bin/sh\n").unwrap()
+    );
+    let id2 = submit(&rs, "native", &slow, &route);
+    wait_for(240, "the second train's container at st-2", || {
+        left(&ws[1], "container") > 0
+    });
     stack.run(&["restart"]);
     stack.healthy(180);
+    let v = rs.wait_state(&id2, "finished", 300);
+    assert_eq!(v["states"].as_array().map(Vec::len), Some(4), "{v:#}");
+    assert_eq!(results(&rs, &id2), "st-1,7\nst-2,7\nst-3,7\n");
+    for s in route {
+        let pushed = rs
+            .scene
+            .audit_records(&format!("{s}.toml"))
+            .iter()
+            .filter(|r| r["decision"] == "pushed" && r["train_id"] == id2.as_str())
+            .count();
+        assert_eq!(pushed, 1, "{s} pushed the second train once");
+    }
+    drop(ws);
     stations("after docker-compose restart");
     stack.run(&["down"]);
     stack.up();
