@@ -272,7 +272,8 @@ fn the_central_side_comes_up_with_compose_and_keeps_its_state_across_restarts() 
     rs.wait_state(&id, "finished", 300);
     assert_eq!(results(&rs, &id), "st-1,7\nst-2,7\nst-3,7\n");
 
-    // A second route, the stack restarted while st-2 runs it: it finishes, each stop once.
+    // A second route, the stack restarted while st-2 runs it, then taken down and up (volumes
+    // kept) while st-3 does: it finishes, each stop once.
     let slow = format!(
         "#!/bin/sh\nsleep 8\n{}",
         COUNT.strip_prefix("#!/bin/sh\n").unwrap()
@@ -282,6 +283,13 @@ fn the_central_side_comes_up_with_compose_and_keeps_its_state_across_restarts() 
         left(&ws[1], "container") > 0
     });
     stack.run(&["restart"]);
+    stack.healthy(180);
+    // And taken down and brought up with its volumes while st-3 runs it.
+    wait_for(240, "the second train's container at st-3", || {
+        left(&ws[2], "container") > 0
+    });
+    stack.run(&["down"]);
+    stack.up();
     stack.healthy(180);
     let v = rs.wait_state(&id2, "finished", 300);
     assert_eq!(v["states"].as_array().map(Vec::len), Some(4), "{v:#}");
