@@ -10,15 +10,8 @@ use e2e::watch::{left, results, submit, Watcher, COUNT};
 use e2e::{bin, ok, Scene};
 use std::collections::HashMap;
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
-
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_path_buf()
-}
 
 fn write(path: &Path, text: &str, mode: u32) {
     std::fs::write(path, text).unwrap();
@@ -34,7 +27,7 @@ struct Stack {
 
 impl Stack {
     fn cmd(&self, args: &[&str]) -> Command {
-        let d = repo().join("deploy/compose");
+        let d = e2e::root().join("deploy/compose");
         let mut c = Command::new("docker-compose");
         c.arg("-p")
             .arg(&self.project)
@@ -102,7 +95,7 @@ impl Drop for Stack {
 #[test]
 fn the_central_side_comes_up_with_compose_and_keeps_its_state_across_restarts() {
     let images = ok(Command::new("bash")
-        .arg(repo().join("scripts/images.sh"))
+        .arg(e2e::root().join("scripts/images.sh"))
         .arg(bin("route-service")));
     eprintln!("images (MB):\n{images}");
 

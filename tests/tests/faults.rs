@@ -125,14 +125,6 @@ fn postgresql_restarted_twice_mid_route_loses_and_repeats_nothing() {
     assert_eq!((pushes(&rs, "st-1", &id), pushes(&rs, "st-2", &id)), (1, 1));
 }
 
-/// The root of this checkout (scripts/ is there).
-fn repo() -> std::path::PathBuf {
-    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_path_buf()
-}
-
 /// Stops the Docker engine scripts/services.sh started (SIGTERM: its containers are stopped
 /// with it), leaves it down for `down` and starts it again with the script.
 fn restart_docker(down: std::time::Duration) {
@@ -147,7 +139,7 @@ fn restart_docker(down: std::time::Duration) {
     });
     std::thread::sleep(down);
     let o = Command::new("bash")
-        .arg(repo().join("scripts/services.sh"))
+        .arg(e2e::root().join("scripts/services.sh"))
         .output()
         .unwrap();
     assert!(

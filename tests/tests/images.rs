@@ -9,13 +9,6 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_path_buf()
-}
-
 fn docker(args: &[&str]) -> String {
     ok(Command::new("docker").args(args))
 }
@@ -58,7 +51,7 @@ fn http_ok(url: &str) -> bool {
 #[test]
 fn images_build_from_debian_packages_and_run_hardened() {
     let out = ok(Command::new("bash")
-        .arg(repo().join("scripts/images.sh"))
+        .arg(e2e::root().join("scripts/images.sh"))
         .arg(bin("route-service")));
     eprintln!("image sizes (MB):\n{out}");
     for name in [
