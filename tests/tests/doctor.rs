@@ -34,7 +34,12 @@ fn doctor_passes_a_sound_station_and_names_each_broken_precondition_with_what_to
         token: true,
         ..Setup::default()
     });
+    // Limits the test's work area can hold whatever the host's free space: with the defaults
+    // (16 GiB disk bound, 16 GiB of layers) one run may need 48 GiB, and a CI host once had 44.
     let cfg = rs.watcher_config("st-1", "");
+    let mut text = std::fs::read_to_string(&cfg).unwrap();
+    text.push_str("\n[limits]\ndisk_mib = 256\ntrain_bytes = 268435456\n");
+    std::fs::write(&cfg, text).unwrap();
     let tmp = rs.scene.path("doctor-tmp");
     std::fs::create_dir_all(&tmp).unwrap();
     std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o700)).unwrap();
