@@ -2,7 +2,8 @@
 # Builds our images with no image registry, from nothing but Debian's packages and our own
 # binary: the base (scripts/base-image.sh, cached), the route service's runtime image
 # (Dockerfiles/route-service.runtime.Dockerfile) and the stand-ins for the central side's other
-# parts (Dockerfiles/registry.Dockerfile, Dockerfiles/postgres.Dockerfile).
+# parts (Dockerfiles/registry.Dockerfile, Dockerfiles/postgres.Dockerfile, and nginx for the
+# reverse proxy: Dockerfiles/proxy.Dockerfile).
 #
 #   scripts/images.sh [ROUTE_SERVICE_BINARY]     (default target/release/route-service)
 #
@@ -30,3 +31,4 @@ build() {
 build Dockerfiles/route-service.runtime.Dockerfile pht-local/route-service:latest "$ctx"
 build Dockerfiles/registry.Dockerfile pht-local/registry:2.8 Dockerfiles
 build Dockerfiles/postgres.Dockerfile pht-local/postgres:15 Dockerfiles
+build Dockerfiles/proxy.Dockerfile pht-local/nginx:bookworm Dockerfiles

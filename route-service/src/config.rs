@@ -67,6 +67,13 @@ pub struct Config {
     /// watcher holds two); more are answered 429.
     #[serde(default = "default_streams")]
     pub max_streams_per_principal: usize,
+    /// A PEM file of CA certificates trusted besides the system store when the movers and
+    /// `/readyz` reach registries over TLS (a consortium's own CA).
+    #[serde(default)]
+    pub ca_file: Option<PathBuf>,
+    /// The certificates of `ca_file`, read at load.
+    #[serde(skip)]
+    pub ca_certs: Vec<Vec<u8>>,
 }
 
 /// `postgres://USER@REST` with `password` put in (percent-encoded).
@@ -232,6 +239,10 @@ impl Config {
                 ConfigError::Invalid(format!("database_password_file {}: {e}", f.display()))
             })?;
             cfg.database = with_password(&cfg.database, pw.trim_end_matches(['\n', '\r']))?;
+        }
+        if let Some(f) = &cfg.ca_file {
+            cfg.ca_certs = train_lib::net::read_ca_file(f)
+                .map_err(|e| ConfigError::Invalid(format!("ca_file: {e}")))?;
         }
         Ok(cfg)
     }

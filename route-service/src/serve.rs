@@ -95,6 +95,7 @@ impl Service {
             .map(|r| r.address.clone())
             .collect();
         let reg = Registry::new(RegistryOptions {
+            ca_certs: cfg.ca_certs.clone(),
             insecure: cfg
                 .registries
                 .iter()

@@ -4,6 +4,7 @@
 pub mod flaky;
 pub mod fuzz;
 pub mod route;
+pub mod tls;
 pub mod watch;
 
 use std::path::{Path, PathBuf};

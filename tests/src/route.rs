@@ -163,6 +163,10 @@ pub struct RouteScene {
     /// With [`Setup::flaky`]: the proxy in front of each registry, whose address everyone is
     /// given as the registry's (`regs[i].addr`).
     pub proxies: Vec<crate::flaky::FlakyProxy>,
+    /// Extra environment of the creators' `train` commands (a CA store, an outbound proxy).
+    pub party_env: Vec<(String, String)>,
+    /// Extra environment of the `station watch` daemons (an outbound proxy).
+    pub watch_env: Vec<(String, String)>,
 }
 
 /// How the scene is set up.
@@ -285,6 +289,8 @@ impl RouteScene {
             env: setup.env.clone(),
             token: setup.token,
             proxies,
+            party_env: Vec::new(),
+            watch_env: Vec::new(),
         };
         let creator_reg = rs.regs[0].addr.clone();
         let pubkey = rs.scene.path("keys/creator.pub.pem");
@@ -340,6 +346,8 @@ impl RouteScene {
             env: Vec::new(),
             token: true,
             proxies: Vec::new(),
+            party_env: Vec::new(),
+            watch_env: Vec::new(),
         }
     }
 
@@ -522,6 +530,9 @@ impl RouteScene {
 
     /// `cmd` with `who`'s registry login (its id and API key) when registries take tokens.
     pub fn as_party(&self, who: &str, mut cmd: Command) -> Command {
+        for (k, v) in &self.party_env {
+            cmd.env(k, v);
+        }
         if self.token {
             cmd.env("PHT_REGISTRY_USERNAME", who);
             cmd.env(

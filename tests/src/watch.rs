@@ -18,6 +18,7 @@ pub struct Watcher {
     pub tmp: PathBuf,
     log: PathBuf,
     child: Option<Child>,
+    env: Vec<(String, String)>,
 }
 
 impl RouteScene {
@@ -62,6 +63,7 @@ impl RouteScene {
             tmp: self.scene.path(&format!("tmp-{station}")),
             log: self.scene.path(&format!("watch-{station}.log")),
             child: None,
+            env: self.watch_env.clone(),
         };
         w.start();
         w
@@ -89,6 +91,7 @@ impl Watcher {
             .arg(&self.config)
             .env("TMPDIR", &self.tmp)
             .env("RUST_LOG", "info")
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()

@@ -1,11 +1,18 @@
 //! The central side as containers, for real: `deploy/compose/docker-compose.yml` brought up
 //! by Debian's `docker-compose` on the images `scripts/images.sh` builds here; the first-run steps of its
-//! README (an admin, three stations and a creator registered with `docker-compose run`); every
+//! README (an admin, three stations and a creator registered with `docker-compose exec`); every
 //! service healthy; a station's token accepted by the registry; the state kept across
 //! `docker-compose restart` and `down` then `up` with the volumes; a backup restored into a
 //! fresh stack; `down -v` removes the volumes.
+//!
+//! As outside loopback: on this host's own non-loopback address, the route service is reached
+//! only through the reverse proxy over TLS and the registry over its own TLS, with a CA the
+//! test makes. The watchers trust it through `[tls] ca_file`, the creator's commands through
+//! the system store (SSL_CERT_FILE), and both reach the stack through an outbound proxy
+//! (HTTPS_PROXY) that records each connection.
 
 use e2e::route::{free_port, nonce, token_signing_pair, wait_for, RouteScene};
+use e2e::tls::{host_ip, ConnectProxy, TestCa};
 use e2e::watch::{left, results, submit, Watcher, COUNT};
 use e2e::{bin, ok, Scene};
 use std::collections::HashMap;
@@ -23,6 +30,7 @@ struct Stack {
     project: String,
     env: Vec<(String, String)>,
     url: String,
+    ca: String,
 }
 
 impl Stack {
@@ -62,7 +70,7 @@ impl Stack {
         wait_for(secs, "every service healthy", || {
             let ids = self.run(&["ps", "-q"]);
             let ids: Vec<&str> = ids.lines().collect();
-            ids.len() == 3
+            ids.len() == 4
                 && ids.iter().all(|id| {
                     Command::new("docker")
                         .args(["inspect", "-f", "{{.State.Health.Status}}", id])
@@ -75,7 +83,7 @@ impl Stack {
     /// `GET path` as `who` with `key`: (status, body).
     fn get(&self, path: &str, who: &str, key: &str) -> (u16, String) {
         let o = Command::new("curl")
-            .args(["-s", "-w", "\n%{http_code}", "-H"])
+            .args(["-s", "--cacert", &self.ca, "-w", "\n%{http_code}", "-H"])
             .arg(format!("Authorization: ApiKey {who} {key}"))
             .arg(format!("{}{path}", self.url))
             .output()
@@ -128,20 +136,53 @@ fn the_central_side_comes_up_with_compose_and_keeps_its_state_across_restarts() 
         &format!("pg-{n}"),
         0o644,
     );
-    let (rs_port, reg_port, pg_port) = (free_port(), free_port(), free_port());
-    let url = format!("http://127.0.0.1:{rs_port}");
-    let registry = format!("127.0.0.1:{reg_port}");
+    let (rs_port, reg_port, pg_port, proxy_port) =
+        (free_port(), free_port(), free_port(), free_port());
+    // Where the service listens (127.0.0.1, for the proxy and the registry's notifications)
+    // and where everyone else reaches it: through the proxy, over TLS.
+    let inside = format!("http://127.0.0.1:{rs_port}");
+    let ip = host_ip();
+    let url = format!("https://{ip}:{proxy_port}");
+    let registry = format!("{ip}:{reg_port}");
+    let tls = config.join("tls");
+    let ca = TestCa::new(&dir.path().join("ca"), "consortium-ca");
+    std::fs::create_dir_all(&tls).unwrap();
+    std::fs::set_permissions(&tls, std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::copy(&ca.cert, tls.join("ca.pem")).unwrap();
+    for (name, secret) in [
+        ("route-service", "route-service.tls.key"),
+        ("registry", "registry.tls.key"),
+    ] {
+        let (c, k) = ca.issue(name, &ip, 30);
+        std::fs::copy(&c, tls.join(format!("{name}.crt"))).unwrap();
+        std::fs::copy(&k, secrets.join(secret)).unwrap();
+    }
+    for f in std::fs::read_dir(&tls)
+        .unwrap()
+        .chain(std::fs::read_dir(&secrets).unwrap())
+    {
+        let f = f.unwrap().path();
+        std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o644)).unwrap();
+    }
+    let ca_file = tls.join("ca.pem").display().to_string();
+    // curl (the test's own calls) trusts it too.
+    std::env::set_var("CURL_CA_BUNDLE", &ca_file);
+    let nginx = std::fs::read_to_string(e2e::root().join("deploy/compose/nginx.conf.example"))
+        .unwrap()
+        .replace("listen 8443 ssl", &format!("listen {proxy_port} ssl"))
+        .replace("127.0.0.1:8080", &format!("127.0.0.1:{rs_port}"));
+    write(&config.join("nginx.conf"), &nginx, 0o644);
     write(
         &secrets.join("registry.yml"),
         &format!(
-            "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: /var/lib/registry\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{reg_port}\nauth:\n  token:\n    realm: {url}/v1/registry-token\n    service: registry\n    issuer: pht-route-service\n    rootcertbundle: /etc/pht/token.crt\nnotifications:\n  endpoints:\n    - name: route-service\n      url: {url}/v1/registry-events/distribution\n      headers:\n        Authorization: [\"{hook}\"]\n      timeout: 2s\n      threshold: 3\n      backoff: 1s\n      ignore:\n        mediatypes: [application/octet-stream]\n        actions: [pull]\n"
+            "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: /var/lib/registry\n  delete:\n    enabled: true\nhttp:\n  addr: \":{reg_port}\"\n  tls:\n    certificate: /etc/pht/tls/registry.crt\n    key: /run/secrets/registry_tls_key\nauth:\n  token:\n    realm: {url}/v1/registry-token\n    service: registry\n    issuer: pht-route-service\n    rootcertbundle: /etc/pht/token.crt\nnotifications:\n  endpoints:\n    - name: route-service\n      url: {inside}/v1/registry-events/distribution\n      headers:\n        Authorization: [\"{hook}\"]\n      timeout: 2s\n      threshold: 3\n      backoff: 1s\n      ignore:\n        mediatypes: [application/octet-stream]\n        actions: [pull]\n"
         ),
         0o644,
     );
     write(
         &config.join("route-service.toml"),
         &format!(
-            "listen = \"127.0.0.1:{rs_port}\"\ndatabase = \"postgres://route@127.0.0.1:{pg_port}/route\"\ndatabase_password_file = \"/run/secrets/postgres_password\"\n[token]\nkey_file = \"/run/secrets/token_key\"\npublic_pull = [\"master\"]\n[[registry]]\nname = \"central\"\naddress = \"{registry}\"\nnotification_secret_file = \"/run/secrets/hook_secret\"\ntoken_service = \"registry\"\n"
+            "listen = \"127.0.0.1:{rs_port}\"\nca_file = \"/etc/pht/tls/ca.pem\"\ndatabase = \"postgres://route@127.0.0.1:{pg_port}/route\"\ndatabase_password_file = \"/run/secrets/postgres_password\"\n[token]\nkey_file = \"/run/secrets/token_key\"\npublic_pull = [\"master\"]\n[[registry]]\nname = \"central\"\naddress = \"{registry}\"\nnotification_secret_file = \"/run/secrets/hook_secret\"\ntoken_service = \"registry\"\n"
         ),
         0o644,
     );
@@ -152,6 +193,9 @@ fn the_central_side_comes_up_with_compose_and_keeps_its_state_across_restarts() 
             env("PHT_ROUTE_SERVICE_IMAGE", "pht-local/route-service:latest"),
             env("PHT_POSTGRES_IMAGE", "pht-local/postgres:15"),
             env("PHT_REGISTRY_IMAGE", "pht-local/registry:2.8"),
+            env("PHT_PROXY_IMAGE", "pht-local/nginx:bookworm"),
+            env("PHT_PROXY_USER", "www-data"),
+            env("PHT_PROXY_PORT", &proxy_port.to_string()),
             env("PHT_ROUTE_SERVICE_PORT", &rs_port.to_string()),
             env("PHT_REGISTRY_PORT", &reg_port.to_string()),
             env("PHT_POSTGRES_PORT", &pg_port.to_string()),
@@ -159,6 +203,7 @@ fn the_central_side_comes_up_with_compose_and_keeps_its_state_across_restarts() 
             env("PHT_SECRETS_DIR", secrets.to_str().unwrap()),
         ],
         url: url.clone(),
+        ca: ca_file.clone(),
     };
     stack.up();
     stack.healthy(180);
@@ -232,7 +277,7 @@ fn the_central_side_comes_up_with_compose_and_keeps_its_state_across_restarts() 
 
     // The registry takes the service's token for a station's own outbox.
     let o = Command::new("curl")
-        .args(["-sf", "-u"])
+        .args(["-sf", "--cacert", &ca_file, "-u"])
         .arg(format!("st-1:{}", station_keys[0]))
         .arg(format!(
             "{url}/v1/registry-token?service=registry&scope=repository:st-1/outbox:pull,push"
@@ -243,9 +288,18 @@ fn the_central_side_comes_up_with_compose_and_keeps_its_state_across_restarts() 
     let token: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     let t = token["token"].as_str().unwrap();
     let o = Command::new("curl")
-        .args(["-s", "-o", "/dev/null", "-w", "%{http_code}", "-H"])
+        .args([
+            "-s",
+            "--cacert",
+            &ca_file,
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code}",
+            "-H",
+        ])
         .arg(format!("Authorization: Bearer {t}"))
-        .arg(format!("http://{registry}/v2/st-1/outbox/tags/list"))
+        .arg(format!("https://{registry}/v2/st-1/outbox/tags/list"))
         .output()
         .unwrap();
     // 404 (no such repository yet) or 200: authorised either way; 401 would not be.
@@ -258,12 +312,62 @@ fn the_central_side_comes_up_with_compose_and_keeps_its_state_across_restarts() 
     // The demo's train through the stack: three `station watch` daemons on the host, the
     // creator's commands (`train create --route-service`, `image build`, `submit`, `results`).
     keys.insert("root".to_string(), root.clone());
-    let rs = RouteScene::external(scene, &url, &registry, keys);
+    // The hospitals' outbound proxy carries the watchers' connections, the creator's own
+    // proxy the `train` commands'; watchers trust the CA by configuration, the creator by
+    // the system store.
+    let mut rs = RouteScene::external(scene, &url, &registry, keys);
+    let (hospital, office) = (ConnectProxy::start(), ConnectProxy::start());
+    let no_proxy =
+        [("NO_PROXY", ""), ("no_proxy", "")].map(|(k, v)| (k.to_string(), v.to_string()));
+    rs.watch_env = [("HTTPS_PROXY".to_string(), hospital.url.clone())]
+        .into_iter()
+        .chain(no_proxy.clone())
+        .collect();
+    rs.party_env = [
+        ("HTTPS_PROXY".to_string(), office.url.clone()),
+        ("SSL_CERT_FILE".to_string(), ca_file.clone()),
+    ]
+    .into_iter()
+    .chain(no_proxy)
+    .collect();
+    let trust = format!("\n[tls]\nca_file = \"{ca_file}\"\n");
     let route = ["st-1", "st-2", "st-3"];
-    let ws: Vec<Watcher> = route.iter().map(|s| rs.watcher(s, "")).collect();
+
+    // `station doctor` over TLS: the service, its key check, the registry and the clock.
+    let st1 = rs.watcher_config("st-1", &trust);
+    let o = e2e::run(
+        Command::new(bin("station"))
+            .args(["doctor", "--config"])
+            .arg(&st1)
+            .env("HTTPS_PROXY", &hospital.url),
+    );
+    let out = String::from_utf8_lossy(&o.stdout);
+    for name in ["route service", "key at the service", "registry", "clock"] {
+        assert!(
+            out.lines()
+                .any(|l| l.starts_with(&format!("ok    {name} "))),
+            "doctor over TLS: `{name}` not ok:\n{out}"
+        );
+    }
+
+    let ws: Vec<Watcher> = route.iter().map(|s| rs.watcher(s, &trust)).collect();
     let id = submit(&rs, "native", COUNT, &route);
     rs.wait_state(&id, "finished", 300);
     assert_eq!(results(&rs, &id), "st-1,7\nst-2,7\nst-3,7\n");
+    let public = [format!("{ip}:{proxy_port}"), registry.clone()];
+    for (who, p) in [("the watchers", &hospital), ("the creator", &office)] {
+        let t = p.targets();
+        for want in &public {
+            assert!(
+                t.contains(want),
+                "{who} reached {want} through their proxy: {t:?}"
+            );
+        }
+        assert!(
+            t.iter().all(|x| public.contains(x)),
+            "{who}'s proxy was asked only for the stack: {t:?}"
+        );
+    }
 
     // A second route, the stack restarted while st-2 runs it, then taken down and up (volumes
     // kept) while st-3 does: it finishes, each stop once.

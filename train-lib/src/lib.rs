@@ -25,6 +25,7 @@ pub mod keys;
 pub mod layout;
 pub mod legacy;
 pub mod native;
+pub mod net;
 pub mod par;
 mod report;
 mod signed_state;

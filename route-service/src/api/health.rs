@@ -26,7 +26,7 @@ pub async fn readyz(State(st): State<AppState>) -> impl IntoResponse {
         problems.push(format!("database: {e}"));
     }
     for r in &st.cfg.registries {
-        if let Err(e) = reachable(&r.address, r.insecure).await {
+        if let Err(e) = reachable(&r.address, r.insecure, &st.cfg.ca_certs).await {
             problems.push(format!("registry {} ({}): {e}", r.name, r.address));
         }
     }
@@ -45,23 +45,19 @@ pub async fn readyz(State(st): State<AppState>) -> impl IntoResponse {
 }
 
 /// Any HTTP answer from `/v2/` counts (401 means the registry is up and wants a token).
-async fn reachable(address: &str, insecure: bool) -> Result<(), String> {
-    let host = address.split(':').next().unwrap_or("");
-    let plain = insecure
-        || host == "localhost"
-        || host
-            .parse::<std::net::IpAddr>()
-            .is_ok_and(|i| i.is_loopback());
+async fn reachable(address: &str, insecure: bool, ca_certs: &[Vec<u8>]) -> Result<(), String> {
+    let plain = insecure || train_lib::net::is_loopback_host(address);
     let url = format!("{}://{address}/v2/", if plain { "http" } else { "https" });
-    let c = reqwest::Client::builder()
-        .timeout(Duration::from_secs(2))
-        .build()
-        .map_err(|e| e.to_string())?;
+    let mut c = reqwest::Client::builder().timeout(Duration::from_secs(2));
+    for pem in ca_certs {
+        c = c.add_root_certificate(reqwest::Certificate::from_pem(pem).map_err(|e| e.to_string())?);
+    }
+    let c = c.build().map_err(|e| e.to_string())?;
     c.get(url)
         .send()
         .await
         .map(|_| ())
-        .map_err(|e| e.to_string())
+        .map_err(|e| train_lib::net::explain(&e))
 }
 
 /// `/readyz`'s answer.

@@ -33,6 +33,9 @@
 //!
 //! [audit]
 //! log = "/var/lib/pht-station/audit.jsonl"
+//!
+//! [tls]
+//! ca_file = "/etc/pht/consortium-ca.pem"   # trusted besides the system store (optional)
 //! ```
 
 mod masters;
@@ -131,6 +134,21 @@ pub struct StationConfig {
     #[serde(default)]
     /// `[watch]`: how `station watch` reaches the route service.
     pub watch: WatchSection,
+    #[serde(default)]
+    /// `[tls]`: which CAs are trusted besides the system's.
+    pub tls: TlsSection,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+/// `[tls]`.
+pub struct TlsSection {
+    /// A PEM file of CA certificates trusted besides the system store, for the route
+    /// service, registries and token realms (a consortium's own CA).
+    pub ca_file: Option<PathBuf>,
+    /// The certificates of `ca_file`, read at load.
+    #[serde(skip)]
+    pub certs: Vec<Vec<u8>>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -251,9 +269,23 @@ impl StationConfig {
             path: shown.clone(),
             message: e.to_string(),
         })?;
+        let mut c = c;
         c.check()
             .map_err(|e| ConfigError::Invalid(format!("{shown}: invalid limits: {e}")))?;
+        if let Some(f) = &c.tls.ca_file {
+            c.tls.certs = train_lib::net::read_ca_file(f)
+                .map_err(|e| ConfigError::Invalid(format!("{shown}: [tls] ca_file: {e}")))?;
+        }
         Ok(c)
+    }
+
+    /// How the route service is reached: the configured CAs, and whether plain HTTP off
+    /// this machine was allowed.
+    pub fn client_options(&self) -> route_wire::client::ClientOptions {
+        route_wire::client::ClientOptions {
+            ca_certs: self.tls.certs.clone(),
+            plain_http: self.watch.plain_http,
+        }
     }
 
     /// Limits that would weaken isolation are refused, not clamped.

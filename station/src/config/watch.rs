@@ -14,6 +14,7 @@
 //! data = ["/srv/cohort.csv"]                      # mounted read-only at /opt/train_data/<name>
 //! resync_secs = 30                                # full inbox reads, whatever the feed says
 //! max_attempts = 3                                # runs of one train that end in registry or engine trouble
+//! plain_http = false                              # http:// to a non-loopback service refused unless true
 //! ```
 
 use route_wire::Approval;
@@ -51,6 +52,9 @@ pub struct WatchSection {
     /// Runs of one train that may end in registry or engine trouble before it is reported
     /// failed.
     pub max_attempts: u32,
+    /// `route_service` may be plain `http://` on another machine (the API key then crosses
+    /// the network in clear): only for a link protected otherwise. Loopback needs no setting.
+    pub plain_http: bool,
 }
 
 fn approval<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Approval, D::Error> {
@@ -73,6 +77,7 @@ impl Default for WatchSection {
             data: Vec::new(),
             resync_secs: 30,
             max_attempts: 3,
+            plain_http: false,
         }
     }
 }

@@ -49,7 +49,7 @@ pub(super) async fn checks(cfg: &StationConfig, key: Option<&PrivateKey>, out: &
             return;
         }
     };
-    let client = match Client::new(&url, station, &api_key) {
+    let client = match Client::with_options(&url, station, &api_key, &cfg.client_options()) {
         Ok(c) => c,
         Err(e) => {
             out.push(Check::failed(
@@ -194,6 +194,7 @@ async fn registry(
             },
         )],
         token_realms: realms,
+        ca_certs: cfg.tls.certs.clone(),
         ..Default::default()
     });
     let fix = "check that the registry runs and is reachable from here (an outbound proxy: HTTPS_PROXY), and that the consortium registered this station on it";

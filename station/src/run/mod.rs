@@ -169,6 +169,7 @@ async fn steps<E: ContainerEngine>(
         insecure: cfg.registry.insecure.clone(),
         credentials: req.credentials.clone(),
         token_realms: cfg.registry.token_realms.clone(),
+        ca_certs: cfg.tls.certs.clone(),
         ..Default::default()
     });
     let opts = img::PullOptions {

@@ -168,6 +168,7 @@ impl<S: RouteService> Watcher<S> {
             insecure: self.req.config.registry.insecure.clone(),
             credentials: self.credentials(item),
             token_realms: self.req.config.registry.token_realms.clone(),
+            ca_certs: self.req.config.tls.certs.clone(),
             ..Default::default()
         })
     }

@@ -32,6 +32,11 @@ pub struct Cli {
     /// More log output on stderr (-v info, -vv debug). Secrets are never logged.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
+    /// A PEM file of CA certificates to trust besides the system store, for the route service,
+    /// registries and token realms (a consortium's own CA). The system store is the default:
+    /// add the CA there (update-ca-certificates) and no option is needed.
+    #[arg(long, global = true, value_name = "FILE", env = "PHT_CA_FILE")]
+    pub ca_file: Option<PathBuf>,
     #[command(subcommand)]
     pub cmd: Cmd,
 }
@@ -66,7 +71,7 @@ pub enum Cmd {
     /// TRAIN is a train directory, an image reference (the final image of the route), or, with
     /// --route-service, a train id: the finished train is found in your results repository.
     ///
-    /// Example: train results t1 --route-service http://routes:8080 --key alice.key.pem --out ./t1
+    /// Example: train results t1 --route-service https://routes.example.org --key alice.key.pem --out ./t1
     Results(ResultsArgs),
     /// Submit a built train image (pushed to your submissions repository) to the route service.
     ///
@@ -74,12 +79,12 @@ pub enum Cmd {
     /// image (signatures, lineage, the route's keys against the registered stations) before it
     /// accepts it, and then moves it from station to station.
     ///
-    /// Example: train submit reg:5000/alice/submissions:t1 --route-service http://routes:8080
+    /// Example: train submit reg:5000/alice/submissions:t1 --route-service https://routes.example.org
     Submit(SubmitArgs),
     /// Where a submitted train is: every stop's state, waiting for approval, running, moved,
     /// finished, or failed and why. --follow prints its events live until it ends.
     ///
-    /// Example: train status t1 --route-service http://routes:8080 --follow
+    /// Example: train status t1 --route-service https://routes.example.org --follow
     Status(StatusArgs),
 }
 
@@ -97,6 +102,11 @@ pub struct RouteArgs {
     /// A file holding your API key (mode 0600).
     #[arg(long, value_name = "FILE", env = "PHT_API_KEY_FILE")]
     pub api_key_file: Option<PathBuf>,
+    /// Allow a plain http:// route service on another machine (your API key then crosses the
+    /// network in clear). Without it such a URL is refused before anything is sent; http://
+    /// on this machine (127.0.0.1, localhost) needs no option.
+    #[arg(long, env = "PHT_PLAIN_HTTP")]
+    pub plain_http: bool,
 }
 
 /// Arguments of `submit`.
@@ -178,6 +188,7 @@ impl RegistryArgs {
         image::Registry::new(image::RegistryOptions {
             insecure: self.insecure.clone(),
             token_realms: self.token_realms.clone(),
+            ca_certs: crate::support::ca_certs(),
             ..Default::default()
         })
     }

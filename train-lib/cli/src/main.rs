@@ -52,7 +52,7 @@ fn main() -> ExitCode {
     };
     pht_term::init_logging(level);
     stop_on_signals();
-    match dispatch(&cli) {
+    match support::load_ca_file(cli.ca_file.as_deref()).and_then(|()| dispatch(&cli)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e)
             if matches!(

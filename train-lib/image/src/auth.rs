@@ -65,18 +65,9 @@ pub(crate) struct Authorizer {
     cache: Mutex<HashMap<String, (Option<String>, Instant)>>,
 }
 
+use train_lib::net::explain;
 /// Whether `host` (`name[:port]`) is on this machine.
-pub(crate) fn is_loopback_host(host: &str) -> bool {
-    let name = host
-        .strip_prefix('[')
-        .and_then(|h| h.split_once(']'))
-        .map(|(h, _)| h)
-        .unwrap_or_else(|| host.rsplit_once(':').map_or(host, |(h, _)| h));
-    name == "localhost"
-        || name
-            .parse::<std::net::IpAddr>()
-            .is_ok_and(|ip| ip.is_loopback())
-}
+pub(crate) use train_lib::net::is_loopback_host;
 
 fn host_port(u: &reqwest::Url) -> String {
     match (u.host_str(), u.port_or_known_default()) {
@@ -91,8 +82,9 @@ impl Authorizer {
         realms: &[String],
         insecure: &[String],
         minters: &[Minter],
+        ca_certs: &[Vec<u8>],
     ) -> Result<Self, String> {
-        let client = reqwest::Client::builder()
+        let client = crate::http::trusting(ca_certs)?
             .redirect(reqwest::redirect::Policy::none())
             .timeout(TOKEN_TIMEOUT)
             .build()
@@ -218,7 +210,7 @@ impl Authorizer {
         let mut resp = req
             .send()
             .await
-            .map_err(|e| format!("token request: {e}"))?;
+            .map_err(|e| format!("token request: {}", explain(&e)))?;
         if !resp.status().is_success() {
             return Err(format!("the token service answered {}", resp.status()));
         }
@@ -260,7 +252,7 @@ impl Authorizer {
             .get(format!("{base}/v2/"))
             .send()
             .await
-            .map_err(|e| format!("registry {registry}: {e}"))?;
+            .map_err(|e| format!("registry {registry}: {}", explain(&e)))?;
         let header = match resp
             .headers()
             .get(reqwest::header::WWW_AUTHENTICATE)
@@ -298,6 +290,7 @@ mod tests {
             &["https://routes.example.org/v1/registry-token".into()],
             &[],
             &[],
+            &[],
         )
         .unwrap();
         for realm in [
@@ -330,7 +323,7 @@ mod tests {
             registry: "127.0.0.1:5000".into(),
             minter: Arc::new(Fixed),
         };
-        let a = Authorizer::new(&[], &[], &[m]).unwrap();
+        let a = Authorizer::new(&[], &[], &[m], &[]).unwrap();
         // The realm is never contacted (it does not exist).
         let ch = r#"Bearer realm="http://127.0.0.1:1/nowhere",service="registry-0",scope="repository:x/inbox:pull,push repository:y/outbox:pull""#;
         let h = a
@@ -345,7 +338,7 @@ mod tests {
 
     #[test]
     fn the_header_cache_is_bounded() {
-        let a = Authorizer::new(&[], &[], &[]).unwrap();
+        let a = Authorizer::new(&[], &[], &[], &[]).unwrap();
         for i in 0..(CACHE_MAX * 3) {
             a.remember(&format!("k{i}"), Some("Bearer x".into()));
         }

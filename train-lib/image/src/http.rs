@@ -8,6 +8,7 @@ use super::auth::{Authorizer, Minter};
 use super::{ImageError, ImageRef};
 use oci_client::secrets::RegistryAuth;
 use oci_client::RegistryOperation;
+use train_lib::net::explain;
 
 /// A plain HTTP client for capped reads; its [`Authorizer`] decides what credentials go where
 /// and caches the `Authorization` header each repository needed (so a run asks for a token
@@ -31,11 +32,24 @@ pub(crate) fn challenge_of(resp: &reqwest::Response) -> Option<String> {
         .map(str::to_string)
 }
 
+/// A client builder that trusts the system's CAs and `ca_certs` (PEM, one certificate each);
+/// `HTTPS_PROXY`/`NO_PROXY` are honoured as reqwest does by default.
+pub(crate) fn trusting(ca_certs: &[Vec<u8>]) -> Result<reqwest::ClientBuilder, String> {
+    let mut b = reqwest::Client::builder();
+    for pem in ca_certs {
+        let c = reqwest::Certificate::from_pem(pem)
+            .map_err(|e| format!("a configured CA certificate: {e}"))?;
+        b = b.add_root_certificate(c);
+    }
+    Ok(b)
+}
+
 impl CappedHttp {
     pub(crate) fn new(
         realms: &[String],
         insecure: &[String],
         minters: &[Minter],
+        ca_certs: &[Vec<u8>],
     ) -> Result<Self, ImageError> {
         let setup = |reason: String| ImageError::Registry {
             registry: String::new(),
@@ -44,14 +58,15 @@ impl CappedHttp {
         };
         // A registry that redirects a manifest read elsewhere (blob storage does, manifests
         // do not) gets no credentials there: reqwest drops `Authorization` across hosts.
-        let client = reqwest::Client::builder()
+        let client = trusting(ca_certs)
+            .map_err(setup)?
             .connect_timeout(std::time::Duration::from_secs(30))
             .read_timeout(std::time::Duration::from_secs(120))
             .build()
             .map_err(|e| setup(e.to_string()))?;
         Ok(Self {
             client,
-            authz: Authorizer::new(realms, insecure, minters).map_err(setup)?,
+            authz: Authorizer::new(realms, insecure, minters, ca_certs).map_err(setup)?,
         })
     }
 
@@ -115,7 +130,7 @@ impl CappedHttp {
             if let Some(h) = &header {
                 req = req.header(reqwest::header::AUTHORIZATION, h);
             }
-            let mut resp = req.send().await.map_err(|e| err(e.to_string()))?;
+            let mut resp = req.send().await.map_err(|e| err(explain(&e)))?;
             let status = resp.status();
             if status == reqwest::StatusCode::UNAUTHORIZED && attempt == 0 {
                 let Some(challenge) = challenge_of(&resp) else {
@@ -210,7 +225,7 @@ impl CappedHttp {
             if let Some(h) = &header {
                 req = req.header(reqwest::header::AUTHORIZATION, h);
             }
-            let resp = req.send().await.map_err(|e| err(e.to_string()))?;
+            let resp = req.send().await.map_err(|e| err(explain(&e)))?;
             if resp.status() == reqwest::StatusCode::UNAUTHORIZED && attempt == 0 {
                 let Some(challenge) = challenge_of(&resp) else {
                     break;
@@ -268,7 +283,7 @@ impl CappedHttp {
                 .header(reqwest::header::CONTENT_LENGTH, "0")
                 .send()
                 .await
-                .map_err(|e| mount_err(to, e.to_string()))?;
+                .map_err(|e| mount_err(to, explain(&e)))?;
             let status = resp.status();
             if status == reqwest::StatusCode::UNAUTHORIZED && attempt == 0 {
                 let Some(challenge) = challenge_of(&resp) else {

@@ -38,6 +38,9 @@ pub struct RegistryOptions {
     pub token_realms: Vec<String>,
     /// Registries whose tokens this process signs itself: no credentials are sent to them.
     pub minters: Vec<crate::Minter>,
+    /// CA certificates (PEM, one each: [`train_lib::net::read_ca_file`]) trusted besides the
+    /// system's, for registries and token realms a consortium's own CA signs.
+    pub ca_certs: Vec<Vec<u8>>,
 }
 
 /// An image resolved to its manifest digest; every later read uses the digest.
@@ -91,10 +94,14 @@ impl Registry {
     }
 
     fn err(r: &ImageRef, what: &str, e: impl std::fmt::Display) -> ImageError {
+        let reason = e.to_string();
         ImageError::Registry {
             registry: r.registry().to_string(),
             what: format!("{what} ({})", r),
-            reason: e.to_string(),
+            reason: match train_lib::net::tls_hint(&reason) {
+                Some(hint) => format!("{reason}. {hint}"),
+                None => reason,
+            },
         }
     }
 
@@ -140,6 +147,15 @@ impl Registry {
             },
             // One PUT per blob: distribution answers chunked PATCHes slowly (measured 25×).
             use_monolithic_push: true,
+            extra_root_certificates: self
+                .opts
+                .ca_certs
+                .iter()
+                .map(|pem| oci_client::client::Certificate {
+                    encoding: oci_client::client::CertificateEncoding::Pem,
+                    data: pem.clone(),
+                })
+                .collect(),
             ..Default::default()
         };
         let client = Client::try_from(config).map_err(|e| Self::err(r, "client setup", e))?;
@@ -173,6 +189,7 @@ impl Registry {
                     &self.opts.token_realms,
                     &self.opts.insecure,
                     &self.opts.minters,
+                    &self.opts.ca_certs,
                 )?;
                 self.http.get_or_init(|| h)
             }

@@ -63,8 +63,11 @@ impl Reporter for Bars {
 pub fn init_logging(default_filter: &str) {
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| default_filter.into()),
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+                // The TLS verifier logs a refused certificate at ERROR in its own words; the
+                // error that follows says it with what to do (`train_lib::net::explain`).
+                format!("{default_filter},rustls_platform_verifier=off").into()
+            }),
         )
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))

@@ -47,6 +47,11 @@ impl Ctx {
             "no route service: pass --route-service URL, set STATION_ROUTE_SERVICE, or [watch] route_service in the config",
         )?;
         let key = self.cfg.watch.api_key()?;
-        Ok(Client::new(url, &self.station, &key)?)
+        Ok(Client::with_options(
+            url,
+            &self.station,
+            &key,
+            &self.cfg.client_options(),
+        )?)
     }
 }

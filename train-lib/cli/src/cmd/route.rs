@@ -24,7 +24,11 @@ pub fn client(a: &RouteArgs, default_id: Option<&str>) -> Result<Option<Client>>
     let id = a.principal.as_deref().or(default_id).context(
         "who are you at the route service? pass --as ID or set PHT_CREATOR_ID (your creator id)",
     )?;
-    Ok(Some(Client::new(url, id, &api_key(a)?)?))
+    let opts = route_wire::client::ClientOptions {
+        ca_certs: crate::support::ca_certs(),
+        plain_http: a.plain_http,
+    };
+    Ok(Some(Client::with_options(url, id, &api_key(a)?, &opts)?))
 }
 
 /// Like [`client`], for commands that need one.
@@ -59,6 +63,7 @@ pub fn registry_for(
                 c.base().trim_end_matches('/')
             )])
             .collect(),
+        ca_certs: crate::support::ca_certs(),
         ..Default::default()
     })
 }

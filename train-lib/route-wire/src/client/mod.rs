@@ -163,14 +163,39 @@ impl std::fmt::Debug for Client {
     }
 }
 
+/// How the service is reached beyond its URL.
+#[derive(Debug, Clone, Default)]
+pub struct ClientOptions {
+    /// CA certificates (PEM, one each) trusted besides the system's.
+    pub ca_certs: Vec<Vec<u8>>,
+    /// Plain `http://` to a host that is not this machine is allowed (the API key crosses
+    /// the network in clear): only for a link that is otherwise protected.
+    pub plain_http: bool,
+}
+
 impl Client {
-    /// A client of the service at `base` (`http://host:port`), calling as `principal` with
-    /// `api_key`.
+    /// A client of the service at `base` (`https://host` or, on this machine,
+    /// `http://127.0.0.1:port`), calling as `principal` with `api_key`.
     pub fn new(base: &str, principal: &str, api_key: &SecretString) -> Result<Self> {
+        Self::with_options(base, principal, api_key, &ClientOptions::default())
+    }
+
+    /// [`Client::new`] with `opts`.
+    pub fn with_options(
+        base: &str,
+        principal: &str,
+        api_key: &SecretString,
+        opts: &ClientOptions,
+    ) -> Result<Self> {
         let base = base.trim_end_matches('/').to_string();
         if !(base.starts_with("http://") || base.starts_with("https://")) {
             return Err(ClientError::Config(format!(
-                "route service URL `{base}`: give http://HOST:PORT or https://HOST"
+                "route service URL `{base}`: give https://HOST (or http://127.0.0.1:PORT on this machine)"
+            )));
+        }
+        if train_lib::net::plain_off_loopback(&base) && !opts.plain_http {
+            return Err(ClientError::Config(format!(
+                "route service URL `{base}` is plain HTTP to another machine: the API key would cross the network in clear, so nothing was sent. Use https:// (the reverse proxy in front of the service), or allow plain HTTP explicitly (station.toml [watch] plain_http = true; train --plain-http) for a link protected otherwise"
             )));
         }
         let key = api_key.expose_secret().trim();
@@ -181,7 +206,13 @@ impl Client {
                 ))
             })?;
         auth.set_sensitive(true);
-        let http = reqwest::Client::builder()
+        let mut http = reqwest::Client::builder();
+        for pem in &opts.ca_certs {
+            let c = reqwest::Certificate::from_pem(pem)
+                .map_err(|e| ClientError::Config(format!("a configured CA certificate: {e}")))?;
+            http = http.add_root_certificate(c);
+        }
+        let http = http
             .connect_timeout(Duration::from_secs(10))
             .read_timeout(READ_TIMEOUT)
             .build()
@@ -401,12 +432,7 @@ impl Client {
 
 fn unreachable(e: &reqwest::Error) -> ClientError {
     // reqwest's message names the URL; the key is in a header it does not print.
-    let mut message = e.to_string();
-    let mut src = std::error::Error::source(e);
-    while let Some(s) = src {
-        message = format!("{message}: {s}");
-        src = s.source();
-    }
+    let message = train_lib::net::explain(e);
     ClientError::Unreachable {
         url: e.url().map(|u| u.to_string()).unwrap_or_default(),
         message,
