@@ -407,6 +407,17 @@ fn the_central_side_comes_up_with_compose_and_keeps_its_state_across_restarts() 
     stack.healthy(180);
     stations("after down and up with the volumes kept");
 
+    // A third train in flight when the backup is taken: st-1 has run it, it waits in st-2's
+    // inbox (no watcher of st-2 runs).
+    let w1 = rs.watcher("st-1", &trust);
+    let id3 = submit(&rs, "native", COUNT, &route);
+    wait_for(240, "the third train in st-2's inbox", || {
+        rs.inbox("st-2", 0)
+            .iter()
+            .any(|i| i["train"] == id3.as_str())
+    });
+    drop(w1);
+
     // A backup (deploy/compose/README.md, "Backup and restore"): pg_dump in the database's
     // container, to a file on the host.
     let pg = |script: &str| -> Command {
@@ -425,7 +436,9 @@ fn the_central_side_comes_up_with_compose_and_keeps_its_state_across_restarts() 
     let backup = dir.path().join("route.dump");
     std::fs::write(&backup, &dump.stdout).unwrap();
 
-    // down -v: the volumes are gone, and a fresh stack knows no one.
+    // The database is lost: the route service and PostgreSQL with their volumes removed (the
+    // registry's storage, where the trains' images are, is kept: it is backed up on its own).
+    // A fresh database knows no one.
     let volumes = || {
         ok(Command::new("docker").args([
             "volume",
@@ -435,13 +448,16 @@ fn the_central_side_comes_up_with_compose_and_keeps_its_state_across_restarts() 
             &format!("name={}_", stack.project),
         ]))
     };
-    stack.run(&["down", "-v"]);
-    assert!(volumes().trim().is_empty(), "volumes left: {}", volumes());
+    stack.run(&["rm", "-s", "-f", "-v", "proxy", "route-service", "postgres"]);
+    for v in ["postgres", "route-service"] {
+        ok(Command::new("docker").args(["volume", "rm", &format!("{}_{v}", stack.project)]));
+    }
     stack.up();
     stack.healthy(180);
     assert_eq!(stack.get("/v1/stations", "root", &root).0, 401);
 
-    // Restored into it (the route service stopped meanwhile): everyone is back.
+    // Restored into it (the route service stopped meanwhile): everyone is back, and the train
+    // in flight goes on from st-2, st-1 not running it again.
     stack.run(&["stop", "route-service"]);
     let mut restore = pg("pg_restore --clean --if-exists --no-owner");
     restore.stdin(std::fs::File::open(&backup).unwrap());
@@ -453,7 +469,21 @@ fn the_central_side_comes_up_with_compose_and_keeps_its_state_across_restarts() 
     );
     stack.run(&["start", "route-service"]);
     stack.healthy(180);
-    stations("after a restore into a fresh stack");
+    stations("after a restore into a fresh database");
+    let ws: Vec<Watcher> = route.iter().map(|s| rs.watcher(s, &trust)).collect();
+    let v = rs.wait_state(&id3, "finished", 300);
+    assert_eq!(v["states"].as_array().map(Vec::len), Some(4), "{v:#}");
+    assert_eq!(results(&rs, &id3), "st-1,7\nst-2,7\nst-3,7\n");
+    for s in route {
+        let pushed = rs
+            .scene
+            .audit_records(&format!("{s}.toml"))
+            .iter()
+            .filter(|r| r["decision"] == "pushed" && r["train_id"] == id3.as_str())
+            .count();
+        assert_eq!(pushed, 1, "{s} pushed the restored train once");
+    }
+    drop(ws);
 
     stack.run(&["down", "-v"]);
     assert!(volumes().trim().is_empty(), "volumes left: {}", volumes());
