@@ -9,9 +9,10 @@ root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
 scripts/build-deps.sh
 eval "$(scripts/services.sh)"
-cargo build --release --quiet --bin train --bin station
-train="$root/target/release/train"
-station="$root/target/release/station"
+# The same build as scripts/demo.sh and the test command's first (Cargo.toml's dev profile).
+cargo build --workspace --bins --quiet
+train="$root/target/debug/train"
+station="$root/target/debug/station"
 work="$root/.demo-station-run"
 rm -rf "$work" && mkdir -p "$work/keys" "$work/algo"
 cd "$work"

@@ -15,9 +15,11 @@ cd "$root"
 t0=$(date +%s)
 scripts/build-deps.sh
 eval "$(scripts/services.sh)"   # Docker engine, busybox-static, the master images' registry
-echo "=== building (release) ==="
-cargo build --release --quiet --bin train --bin station --bin route-service
-bin="$root/target/release"
+# Exactly the test command's first build (scripts/test.sh): the README's second command then
+# compiles only the test harnesses. The dev profile with optimised dependencies (Cargo.toml).
+echo "=== building (cargo build --workspace --bins: dependencies optimised, as the tests use) ==="
+cargo build --workspace --bins --quiet
+bin="$root/target/debug"
 work="$root/.demo"
 rm -rf "$work" && mkdir -p "$work/keys" "$work/algo" "$work/tmp"
 cd "$work"
