@@ -74,6 +74,21 @@ pub struct Config {
     /// The certificates of `ca_file`, read at load.
     #[serde(skip)]
     pub ca_certs: Vec<Vec<u8>>,
+    /// How long a dashboard session lasts (seconds); signing out, or a changed API key, ends
+    /// it sooner.
+    #[serde(default = "default_ui_session")]
+    pub ui_session_secs: u64,
+    /// The dashboard marks a train's open stop "stuck" after this many seconds in one state.
+    #[serde(default = "default_ui_stuck")]
+    pub ui_stuck_after_secs: u64,
+}
+
+fn default_ui_session() -> u64 {
+    8 * 3600
+}
+
+fn default_ui_stuck() -> u64 {
+    3600
 }
 
 /// `postgres://USER@REST` with `password` put in (percent-encoded).

@@ -26,6 +26,7 @@ pub mod notify;
 pub mod serve;
 pub mod submit;
 pub mod token;
+pub mod ui;
 
 pub use config::Config;
 pub use db::Db;

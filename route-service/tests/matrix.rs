@@ -85,6 +85,8 @@ fn rule(op: &str) -> Option<(&'static [Who], Option<&'static str>)> {
         "GET /v1/stations/{id}/key" => (AUTHENTICATED, None),
         "POST /v1/stations/{id}/key" => (&[StationOwn], Some(r#"{"public_key":"not a key"}"#)),
         "PUT /v1/stations/{id}/approval" => (&[StationOwn], Some(r#"{"approval":"auto"}"#)),
+        // An admin's; allowed answers 409 here (no key proposed).
+        "POST /v1/stations/{id}/key/accept" => (&[Admin], Some(r#"{"fingerprint":"sha256:x"}"#)),
         "GET /v1/stations" | "GET /v1/creators" => (&[Admin], None),
         _ => return None,
     })

@@ -594,9 +594,13 @@ async fn a_sqlite_backup_taken_live_restores_with_the_train_in_flight() {
     assert_eq!(p, Ok(Pushed::New));
 }
 
-/// Undoes migration 0003 on a migrated database: what the previous release left.
+/// Undoes migrations 0004 and 0003 on a migrated database: what the releases before the
+/// dashboard and the namespace rules left.
 async fn as_previous_release(db: &Db) {
     for sql in [
+        "DROP INDEX ui_sessions_expiry",
+        "DROP TABLE ui_sessions",
+        "DELETE FROM _sqlx_migrations WHERE version = 4",
         "DROP INDEX stations_registry_namespace",
         "DROP INDEX creators_registry_namespace",
         "DROP TABLE probe",

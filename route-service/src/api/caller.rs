@@ -43,7 +43,7 @@ pub const FAILED_LOGIN_DELAY: std::time::Duration = std::time::Duration::from_mi
 
 /// A failed login by `via` (`api_key` or `registry_login`): logged with the principal only
 /// when the id names one, counted either way, answered after [`FAILED_LOGIN_DELAY`].
-pub(super) async fn login_failed(via: &'static str, known: Option<&PrincipalId>) -> Failure {
+pub(crate) async fn login_failed(via: &'static str, known: Option<&PrincipalId>) -> Failure {
     let principal = if known.is_some() { "known" } else { "unknown" };
     metrics::counter!(crate::metrics::LOGIN_FAILURES, "via" => via, "principal" => principal)
         .increment(1);

@@ -72,6 +72,11 @@ impl Failure {
     pub fn code(&self) -> ErrorCode {
         self.body.error
     }
+
+    /// The message the caller is given.
+    pub fn message(&self) -> &str {
+        &self.body.message
+    }
 }
 
 impl IntoResponse for Failure {

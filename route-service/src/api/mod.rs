@@ -6,18 +6,18 @@
 //! its own, reports on them and approves or rejects them. Denials are logged with the principal
 //! and answered 403; unknown principals and wrong keys 401.
 
-mod caller;
+pub(crate) mod caller;
 mod doc;
 mod error;
-mod feeds;
+pub(crate) mod feeds;
 mod health;
 mod registry_events;
 mod rejections;
-mod station_self;
-mod stations;
+pub(crate) mod station_self;
+pub(crate) mod stations;
 pub mod streams;
 mod token;
-mod trains;
+pub(crate) mod trains;
 
 pub use caller::Caller;
 pub use error::Failure;
@@ -75,6 +75,10 @@ pub fn router(st: AppState) -> Router {
             get(stations::station_key).post(station_self::propose_key),
         )
         .route(
+            "/v1/stations/{id}/key/accept",
+            post(station_self::accept_key),
+        )
+        .route(
             "/v1/stations/{id}/approval",
             axum::routing::put(station_self::set_approval),
         )
@@ -91,6 +95,7 @@ pub fn router(st: AppState) -> Router {
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(health::metrics))
         .route("/openapi.json", get(health::openapi_json))
+        .merge(crate::ui::router())
         .fallback(rejections::unknown_route)
         .layer(tower_http::limit::RequestBodyLimitLayer::new(body_limit))
         .layer(tower_http::catch_panic::CatchPanicLayer::new())

@@ -32,11 +32,19 @@ fn is_json(r: &Response) -> bool {
 }
 
 /// The layer: error answers that are not JSON become `ApiError` bodies.
+fn is_html(r: &Response) -> bool {
+    r.headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/html"))
+}
+
 pub(super) async fn json_errors(State(st): State<AppState>, req: Request, next: Next) -> Response {
     let (method, path) = (req.method().clone(), req.uri().path().to_string());
     let resp = next.run(req).await;
     let status = resp.status();
-    if !(status.is_client_error() || status.is_server_error()) || is_json(&resp) {
+    // The dashboard's own error pages (HTML) stay pages.
+    if !(status.is_client_error() || status.is_server_error()) || is_json(&resp) || is_html(&resp) {
         return resp;
     }
     let (mut parts, body) = resp.into_parts();

@@ -3,7 +3,7 @@
 use super::{AppState, Caller, Failure};
 use axum::extract::{Path, State};
 use axum::Json;
-use route_wire::{ApprovalSetting, KeyProposal, Role, StationKey};
+use route_wire::{ApprovalSetting, KeyAcceptance, KeyProposal, Role, StationKey};
 
 /// `POST /v1/stations/{id}/key` (that station): proposes its next public key. It takes
 /// effect when an admin accepts it with the fingerprint the station's operator gave them.
@@ -28,6 +28,26 @@ pub async fn propose_key(
     let fingerprint = key.fingerprint();
     st.db.propose_key(&id, &key.to_pem(), &fingerprint).await?;
     tracing::info!(station = %id, %fingerprint, "station proposed a new key");
+    super::stations::station_key(State(st), caller, Path(id)).await
+}
+
+/// `POST /v1/stations/{id}/key/accept` (admin): the station's proposed key becomes its key if
+/// the fingerprint matches; trains already signed by the old key are not affected until their
+/// next push (`docs/security.md`).
+#[utoipa::path(post, path = "/v1/stations/{id}/key/accept", params(("id" = String, Path, description = "the station's id (the id grammar: 1–128 of `A-Z a-z 0-9 . _ -`, first a letter or digit)", pattern = "^[A-Za-z0-9](?:\\.?[A-Za-z0-9_-])*\\.?$", max_length = 128)), request_body = KeyAcceptance, security(("api_key" = [])),
+    responses((status = 200, description = "accepted: the station's key", body = StationKey),
+              (status = 403, description = "admins only", body = route_wire::ApiError),
+              (status = 404, description = "no such station", body = route_wire::ApiError),
+              (status = 409, description = "no key proposed, or a different fingerprint proposed", body = route_wire::ApiError)))]
+pub async fn accept_key(
+    State(st): State<AppState>,
+    caller: Caller,
+    Path(id): Path<route_wire::StationId>,
+    Json(a): Json<KeyAcceptance>,
+) -> Result<Json<StationKey>, Failure> {
+    caller.require(Role::Admin, "accept station keys (admins do)")?;
+    let old = st.db.accept_key(&id, a.fingerprint.trim()).await?;
+    tracing::info!(station = %id, admin = caller.id(), old = %old, new = %a.fingerprint.trim(), "station key accepted");
     super::stations::station_key(State(st), caller, Path(id)).await
 }
 

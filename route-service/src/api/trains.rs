@@ -51,17 +51,17 @@ pub async fn submit(
 }
 
 /// Filters of `GET /v1/trains`.
-#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ListQuery {
     /// Only trains in this state.
-    state: Option<TrainState>,
+    pub(crate) state: Option<TrainState>,
     /// Only this creator's (admins; creators always see only their own).
     #[param(pattern = "^[A-Za-z0-9](?:\\.?[A-Za-z0-9_-])*\\.?$", max_length = 128)]
-    creator: Option<route_wire::CreatorId>,
+    pub(crate) creator: Option<route_wire::CreatorId>,
     /// Only trains whose open hop is at this station.
     #[param(pattern = "^[A-Za-z0-9](?:\\.?[A-Za-z0-9_-])*\\.?$", max_length = 128)]
-    station: Option<route_wire::StationId>,
+    pub(crate) station: Option<route_wire::StationId>,
 }
 
 /// `GET /v1/trains`.

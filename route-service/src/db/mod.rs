@@ -11,6 +11,7 @@ mod events;
 mod hops;
 mod keys;
 mod parties;
+mod sessions;
 mod trains;
 
 pub use apply::{Applied, NotApplied};

@@ -234,6 +234,15 @@ pub struct KeyProposal {
     pub public_key: String,
 }
 
+/// `POST /v1/stations/{id}/key/accept` (admin): the proposed key becomes the station's, if its
+/// fingerprint is this one (what the station's operator gave the admin out of band).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct KeyAcceptance {
+    /// `sha256:…` of the proposed key, as `station keys show` prints it.
+    pub fingerprint: String,
+}
+
 /// `PUT /v1/stations/{id}/approval`: how the station takes trains, set by the station itself
 /// (its watcher, from its configuration): approval is the hospital's own decision.
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -1,0 +1,151 @@
+//! The dashboard's actions: each a form POST that calls the API's own handler as the
+//! signed-in principal (so the permission matrix that covers the API covers these), then
+//! redirects to the train's page (post/redirect/get), or shows the page again with the API's
+//! refusal.
+
+use super::page::{self, Flash};
+use super::session::{check_csrf, Viewer};
+use super::trains::render_train;
+use crate::api::{station_self, stations, trains, AppState, Caller, Failure};
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::{Form, Json};
+use route_wire::{Decision, KeyAcceptance, TrainId};
+
+#[derive(serde::Deserialize)]
+pub struct CsrfOnly {
+    csrf: String,
+}
+
+#[derive(serde::Deserialize)]
+pub struct RejectForm {
+    csrf: String,
+    #[serde(default)]
+    reason: String,
+}
+
+#[derive(serde::Deserialize)]
+pub struct AcceptForm {
+    csrf: String,
+    fingerprint: String,
+}
+
+fn caller(v: &Viewer) -> Caller {
+    Caller(v.caller.0.clone())
+}
+
+/// The outcome of an action on train `id`: to its page, or its page with the refusal.
+async fn after<T>(
+    st: AppState,
+    v: &Viewer,
+    headers: &HeaderMap,
+    id: TrainId,
+    done: Result<T, Failure>,
+) -> Response {
+    match done {
+        Ok(_) => Redirect::to(&format!("/ui/trains/{id}")).into_response(),
+        Err(e) => match trains::get_one(State(st.clone()), caller(v), Path(id)).await {
+            Ok(Json(t)) => {
+                let mut r = render_train(&st, v, headers, &t, Some(&Flash::error(e.message())));
+                *r.status_mut() = e.status();
+                r
+            }
+            Err(_) => page::failure(&e),
+        },
+    }
+}
+
+/// `POST /ui/trains/{id}/cancel`.
+pub async fn cancel(
+    State(st): State<AppState>,
+    v: Viewer,
+    headers: HeaderMap,
+    Path(id): Path<TrainId>,
+    Form(f): Form<CsrfOnly>,
+) -> Response {
+    if let Err(r) = check_csrf(&v, &headers, &f.csrf) {
+        return r;
+    }
+    let done = trains::cancel(State(st.clone()), caller(&v), Path(id.clone())).await;
+    after(st, &v, &headers, id, done).await
+}
+
+/// `POST /ui/trains/{id}/retry`.
+pub async fn retry(
+    State(st): State<AppState>,
+    v: Viewer,
+    headers: HeaderMap,
+    Path(id): Path<TrainId>,
+    Form(f): Form<CsrfOnly>,
+) -> Response {
+    if let Err(r) = check_csrf(&v, &headers, &f.csrf) {
+        return r;
+    }
+    let done = trains::retry(State(st.clone()), caller(&v), Path(id.clone())).await;
+    after(st, &v, &headers, id, done).await
+}
+
+/// `POST /ui/trains/{id}/approve`.
+pub async fn approve(
+    State(st): State<AppState>,
+    v: Viewer,
+    headers: HeaderMap,
+    Path(id): Path<TrainId>,
+    Form(f): Form<CsrfOnly>,
+) -> Response {
+    if let Err(r) = check_csrf(&v, &headers, &f.csrf) {
+        return r;
+    }
+    let done = stations::approve(
+        State(st.clone()),
+        caller(&v),
+        Path(id.clone()),
+        HeaderMap::new(),
+        Bytes::new(),
+    )
+    .await;
+    after(st, &v, &headers, id, done).await
+}
+
+/// `POST /ui/trains/{id}/reject` with a reason.
+pub async fn reject(
+    State(st): State<AppState>,
+    v: Viewer,
+    headers: HeaderMap,
+    Path(id): Path<TrainId>,
+    Form(f): Form<RejectForm>,
+) -> Response {
+    if let Err(r) = check_csrf(&v, &headers, &f.csrf) {
+        return r;
+    }
+    let d = Decision {
+        reason: Some(f.reason),
+    };
+    let done = stations::reject(State(st.clone()), caller(&v), Path(id.clone()), Json(d)).await;
+    after(st, &v, &headers, id, done).await
+}
+
+/// `POST /ui/stations/{id}/accept-key` (admin) with the fingerprint the admin checked.
+pub async fn accept_key(
+    State(st): State<AppState>,
+    v: Viewer,
+    headers: HeaderMap,
+    Path(id): Path<route_wire::StationId>,
+    Form(f): Form<AcceptForm>,
+) -> Response {
+    if let Err(r) = check_csrf(&v, &headers, &f.csrf) {
+        return r;
+    }
+    let a = KeyAcceptance {
+        fingerprint: f.fingerprint,
+    };
+    match station_self::accept_key(State(st.clone()), caller(&v), Path(id), Json(a)).await {
+        Ok(_) => Redirect::to("/ui/stations").into_response(),
+        Err(e) => {
+            super::admin::render_stations(&st, &v, Some(&Flash::error(e.message())), e.status())
+                .await
+        }
+    }
+}

@@ -1,0 +1,92 @@
+//! The dashboard at `/ui`: server-rendered pages (maud) for creators, station operators and
+//! admins, over the same handlers as the API, so a page shows a principal exactly what the
+//! API would and every action is the API call the permission matrix covers. Works without
+//! JavaScript: every action is a form POST answered with a redirect.
+//!
+//! Sign-in exchanges an API key for a session cookie (`HttpOnly`, `SameSite=Strict`, `Secure`
+//! behind TLS), stored server-side as a hash, expiring, ended by sign-out or a changed key.
+//! Every form carries a CSRF token derived from the session; every page a strict
+//! Content-Security-Policy (no inline script or style, nothing from elsewhere).
+
+mod actions;
+mod admin;
+mod live;
+mod page;
+mod session;
+mod trains;
+
+use crate::api::AppState;
+use axum::http::{header, HeaderValue};
+use axum::response::IntoResponse;
+use axum::routing::{get, post};
+use axum::Router;
+
+pub use session::{csrf_token, SESSION_COOKIE};
+
+/// Every page's Content-Security-Policy: scripts, styles and connections from this origin
+/// only, no inline code, no frames, forms only back here.
+pub const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+
+/// The dashboard's routes (merged into the API's router).
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/ui", get(trains::home))
+        .route("/ui/login", get(session::login_page).post(session::login))
+        .route("/ui/logout", post(session::logout))
+        .route("/ui/trains/{id}", get(trains::train_page))
+        .route("/ui/trains/{id}/events", get(live::events))
+        .route("/ui/trains/{id}/live", get(live::fragment))
+        .route("/ui/trains/{id}/cancel", post(actions::cancel))
+        .route("/ui/trains/{id}/retry", post(actions::retry))
+        .route("/ui/trains/{id}/approve", post(actions::approve))
+        .route("/ui/trains/{id}/reject", post(actions::reject))
+        .route("/ui/stations", get(admin::stations))
+        .route("/ui/stations/{id}/accept-key", post(actions::accept_key))
+        .route("/ui/creators", get(admin::creators))
+        .route("/ui/static/ui.css", get(css))
+        .route("/ui/static/ui.js", get(js))
+        .layer(axum::middleware::map_response(security_headers))
+}
+
+async fn css() -> impl IntoResponse {
+    (
+        [
+            (header::CONTENT_TYPE, "text/css; charset=utf-8"),
+            (header::CACHE_CONTROL, "max-age=3600"),
+        ],
+        include_str!("static/ui.css"),
+    )
+}
+
+async fn js() -> impl IntoResponse {
+    (
+        [
+            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+            (header::CACHE_CONTROL, "max-age=3600"),
+        ],
+        include_str!("static/ui.js"),
+    )
+}
+
+/// The headers every dashboard answer carries.
+async fn security_headers(mut r: axum::response::Response) -> axum::response::Response {
+    let h = r.headers_mut();
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(CSP),
+    );
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    // Pages hold what only their principal may see: never cached on the way.
+    if !h.contains_key(header::CACHE_CONTROL) {
+        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    r
+}

@@ -1,0 +1,263 @@
+//! Sign-in, sign-out and the signed-in viewer: an API key exchanged for a session cookie.
+//!
+//! The cookie holds 256 random bits; the database holds their SHA-256 and the principal's key
+//! hash at sign-in (a changed or removed key ends the session). Forms carry a CSRF token
+//! derived from the cookie (SHA-256 with a label), which a page of another site cannot read;
+//! every POST must also come from this origin (`Origin`, which browsers send with forms).
+
+use super::page::{self, Flash};
+use crate::api::caller::login_failed;
+use crate::api::{AppState, Caller};
+use crate::auth::{key_matches, Principal};
+use crate::clock::now_ms;
+use aws_lc_rs::digest::{digest, SHA256};
+use axum::extract::{FromRequestParts, Query, State};
+use axum::http::request::Parts;
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::Form;
+use base64::Engine;
+use maud::html;
+use route_wire::PrincipalId;
+
+/// The session cookie's name.
+pub const SESSION_COOKIE: &str = "pht_session";
+
+fn token_hash(token: &str) -> String {
+    hex::encode(digest(&SHA256, token.as_bytes()))
+}
+
+/// The CSRF token of the session whose cookie holds `token`.
+pub fn csrf_token(token: &str) -> String {
+    let d = digest(&SHA256, format!("pht-ui csrf v1\0{token}").as_bytes());
+    hex::encode(&d.as_ref()[..16])
+}
+
+/// The session token in `headers`' cookies, if any.
+fn cookie_token(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|c| c.trim().split_once('='))
+        .find(|(k, _)| *k == SESSION_COOKIE)
+        .map(|(_, v)| v.to_string())
+        .filter(|v| {
+            v.len() == 43
+                && v.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        })
+}
+
+/// Whether the request came over TLS through the reverse proxy (then cookies are `Secure`).
+fn behind_tls(headers: &HeaderMap) -> bool {
+    headers
+        .get("x-forwarded-proto")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case("https"))
+}
+
+/// A POST from a page of another origin is refused: browsers name the page's origin in
+/// `Origin`; it must be this host. (Non-browser clients send none and carry no cookie of a
+/// victim.)
+pub(super) fn same_origin(headers: &HeaderMap) -> bool {
+    let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) else {
+        return true;
+    };
+    let host = headers
+        .get("x-forwarded-host")
+        .or_else(|| headers.get(header::HOST))
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let o = origin.split_once("://").map_or("", |(_, h)| h);
+    !host.is_empty() && o.eq_ignore_ascii_case(host)
+}
+
+/// The signed-in principal of a dashboard request, and its CSRF token.
+pub struct Viewer {
+    /// As the API sees it.
+    pub caller: Caller,
+    /// The token forms carry.
+    pub csrf: String,
+    token_hash: String,
+}
+
+impl Viewer {
+    /// Its id.
+    pub fn id(&self) -> &str {
+        self.caller.id()
+    }
+}
+
+/// Not signed in (or no longer): to the sign-in page.
+pub struct SignIn;
+
+impl IntoResponse for SignIn {
+    fn into_response(self) -> Response {
+        Redirect::to("/ui/login").into_response()
+    }
+}
+
+impl FromRequestParts<AppState> for Viewer {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, st: &AppState) -> Result<Self, Response> {
+        let Some(token) = cookie_token(&parts.headers) else {
+            return Err(SignIn.into_response());
+        };
+        let hash = token_hash(&token);
+        match st.db.session(&hash, now_ms()).await {
+            Ok(Some((id, role))) => Ok(Viewer {
+                caller: Caller(Principal { id, role }),
+                csrf: csrf_token(&token),
+                token_hash: hash,
+            }),
+            Ok(None) => Err(SignIn.into_response()),
+            Err(e) => Err(page::failure(&crate::api::Failure::from(e))),
+        }
+    }
+}
+
+/// A form's CSRF field, checked against the viewer's (and the origin checked): 403 otherwise.
+pub(super) fn check_csrf(v: &Viewer, headers: &HeaderMap, given: &str) -> Result<(), Response> {
+    let ok = same_origin(headers) && crate::auth::constant_eq(given.as_bytes(), v.csrf.as_bytes());
+    if ok {
+        return Ok(());
+    }
+    tracing::warn!(
+        principal = v.id(),
+        "dashboard: a form without this session's CSRF token or from another origin was refused"
+    );
+    Err(page::status_page(
+        StatusCode::FORBIDDEN,
+        "Refused",
+        "This form did not come from this dashboard's own page (its security token is missing or stale, or it was sent from another site). Reload the page and try again.",
+    ))
+}
+
+#[derive(serde::Deserialize)]
+pub struct LoginQuery {
+    /// `out` after sign-out. A code, never text: a link cannot put words on this page.
+    m: Option<String>,
+}
+
+/// `GET /ui/login`.
+pub async fn login_page(Query(q): Query<LoginQuery>) -> Response {
+    let flash = (q.m.as_deref() == Some("out")).then(|| Flash::info("Signed out."));
+    login_form(StatusCode::OK, flash)
+}
+
+fn login_form(status: StatusCode, flash: Option<Flash>) -> Response {
+    let mut r = page::bare(
+        "Sign in",
+        flash.as_ref(),
+        html! {
+            form.card method="post" action="/ui/login" {
+                h1 { "Sign in" }
+                p { "With your principal id and the API key printed when you were registered. The key is exchanged for a session and is not kept in the browser." }
+                label for="principal" { "Principal id" }
+                input #principal name="principal" type="text" required autocomplete="username" autofocus;
+                label for="api_key" { "API key" }
+                input #api_key name="api_key" type="password" required autocomplete="current-password";
+                button type="submit" { "Sign in" }
+            }
+        },
+    );
+    *r.status_mut() = status;
+    r
+}
+
+#[derive(serde::Deserialize)]
+pub struct LoginForm {
+    principal: String,
+    api_key: String,
+}
+
+/// `POST /ui/login`: the API key checked as the API checks it (a failure waits and is
+/// counted the same), then a session.
+pub async fn login(
+    State(st): State<AppState>,
+    headers: HeaderMap,
+    Form(f): Form<LoginForm>,
+) -> Response {
+    if !same_origin(&headers) {
+        return page::status_page(
+            StatusCode::FORBIDDEN,
+            "Refused",
+            "Sign in from this dashboard's own page.",
+        );
+    }
+    let again = |m: &str| login_form(StatusCode::UNAUTHORIZED, Some(Flash::error(m)));
+    let id = f.principal.trim();
+    let Ok(pid) = id.parse::<PrincipalId>() else {
+        login_failed("dashboard", None).await;
+        return again("Unknown principal or wrong key.");
+    };
+    let hash = match st.db.principal(&pid).await {
+        Ok(Some((_, hash))) if key_matches(&pid, f.api_key.trim(), &hash) => hash,
+        Ok(known) => {
+            login_failed("dashboard", known.map(|_| &pid)).await;
+            return again("Unknown principal or wrong key.");
+        }
+        Err(e) => return page::failure(&e.into()),
+    };
+    let mut raw = [0u8; 32];
+    if aws_lc_rs::rand::fill(&mut raw).is_err() {
+        return page::failure(&crate::api::Failure::internal(
+            "no random bytes for a session",
+        ));
+    }
+    let token = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw);
+    let now = now_ms();
+    let ttl = st.cfg.ui_session_secs;
+    if let Err(e) = st
+        .db
+        .create_session(
+            &token_hash(&token),
+            &pid,
+            &hash,
+            now,
+            now + ttl as i64 * 1000,
+        )
+        .await
+    {
+        return page::failure(&e.into());
+    }
+    tracing::info!(principal = %pid, "dashboard: signed in");
+    let cookie = format!(
+        "{SESSION_COOKIE}={token}; Path=/ui; HttpOnly; SameSite=Strict; Max-Age={ttl}{}",
+        if behind_tls(&headers) { "; Secure" } else { "" }
+    );
+    let mut r = Redirect::to("/ui").into_response();
+    if let Ok(v) = HeaderValue::from_str(&cookie) {
+        r.headers_mut().insert(header::SET_COOKIE, v);
+    }
+    r
+}
+
+#[derive(serde::Deserialize)]
+pub struct CsrfForm {
+    csrf: String,
+}
+
+/// `POST /ui/logout`: the session ends here and in the browser.
+pub async fn logout(
+    State(st): State<AppState>,
+    v: Viewer,
+    headers: HeaderMap,
+    Form(f): Form<CsrfForm>,
+) -> Response {
+    if let Err(r) = check_csrf(&v, &headers, &f.csrf) {
+        return r;
+    }
+    if let Err(e) = st.db.end_session(&v.token_hash).await {
+        return page::failure(&e.into());
+    }
+    let mut r = Redirect::to("/ui/login?m=out").into_response();
+    r.headers_mut().insert(
+        header::SET_COOKIE,
+        HeaderValue::from_static("pht_session=; Path=/ui; HttpOnly; SameSite=Strict; Max-Age=0"),
+    );
+    r
+}
