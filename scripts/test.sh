@@ -20,6 +20,8 @@ eval "$(scripts/services.sh)"
 # PostgreSQL for the route service's tests (a throwaway cluster on 127.0.0.1:5433; each test
 # makes its own database there).
 eval "$(scripts/postgres.sh)"
+# Debian's Chromium and ChromeDriver for the dashboard's browser journeys.
+eval "$(scripts/browser.sh)"
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --quiet -- -D warnings
 # The end-to-end tests run the `train` and `station` binaries; `cargo test` alone builds only

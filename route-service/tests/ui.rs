@@ -378,6 +378,17 @@ async fn pages_show_a_principal_only_what_the_api_would() {
     let g = u.get("/ui", Some(&st1)).await;
     assert!(g.body.contains("Awaiting your approval (2)"), "{}", g.body);
     assert!(g.body.contains("Approve t-a") && g.body.contains("Reject t-b"));
+    assert!(
+        g.body
+            .contains("Fingerprint <code class=\"copy\">sha256:st-1-old"),
+        "{}",
+        g.body
+    );
+    assert!(
+        g.body.contains("History") && g.body.contains("t-a"),
+        "{}",
+        g.body
+    );
     let st2 = u.sign_in("st-2").await;
     let g = u.get("/ui", Some(&st2)).await;
     assert!(g.body.contains("Awaiting your approval (0)") && !g.body.contains("t-a"));
@@ -486,12 +497,7 @@ async fn a_rejection_reason_holding_markup_reaches_the_creator_as_text() {
             None,
         )
         .await;
-    assert_eq!(
-        (g.status, g.location()),
-        (303, "/ui/trains/t-a"),
-        "{}",
-        g.body
-    );
+    assert_eq!((g.status, g.location()), (303, "/ui"), "{}", g.body);
     // A rejection without a reason is the API's 422, shown on the page.
     let g = u
         .post(
@@ -585,6 +591,13 @@ async fn an_admin_accepts_a_key_proposal_by_fingerprint() {
         .await
         .unwrap();
     db.close().await;
+    let st1 = u.sign_in("st-1").await;
+    let g = u.get("/ui", Some(&st1)).await;
+    assert!(
+        g.body.contains("rotation pending") && g.body.contains("sha256:st-1-new"),
+        "{}",
+        g.body
+    );
     let root = u.sign_in("root").await;
     let g = u.get("/ui/stations", Some(&root)).await;
     assert!(g.body.contains("sha256:st-1-new"), "{}", g.body);
@@ -622,7 +635,6 @@ async fn an_admin_accepts_a_key_proposal_by_fingerprint() {
         "sha256:st-1-new"
     );
     // Only admins: a station cannot accept its own proposal through the dashboard.
-    let st1 = u.sign_in("st-1").await;
     let c = u.csrf(&st1).await;
     let g = u
         .post(

@@ -88,4 +88,18 @@ impl Db {
         .await?;
         rows.iter().map(view).collect()
     }
+
+    /// The last `limit` events of a station, newest first (the dashboard's history).
+    pub async fn recent_station_events(
+        &self,
+        station: &str,
+        limit: i64,
+    ) -> Result<Vec<EventView>, DbError> {
+        let rows = sqlx::query("SELECT * FROM events WHERE station = $1 ORDER BY id DESC LIMIT $2")
+            .bind(station)
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(view).collect()
+    }
 }

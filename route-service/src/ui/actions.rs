@@ -45,6 +45,10 @@ async fn after<T>(
     done: Result<T, Failure>,
 ) -> Response {
     match done {
+        // A station sees a train only while its stop is open: back to its queue.
+        Ok(_) if v.caller.0.role == route_wire::Role::Station => {
+            Redirect::to("/ui").into_response()
+        }
         Ok(_) => Redirect::to(&format!("/ui/trains/{id}")).into_response(),
         Err(e) => match trains::get_one(State(st.clone()), caller(v), Path(id)).await {
             Ok(Json(t)) => {

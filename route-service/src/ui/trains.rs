@@ -142,6 +142,7 @@ pub async fn home(State(st): State<AppState>, v: Viewer, Query(f): Query<Filters
             },
         ),
         Role::Station => {
+            let own = station_self(&st, &v, now).await;
             let waiting: Vec<&TrainView> = list
                 .iter()
                 .filter(|t| {
@@ -161,6 +162,7 @@ pub async fn home(State(st): State<AppState>, v: Viewer, Query(f): Query<Filters
                     }
                     h2 { "At this station" }
                     (table(&list, now, stuck))
+                    (own)
                 },
             )
         }
@@ -174,6 +176,44 @@ pub async fn home(State(st): State<AppState>, v: Viewer, Query(f): Query<Filters
         ),
     };
     page::page(&v, title, flash.as_ref(), body)
+}
+
+/// A station's own key (and a rotation waiting for an admin) and its recent history: what
+/// its API key reads (`GET /v1/stations/{id}/key`, its event feed).
+async fn station_self(st: &AppState, v: &Viewer, now: i64) -> Markup {
+    let Ok(id) = v.id().parse::<route_wire::StationId>() else {
+        return html! {};
+    };
+    let key = crate::api::stations::station_key(State(st.clone()), v_caller(v), Path(id.clone()))
+        .await
+        .ok()
+        .map(|Json(k)| k);
+    let history = st
+        .db
+        .recent_station_events(&id, 50)
+        .await
+        .unwrap_or_default();
+    html! {
+        h2 { "Your key" }
+        @if let Some(k) = key {
+            p { "Fingerprint " code.copy { (k.fingerprint) } }
+            @if let Some(p) = k.pending_fingerprint {
+                p { span.badge { "rotation pending" } " Proposed " code.copy { (p) } ": an admin accepts it once you have told them this fingerprint." }
+            }
+        }
+        h2 { "History" }
+        @if history.is_empty() { p.empty { "Nothing yet." } }
+        ol.timeline {
+            @for e in &history {
+                li {
+                    time { (when(e.at)) } " (" (ago(now, e.at)) " ago) "
+                    span.kind { (e.kind.as_str().replace('_', " ")) }
+                    @if let Some(t) = &e.train { " " (t) }
+                    ": " span.detail { (text(&e.detail)) }
+                }
+            }
+        }
+    }
 }
 
 /// The review pane of a train awaiting the station's approval, with approve and reject.
