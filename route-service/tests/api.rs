@@ -2,8 +2,10 @@
 //! bodies, long-poll timing, SSE resumption with `Last-Event-ID`, readiness, OpenAPI, metrics.
 //! (The routes with registries are in `tests/` at the workspace root.)
 
-use route_service::auth::{key_hash, new_key};
-use route_service::db::{Db, NewCreator, NewEvent, NewStation};
+use route_service::auth::new_key;
+mod common;
+
+use route_service::db::{Db, NewEvent};
 use route_service::serve::Service;
 use route_service::Config;
 use route_wire::Approval;
@@ -37,38 +39,13 @@ async fn api() -> Api {
     tokio::spawn(svc.run(stop.clone()));
     let db = Db::open(&database).await.unwrap();
     let mut keys = std::collections::HashMap::new();
-    for id in ["root", "alice", "st-1", "st-2"] {
-        keys.insert(id, new_key());
-    }
-    db.add_admin("root", &key_hash("root", &keys["root"]))
-        .await
-        .unwrap();
-    db.add_creator(
-        &NewCreator {
-            id: "alice".parse().unwrap(),
-            registry: "r:1".into(),
-            namespace: "alice".into(),
-            public_key: "pem".into(),
-            fingerprint: "sha256:00".into(),
-        },
-        &key_hash("alice", &keys["alice"]),
-    )
-    .await
-    .unwrap();
+    keys.insert("root", common::admin(&db, "root").await);
+    keys.insert("alice", common::creator(&db, "alice", "r:1").await);
     for s in ["st-1", "st-2"] {
-        db.add_station(
-            &NewStation {
-                id: s.parse().unwrap(),
-                registry: "r:1".into(),
-                namespace: s.into(),
-                public_key: "pem".into(),
-                fingerprint: "sha256:00".into(),
-                approval: Approval::Auto,
-            },
-            &key_hash(s, &keys[s]),
-        )
-        .await
-        .unwrap();
+        keys.insert(
+            s,
+            common::station(&db, s, "r:1", Approval::Auto, "sha256:00").await,
+        );
     }
     Api {
         url,

@@ -2,9 +2,10 @@
 //! every kind of caller, answers what the rules below say. The operations come from the
 //! document, so a new endpoint without a row here fails this test instead of going unchecked.
 
-use route_service::auth::{key_hash, new_key};
 use route_service::config::Config;
-use route_service::db::{Db, NewCreator, NewStation, NewTrain};
+mod common;
+
+use route_service::db::{Db, NewTrain};
 use route_service::serve::Service;
 use route_wire::{Approval, Digest, Format};
 use std::collections::HashMap;
@@ -164,25 +165,9 @@ async fn every_operation_answers_every_kind_of_caller_as_documented() {
     let database = format!("sqlite:{}", dir.path().join("m.db").display());
     let db = Db::open(&database).await.unwrap();
     let mut keys: HashMap<&str, String> = HashMap::new();
-    for id in ["root", "alice", "bob", "st-1", "st-2", "st-9", "st-gone"] {
-        keys.insert(id, new_key());
-    }
-    db.add_admin("root", &key_hash("root", &keys["root"]))
-        .await
-        .unwrap();
+    keys.insert("root", common::admin(&db, "root").await);
     for c in ["alice", "bob"] {
-        db.add_creator(
-            &NewCreator {
-                id: c.parse().unwrap(),
-                registry: "127.0.0.1:1".into(),
-                namespace: c.into(),
-                public_key: "pem".into(),
-                fingerprint: "sha256:00".into(),
-            },
-            &key_hash(c, &keys[c]),
-        )
-        .await
-        .unwrap();
+        keys.insert(c, common::creator(&db, c, "127.0.0.1:1").await);
     }
     for (s, registry) in [
         ("st-1", "127.0.0.1:1"),
@@ -190,19 +175,10 @@ async fn every_operation_answers_every_kind_of_caller_as_documented() {
         ("st-9", "127.0.0.1:2"),
         ("st-gone", "127.0.0.1:1"),
     ] {
-        db.add_station(
-            &NewStation {
-                id: s.parse().unwrap(),
-                registry: registry.into(),
-                namespace: s.into(),
-                public_key: "pem".into(),
-                fingerprint: "sha256:00".into(),
-                approval: Approval::Auto,
-            },
-            &key_hash(s, &keys[s]),
-        )
-        .await
-        .unwrap();
+        keys.insert(
+            s,
+            common::station(&db, s, registry, Approval::Auto, "sha256:00").await,
+        );
     }
     db.remove_station("st-gone").await.unwrap();
 

@@ -6,7 +6,9 @@
 
 use route_service::auth::{key_hash, new_key};
 use route_service::config::Config;
-use route_service::db::{Db, NewCreator, NewStation, NewTrain};
+mod common;
+
+use route_service::db::{Db, NewTrain};
 use route_service::serve::Service;
 use route_wire::{Approval, Digest, Format};
 use std::collections::HashMap;
@@ -76,40 +78,16 @@ async fn ui(extra: &str) -> Ui {
     let database = format!("sqlite:{}", dir.path().join("ui.db").display());
     let db = Db::open(&database).await.unwrap();
     let mut keys = HashMap::new();
-    for id in ["root", "alice", "bob", "st-1", "st-2"] {
-        keys.insert(id, new_key());
-    }
-    db.add_admin("root", &key_hash("root", &keys["root"]))
-        .await
-        .unwrap();
+    keys.insert("root", common::admin(&db, "root").await);
     for c in ["alice", "bob"] {
-        db.add_creator(
-            &NewCreator {
-                id: c.parse().unwrap(),
-                registry: "127.0.0.1:1".into(),
-                namespace: c.into(),
-                public_key: "pem".into(),
-                fingerprint: "sha256:00".into(),
-            },
-            &key_hash(c, &keys[c]),
-        )
-        .await
-        .unwrap();
+        keys.insert(c, common::creator(&db, c, "127.0.0.1:1").await);
     }
     for s in ["st-1", "st-2"] {
-        db.add_station(
-            &NewStation {
-                id: s.parse().unwrap(),
-                registry: "127.0.0.1:1".into(),
-                namespace: s.into(),
-                public_key: "pem".into(),
-                fingerprint: format!("sha256:{s}-old"),
-                approval: Approval::Manual,
-            },
-            &key_hash(s, &keys[s]),
-        )
-        .await
-        .unwrap();
+        let fp = format!("sha256:{s}-old");
+        keys.insert(
+            s,
+            common::station(&db, s, "127.0.0.1:1", Approval::Manual, &fp).await,
+        );
     }
     train(&db, "t-a", "alice").await;
     train(&db, "t-b", "bob").await;

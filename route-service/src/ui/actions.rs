@@ -61,6 +61,25 @@ async fn after<T>(
     }
 }
 
+/// An action on train `id` once the form's CSRF token checks: `call` as the viewer.
+async fn act<T, F>(
+    st: AppState,
+    v: Viewer,
+    headers: HeaderMap,
+    id: TrainId,
+    csrf: &str,
+    call: impl FnOnce(State<AppState>, Caller, Path<TrainId>) -> F,
+) -> Response
+where
+    F: std::future::Future<Output = Result<T, Failure>>,
+{
+    if let Err(r) = check_csrf(&v, &headers, csrf) {
+        return r;
+    }
+    let done = call(State(st.clone()), caller(&v), Path(id.clone())).await;
+    after(st, &v, &headers, id, done).await
+}
+
 /// `POST /ui/trains/{id}/cancel`.
 pub async fn cancel(
     State(st): State<AppState>,
@@ -69,11 +88,7 @@ pub async fn cancel(
     Path(id): Path<TrainId>,
     Form(f): Form<CsrfOnly>,
 ) -> Response {
-    if let Err(r) = check_csrf(&v, &headers, &f.csrf) {
-        return r;
-    }
-    let done = trains::cancel(State(st.clone()), caller(&v), Path(id.clone())).await;
-    after(st, &v, &headers, id, done).await
+    act(st, v, headers, id, &f.csrf, trains::cancel).await
 }
 
 /// `POST /ui/trains/{id}/retry`.
@@ -84,11 +99,7 @@ pub async fn retry(
     Path(id): Path<TrainId>,
     Form(f): Form<CsrfOnly>,
 ) -> Response {
-    if let Err(r) = check_csrf(&v, &headers, &f.csrf) {
-        return r;
-    }
-    let done = trains::retry(State(st.clone()), caller(&v), Path(id.clone())).await;
-    after(st, &v, &headers, id, done).await
+    act(st, v, headers, id, &f.csrf, trains::retry).await
 }
 
 /// `POST /ui/trains/{id}/approve`.
@@ -99,18 +110,10 @@ pub async fn approve(
     Path(id): Path<TrainId>,
     Form(f): Form<CsrfOnly>,
 ) -> Response {
-    if let Err(r) = check_csrf(&v, &headers, &f.csrf) {
-        return r;
-    }
-    let done = stations::approve(
-        State(st.clone()),
-        caller(&v),
-        Path(id.clone()),
-        HeaderMap::new(),
-        Bytes::new(),
-    )
-    .await;
-    after(st, &v, &headers, id, done).await
+    act(st, v, headers, id, &f.csrf, |s, c, p| {
+        stations::approve(s, c, p, HeaderMap::new(), Bytes::new())
+    })
+    .await
 }
 
 /// `POST /ui/trains/{id}/reject` with a reason.
@@ -121,14 +124,13 @@ pub async fn reject(
     Path(id): Path<TrainId>,
     Form(f): Form<RejectForm>,
 ) -> Response {
-    if let Err(r) = check_csrf(&v, &headers, &f.csrf) {
-        return r;
-    }
     let d = Decision {
         reason: Some(f.reason),
     };
-    let done = stations::reject(State(st.clone()), caller(&v), Path(id.clone()), Json(d)).await;
-    after(st, &v, &headers, id, done).await
+    act(st, v, headers, id, &f.csrf, |s, c, p| {
+        stations::reject(s, c, p, Json(d))
+    })
+    .await
 }
 
 /// `POST /ui/stations/{id}/accept-key` (admin) with the fingerprint the admin checked.
