@@ -367,6 +367,44 @@ async fn pages_show_a_principal_only_what_the_api_would() {
         "{}",
         g.body
     );
+    // Train pages are live for creators and admins, not for stations (a station's feeds
+    // count among its watcher's streams).
+    let g = u.get("/ui/trains/t-a", Some(&st1)).await;
+    assert_eq!(g.status, 200);
+    assert!(
+        !g.body.contains("data-feed") && !g.body.contains("ui.js"),
+        "{}",
+        g.body
+    );
+    let g = u.get("/ui/trains/t-a", Some(&alice)).await;
+    assert!(
+        g.body.contains("data-feed=\"/ui/trains/t-a/events\""),
+        "{}",
+        g.body
+    );
+    // Its feed and fragment follow the API's rules, by the session.
+    let feed = |cookie: &str| {
+        u.http
+            .get(format!("{}/ui/trains/t-a/events", u.url))
+            .header("Cookie", cookie.to_string())
+            .send()
+    };
+    let r = feed(&alice).await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(r.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/event-stream"));
+    drop(r);
+    let bob = u.sign_in("bob").await;
+    assert_eq!(feed(&bob).await.unwrap().status(), 403);
+    assert_eq!(u.get("/ui/trains/t-a/live", Some(&bob)).await.status, 403);
+    let g = u.get("/ui/trains/t-a/live", Some(&alice)).await;
+    assert!(
+        g.body.contains("ol class=\"lane\"") && !g.body.contains("<html"),
+        "{}",
+        g.body
+    );
     let st2 = u.sign_in("st-2").await;
     let g = u.get("/ui", Some(&st2)).await;
     assert!(g.body.contains("Awaiting your approval (0)") && !g.body.contains("t-a"));

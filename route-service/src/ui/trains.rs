@@ -296,9 +296,12 @@ pub(super) fn render_train(
         .iter()
         .map(|k| k.as_str())
         .collect();
+    let live = role != Role::Station;
     let body = html! {
         h1 { "Train " (t.id) }
-        div #live aria-live="polite" data-feed={"/ui/trains/" (t.id) "/events"} data-fragment={"/ui/trains/" (t.id) "/live"} data-kinds=(kinds.join(" ")) {
+        // Live for creators and admins. A station's page is not: its feeds count among the
+        // station's streams (`max_streams_per_principal`), which its watcher needs.
+        div #live aria-live="polite" data-feed=[live.then(|| format!("/ui/trains/{}/events", t.id))] data-fragment={"/ui/trains/" (t.id) "/live"} data-kinds=(kinds.join(" ")) {
             (live_section(t, now, stuck))
         }
         @if awaiting_me { h2 { "Your decision" } (decide_forms(v, t)) }
@@ -321,7 +324,7 @@ pub(super) fn render_train(
             pre.command { code { "train results " (t.id) " --route-service " (base) " --key YOUR.key.pem --out ./" (t.id) } }
             p.hint { "The encrypted archive is also a plain registry image (" code { "train image copy" } ", " code { "skopeo copy" } ") for a raw download." }
         }
-        script src="/ui/static/ui.js" defer {}
+        @if live { script src="/ui/static/ui.js" defer {} }
     };
     page::page(v, &format!("Train {}", t.id), flash, body)
 }

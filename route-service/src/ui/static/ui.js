@@ -4,7 +4,7 @@
 "use strict";
 (function () {
   var live = document.getElementById("live");
-  if (!live || !window.EventSource) return;
+  if (!live || !live.dataset.feed || !window.EventSource) return;
   var pending = null;
   function refresh() {
     pending = null;
