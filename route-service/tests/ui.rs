@@ -470,7 +470,7 @@ async fn forms_need_the_session_s_csrf_token_and_this_origin() {
         .await;
     assert_eq!((g.status, g.location()), (303, "/ui/login"));
 
-    let own = format!("{}", u.url);
+    let own = u.url.clone();
     let g = u
         .post(
             "/ui/trains/t-a/cancel",

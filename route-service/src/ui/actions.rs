@@ -4,7 +4,7 @@
 //! refusal.
 
 use super::page::{self, Flash};
-use super::session::{check_csrf, Viewer};
+use super::session::{csrf_refused, Viewer};
 use super::trains::render_train;
 use crate::api::{station_self, stations, trains, AppState, Caller, Failure};
 use axum::body::Bytes;
@@ -73,7 +73,7 @@ async fn act<T, F>(
 where
     F: std::future::Future<Output = Result<T, Failure>>,
 {
-    if let Err(r) = check_csrf(&v, &headers, csrf) {
+    if let Some(r) = csrf_refused(&v, &headers, csrf) {
         return r;
     }
     let done = call(State(st.clone()), caller(&v), Path(id.clone())).await;
@@ -141,7 +141,7 @@ pub async fn accept_key(
     Path(id): Path<route_wire::StationId>,
     Form(f): Form<AcceptForm>,
 ) -> Response {
-    if let Err(r) = check_csrf(&v, &headers, &f.csrf) {
+    if let Some(r) = csrf_refused(&v, &headers, &f.csrf) {
         return r;
     }
     let a = KeyAcceptance {

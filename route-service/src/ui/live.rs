@@ -32,12 +32,13 @@ pub async fn events(
 pub async fn fragment(
     State(st): State<AppState>,
     v: Viewer,
+    headers: HeaderMap,
     Path(id): Path<route_wire::TrainId>,
 ) -> Response {
     match trains::get_one(State(st.clone()), caller(&v), Path(id)).await {
         Ok(Json(t)) => {
             let stuck = st.cfg.ui_stuck_after_secs as i64 * 1000;
-            let html = live_section(&t, crate::clock::now_ms(), stuck);
+            let html = live_section(&v, &headers, &t, crate::clock::now_ms(), stuck);
             (
                 [(axum::http::header::CONTENT_TYPE, "text/html; charset=utf-8")],
                 html.into_string(),

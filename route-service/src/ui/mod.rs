@@ -79,9 +79,11 @@ async fn security_headers(mut r: axum::response::Response) -> axum::response::Re
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),
     );
+    // Nothing to other sites; `no-referrer` would also make browsers send `Origin: null`
+    // with this site's own forms (Fetch standard), which the origin check refuses.
     h.insert(
         header::REFERRER_POLICY,
-        HeaderValue::from_static("no-referrer"),
+        HeaderValue::from_static("same-origin"),
     );
     h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     // Pages hold what only their principal may see: never cached on the way.

@@ -70,6 +70,7 @@ pub(super) fn same_origin(headers: &HeaderMap) -> bool {
         .or_else(|| headers.get(header::HOST))
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
+    // `null` (an opaque origin: a sandboxed frame, a data: page) is no origin of ours.
     let o = origin.split_once("://").map_or("", |(_, h)| h);
     !host.is_empty() && o.eq_ignore_ascii_case(host)
 }
@@ -119,17 +120,18 @@ impl FromRequestParts<AppState> for Viewer {
     }
 }
 
-/// A form's CSRF field, checked against the viewer's (and the origin checked): 403 otherwise.
-pub(super) fn check_csrf(v: &Viewer, headers: &HeaderMap, given: &str) -> Result<(), Response> {
+/// A form's CSRF field checked against the viewer's (and the origin checked): the 403 page
+/// when it does not match, `None` when it does.
+pub(super) fn csrf_refused(v: &Viewer, headers: &HeaderMap, given: &str) -> Option<Response> {
     let ok = same_origin(headers) && crate::auth::constant_eq(given.as_bytes(), v.csrf.as_bytes());
     if ok {
-        return Ok(());
+        return None;
     }
     tracing::warn!(
         principal = v.id(),
         "dashboard: a form without this session's CSRF token or from another origin was refused"
     );
-    Err(page::status_page(
+    Some(page::status_page(
         StatusCode::FORBIDDEN,
         "Refused",
         "This form did not come from this dashboard's own page (its security token is missing or stale, or it was sent from another site). Reload the page and try again.",
@@ -248,7 +250,7 @@ pub async fn logout(
     headers: HeaderMap,
     Form(f): Form<CsrfForm>,
 ) -> Response {
-    if let Err(r) = check_csrf(&v, &headers, &f.csrf) {
+    if let Some(r) = csrf_refused(&v, &headers, &f.csrf) {
         return r;
     }
     if let Err(e) = st.db.end_session(&v.token_hash).await {

@@ -276,8 +276,27 @@ pub(super) fn render_train(
     t: &TrainView,
     flash: Option<&Flash>,
 ) -> Response {
-    let now = now_ms();
     let stuck = st.cfg.ui_stuck_after_secs as i64 * 1000;
+    let kinds: Vec<&str> = route_wire::EventKind::ALL
+        .iter()
+        .map(|k| k.as_str())
+        .collect();
+    let live = v.caller.0.role != Role::Station;
+    let body = html! {
+        h1 { "Train " (t.id) }
+        // Live for creators and admins. A station's page is not: its feeds count among the
+        // station's streams (`max_streams_per_principal`), which its watcher needs.
+        div #live aria-live="polite" data-feed=[live.then(|| format!("/ui/trains/{}/events", t.id))] data-fragment={"/ui/trains/" (t.id) "/live"} data-kinds=(kinds.join(" ")) {
+            (live_section(v, headers, t, now_ms(), stuck))
+        }
+        @if live { script src="/ui/static/ui.js" defer {} }
+    };
+    page::page(v, &format!("Train {}", t.id), flash, body)
+}
+
+/// What `v` may do with `t` now: decide (its station), cancel (creator, admin), retry
+/// (admin); the results command once it has finished.
+fn actions(v: &Viewer, headers: &HeaderMap, t: &TrainView) -> Markup {
     let role = v.caller.0.role;
     let ended = matches!(
         t.state,
@@ -291,19 +310,7 @@ pub(super) fn render_train(
         .hops
         .iter()
         .any(|h| matches!(h.state, HopState::Failed | HopState::Expired));
-    let base = public_base(headers);
-    let kinds: Vec<&str> = route_wire::EventKind::ALL
-        .iter()
-        .map(|k| k.as_str())
-        .collect();
-    let live = role != Role::Station;
-    let body = html! {
-        h1 { "Train " (t.id) }
-        // Live for creators and admins. A station's page is not: its feeds count among the
-        // station's streams (`max_streams_per_principal`), which its watcher needs.
-        div #live aria-live="polite" data-feed=[live.then(|| format!("/ui/trains/{}/events", t.id))] data-fragment={"/ui/trains/" (t.id) "/live"} data-kinds=(kinds.join(" ")) {
-            (live_section(t, now, stuck))
-        }
+    html! {
         @if awaiting_me { h2 { "Your decision" } (decide_forms(v, t)) }
         @if !ended && matches!(role, Role::Creator | Role::Admin) {
             form method="post" action={"/ui/trains/" (t.id) "/cancel"} {
@@ -321,22 +328,27 @@ pub(super) fn render_train(
             h2 { "Results" }
             @if let Some(r) = &t.results { p { "Image: " code.copy { (r) } } }
             p { "Fetch and decrypt them where your private key is:" }
-            pre.command { code { "train results " (t.id) " --route-service " (base) " --key YOUR.key.pem --out ./" (t.id) } }
+            pre.command { code { "train results " (t.id) " --route-service " (public_base(headers)) " --key YOUR.key.pem --out ./" (t.id) } }
             p.hint { "The encrypted archive is also a plain registry image (" code { "train image copy" } ", " code { "skopeo copy" } ") for a raw download." }
         }
-        @if live { script src="/ui/static/ui.js" defer {} }
-    };
-    page::page(v, &format!("Train {}", t.id), flash, body)
+    }
 }
 
 /// What changes while the page is open: state, route, digests, timeline (the page's script
 /// fetches it again on every event of the train's feed).
-pub(super) fn live_section(t: &TrainView, now: i64, stuck: i64) -> Markup {
+pub(super) fn live_section(
+    v: &Viewer,
+    headers: &HeaderMap,
+    t: &TrainView,
+    now: i64,
+    stuck: i64,
+) -> Markup {
     html! {
         p.summary { (train_state(t.state)) " · " (t.format.as_str()) " · by " (t.creator) " · submitted " (when(t.created_at)) }
         @if let Some(r) = &t.reason { p.reason { strong { "Reason: " } (text(r)) } }
         h2 { "Route" }
         (lane(t, now, stuck))
+        (actions(v, headers, t))
         h2 { "States" }
         p.hint { "Each stop's signed train state, by digest." }
         ol.digests { @for d in &t.states { li { code.copy { (d) } } } }
