@@ -6,8 +6,6 @@ use route_service::auth::new_key;
 mod common;
 
 use route_service::db::{Db, NewEvent};
-use route_service::serve::Service;
-use route_service::Config;
 use route_wire::Approval;
 use serde_json::Value;
 use std::time::{Duration, Instant};
@@ -28,15 +26,10 @@ async fn api() -> Api {
         .unwrap()
         .local_addr()
         .unwrap();
-    let mut cfg: Config = toml::from_str(&format!(
+    let (url, stop) = common::serve(&format!(
         "listen = \"127.0.0.1:0\"\ndatabase = \"{database}\"\n[[registry]]\nname = \"gone\"\naddress = \"{dead}\"\n"
     ))
-    .unwrap();
-    cfg.load_secrets().unwrap();
-    let svc = Service::bind(cfg).await.unwrap();
-    let url = format!("http://{}", svc.addr());
-    let stop = CancellationToken::new();
-    tokio::spawn(svc.run(stop.clone()));
+    .await;
     let db = Db::open(&database).await.unwrap();
     let mut keys = std::collections::HashMap::new();
     keys.insert("root", common::admin(&db, "root").await);

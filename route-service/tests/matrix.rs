@@ -2,14 +2,11 @@
 //! every kind of caller, answers what the rules below say. The operations come from the
 //! document, so a new endpoint without a row here fails this test instead of going unchecked.
 
-use route_service::config::Config;
 mod common;
 
-use route_service::db::{Db, NewTrain};
-use route_service::serve::Service;
-use route_wire::{Approval, Digest, Format};
+use route_service::db::Db;
+use route_wire::Approval;
 use std::collections::HashMap;
-use tokio_util::sync::CancellationToken;
 
 /// Who calls.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -117,48 +114,6 @@ fn expected(op: &str, who: Who) -> Answer {
     }
 }
 
-fn dg(c: char) -> Digest {
-    Digest::parse(&format!("sha256:{}", c.to_string().repeat(64))).unwrap()
-}
-
-/// A train of alice's along st-1 alone, delivered there (auto approval), its next hop waiting
-/// for st-1's push.
-async fn train_at_st1(db: &Db, id: &str) {
-    let targets = vec![
-        (
-            Some("st-1".parse().unwrap()),
-            format!("127.0.0.1:1/st-1/inbox:{id}").parse().unwrap(),
-        ),
-        (
-            None,
-            format!("127.0.0.1:1/alice/results:{id}").parse().unwrap(),
-        ),
-    ];
-    db.create_train(
-        &NewTrain {
-            id: id.parse().unwrap(),
-            creator: "alice".parse().unwrap(),
-            format: Format::Native,
-            route: vec!["st-1".parse().unwrap()],
-            digest: dg('a'),
-            source: format!("127.0.0.1:1/alice/submissions@{}", dg('a'))
-                .parse()
-                .unwrap(),
-            targets,
-            detail: "matrix".into(),
-        },
-        3_600_000,
-    )
-    .await
-    .unwrap();
-    let c = db.claim_move("matrix", 3_600_000).await.unwrap().unwrap();
-    assert_eq!(c.train, id);
-    db.complete_move(&c, "matrix", Some(Approval::Auto), "matrix")
-        .await
-        .unwrap()
-        .unwrap();
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_operation_answers_every_kind_of_caller_as_documented() {
     let dir = tempfile::tempdir().unwrap();
@@ -218,21 +173,16 @@ async fn every_operation_answers_every_kind_of_caller_as_documented() {
     for (i, (m, p)) in ops.iter().enumerate() {
         if p.starts_with("/v1/trains/{id}") {
             let id = format!("t-{i}");
-            train_at_st1(&db, &id).await;
+            common::train_at_st1(&db, &id, "alice", Approval::Auto).await;
             trains.insert(format!("{m} {p}"), id);
         }
     }
     db.close().await;
 
-    let mut cfg: Config = toml::from_str(&format!(
+    let (url, stop) = common::serve(&format!(
         "listen = \"127.0.0.1:0\"\ndatabase = \"{database}\"\n[[registry]]\nname = \"a\"\naddress = \"127.0.0.1:1\"\n[[registry]]\nname = \"b\"\naddress = \"127.0.0.1:2\"\n"
     ))
-    .unwrap();
-    cfg.load_secrets().unwrap();
-    let svc = Service::bind(cfg).await.unwrap();
-    let url = format!("http://{}", svc.addr());
-    let stop = CancellationToken::new();
-    tokio::spawn(svc.run(stop.clone()));
+    .await;
     let http = reqwest::Client::builder()
         .timeout(std::time::Duration::from_secs(20))
         .build()

@@ -5,56 +5,12 @@
 //! accepting a key proposal by fingerprint. The browser journeys are `tests/tests/browser.rs`.
 
 use route_service::auth::{key_hash, new_key};
-use route_service::config::Config;
 mod common;
 
-use route_service::db::{Db, NewTrain};
-use route_service::serve::Service;
-use route_wire::{Approval, Digest, Format};
+use route_service::db::Db;
+use route_wire::Approval;
 use std::collections::HashMap;
 use tokio_util::sync::CancellationToken;
-
-fn dg(c: char) -> Digest {
-    Digest::parse(&format!("sha256:{}", c.to_string().repeat(64))).unwrap()
-}
-
-/// A train of `creator` along st-1, delivered there.
-async fn train(db: &Db, id: &str, creator: &str) {
-    let targets = vec![
-        (
-            Some("st-1".parse().unwrap()),
-            format!("127.0.0.1:1/st-1/inbox:{id}").parse().unwrap(),
-        ),
-        (
-            None,
-            format!("127.0.0.1:1/{creator}/results:{id}")
-                .parse()
-                .unwrap(),
-        ),
-    ];
-    db.create_train(
-        &NewTrain {
-            id: id.parse().unwrap(),
-            creator: creator.parse().unwrap(),
-            format: Format::Native,
-            route: vec!["st-1".parse().unwrap()],
-            digest: dg('a'),
-            source: format!("127.0.0.1:1/{creator}/submissions@{}", dg('a'))
-                .parse()
-                .unwrap(),
-            targets,
-            detail: "ui test".into(),
-        },
-        3_600_000,
-    )
-    .await
-    .unwrap();
-    let c = db.claim_move("ui", 3_600_000).await.unwrap().unwrap();
-    db.complete_move(&c, "ui", Some(Approval::Manual), "ui")
-        .await
-        .unwrap()
-        .unwrap();
-}
 
 struct Ui {
     url: String,
@@ -89,18 +45,13 @@ async fn ui(extra: &str) -> Ui {
             common::station(&db, s, "127.0.0.1:1", Approval::Manual, &fp).await,
         );
     }
-    train(&db, "t-a", "alice").await;
-    train(&db, "t-b", "bob").await;
+    common::train_at_st1(&db, "t-a", "alice", Approval::Manual).await;
+    common::train_at_st1(&db, "t-b", "bob", Approval::Manual).await;
     db.close().await;
-    let mut cfg: Config = toml::from_str(&format!(
+    let (url, stop) = common::serve(&format!(
         "listen = \"127.0.0.1:0\"\ndatabase = \"{database}\"\n{extra}[[registry]]\nname = \"a\"\naddress = \"127.0.0.1:1\"\n"
     ))
-    .unwrap();
-    cfg.load_secrets().unwrap();
-    let svc = Service::bind(cfg).await.unwrap();
-    let url = format!("http://{}", svc.addr());
-    let stop = CancellationToken::new();
-    tokio::spawn(svc.run(stop.clone()));
+    .await;
     let http = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .timeout(std::time::Duration::from_secs(20))
