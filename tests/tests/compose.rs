@@ -275,6 +275,27 @@ fn the_central_side_comes_up_with_compose_and_keeps_its_state_across_restarts() 
     };
     stations("after the first run");
 
+    // The dashboard through the proxy, as a browser posts its sign-in form: the Origin it
+    // names matches the host the proxy passes on, and the cookie is Secure (TLS outside).
+    let o = Command::new("curl")
+        .args(["-s", "--cacert", &ca_file, "-o", "/dev/null", "-D", "-"])
+        .args(["-H", &format!("Origin: {url}")])
+        .args(["--data-urlencode", "principal=root", "--data-urlencode"])
+        .arg(format!("api_key={root}"))
+        .arg(format!("{url}/ui/login"))
+        .output()
+        .unwrap();
+    let head = String::from_utf8_lossy(&o.stdout).to_lowercase();
+    assert!(head.starts_with("http/1.1 303"), "{head}");
+    let cookie = head
+        .lines()
+        .find(|l| l.starts_with("set-cookie: pht_session="))
+        .unwrap_or_else(|| panic!("no session cookie: {head}"));
+    assert!(
+        cookie.contains("; secure") && cookie.contains("httponly"),
+        "{cookie}"
+    );
+
     // The registry takes the service's token for a station's own outbox.
     let o = Command::new("curl")
         .args(["-sf", "--cacert", &ca_file, "-u"])
