@@ -187,7 +187,7 @@ impl Service {
             max_connections: state.cfg.max_connections,
             header_timeout: std::time::Duration::from_secs(state.cfg.header_timeout_secs),
         };
-        let app = api::router(state);
+        let app = api::router(state, crate::ui::router());
         tracing::info!(addr = %self.addr, "route service listening");
         crate::listen::serve(self.listener, app, limits, stop.clone()).await;
         stop.cancel();

@@ -57,8 +57,9 @@ pub struct AppState {
 
 pub use doc::openapi;
 
-/// The router with every endpoint.
-pub fn router(st: AppState) -> Router {
+/// The router with every endpoint, and `pages` (the dashboard's routes) under the same
+/// layers.
+pub fn router(st: AppState, pages: Router<AppState>) -> Router {
     let body_limit = st.cfg.max_body_bytes;
     Router::new()
         .route("/v1/trains", post(trains::submit).get(trains::list))
@@ -95,7 +96,7 @@ pub fn router(st: AppState) -> Router {
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(health::metrics))
         .route("/openapi.json", get(health::openapi_json))
-        .merge(crate::ui::router())
+        .merge(pages)
         .fallback(rejections::unknown_route)
         .layer(tower_http::limit::RequestBodyLimitLayer::new(body_limit))
         .layer(tower_http::catch_panic::CatchPanicLayer::new())

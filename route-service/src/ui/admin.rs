@@ -81,7 +81,7 @@ pub(super) async fn render_stations(
             }
         }
     };
-    let mut r = page::page(v, "Stations", flash, body);
+    let mut r = page::page(v.who(), "Stations", flash, body);
     *r.status_mut() = status;
     r
 }
@@ -103,5 +103,5 @@ pub async fn creators(State(st): State<AppState>, v: Viewer) -> Response {
             }
         }
     };
-    page::page(&v, "Creators", None, body)
+    page::page(v.who(), "Creators", None, body)
 }

@@ -1,7 +1,6 @@
 //! The page around every dashboard view, and the small pieces views share: messages, states
 //! in words (never colour alone), times, error pages.
 
-use super::session::Viewer;
 use crate::api::Failure;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -64,9 +63,19 @@ fn document(title: &str, nav: Markup, flash: Option<&Flash>, body: Markup) -> Ma
     }
 }
 
+/// Who a page is for: what its navigation and sign-out form need of the viewer.
+pub struct Who<'a> {
+    /// The principal.
+    pub id: &'a str,
+    /// Its role.
+    pub role: Role,
+    /// The session's CSRF token.
+    pub csrf: &'a str,
+}
+
 /// A page for a signed-in viewer: navigation by role, sign-out.
-pub fn page(v: &Viewer, title: &str, flash: Option<&Flash>, body: Markup) -> Response {
-    let role = v.caller.0.role;
+pub fn page(v: Who<'_>, title: &str, flash: Option<&Flash>, body: Markup) -> Response {
+    let role = v.role;
     let nav = html! {
         nav aria-label="Main" {
             a href="/ui" { @match role { Role::Station => "Queue and history", Role::Creator => "My trains", Role::Admin => "All trains" } }
@@ -74,7 +83,7 @@ pub fn page(v: &Viewer, title: &str, flash: Option<&Flash>, body: Markup) -> Res
                 a href="/ui/stations" { "Stations" }
                 a href="/ui/creators" { "Creators" }
             }
-            span.who { "Signed in as " strong { (v.id()) } " (" (role.as_str()) ")" }
+            span.who { "Signed in as " strong { (v.id) } " (" (role.as_str()) ")" }
             form.inline method="post" action="/ui/logout" {
                 input type="hidden" name="csrf" value=(v.csrf);
                 button type="submit" { "Sign out" }

@@ -89,6 +89,15 @@ impl Viewer {
     pub fn id(&self) -> &str {
         self.caller.id()
     }
+
+    /// What a page needs of it.
+    pub fn who(&self) -> page::Who<'_> {
+        page::Who {
+            id: self.caller.id(),
+            role: self.caller.0.role,
+            csrf: &self.csrf,
+        }
+    }
 }
 
 /// Not signed in (or no longer): to the sign-in page.

@@ -175,7 +175,7 @@ pub async fn home(State(st): State<AppState>, v: Viewer, Query(f): Query<Filters
             },
         ),
     };
-    page::page(&v, title, flash.as_ref(), body)
+    page::page(v.who(), title, flash.as_ref(), body)
 }
 
 /// A station's own key (and a rotation waiting for an admin) and its recent history: what
@@ -291,7 +291,7 @@ pub(super) fn render_train(
         }
         @if live { script src="/ui/static/ui.js" defer {} }
     };
-    page::page(v, &format!("Train {}", t.id), flash, body)
+    page::page(v.who(), &format!("Train {}", t.id), flash, body)
 }
 
 /// What `v` may do with `t` now: decide (its station), cancel (creator, admin), retry

@@ -188,7 +188,7 @@ impl RegistryArgs {
         image::Registry::new(image::RegistryOptions {
             insecure: self.insecure.clone(),
             token_realms: self.token_realms.clone(),
-            ca_certs: crate::support::ca_certs(),
+            ca_certs: crate::tls::ca_certs(),
             ..Default::default()
         })
     }

@@ -3,6 +3,7 @@
 mod cli;
 mod cmd;
 mod support;
+mod tls;
 
 use anyhow::Result;
 use clap::Parser;
@@ -52,7 +53,7 @@ fn main() -> ExitCode {
     };
     pht_term::init_logging(level);
     stop_on_signals();
-    match support::load_ca_file(cli.ca_file.as_deref()).and_then(|()| dispatch(&cli)) {
+    match tls::load_ca_file(cli.ca_file.as_deref()).and_then(|()| dispatch(&cli)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e)
             if matches!(

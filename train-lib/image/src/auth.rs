@@ -69,6 +69,18 @@ use train_lib::net::explain;
 /// Whether `host` (`name[:port]`) is on this machine.
 pub(crate) use train_lib::net::is_loopback_host;
 
+/// A client builder that trusts the system's CAs and `ca_certs` (PEM, one certificate each);
+/// `HTTPS_PROXY`/`NO_PROXY` are honoured as reqwest does by default.
+pub(crate) fn trusting(ca_certs: &[Vec<u8>]) -> Result<reqwest::ClientBuilder, String> {
+    let mut b = reqwest::Client::builder();
+    for pem in ca_certs {
+        let c = reqwest::Certificate::from_pem(pem)
+            .map_err(|e| format!("a configured CA certificate: {e}"))?;
+        b = b.add_root_certificate(c);
+    }
+    Ok(b)
+}
+
 fn host_port(u: &reqwest::Url) -> String {
     match (u.host_str(), u.port_or_known_default()) {
         (Some(h), Some(p)) => format!("{h}:{p}"),
@@ -84,7 +96,7 @@ impl Authorizer {
         minters: &[Minter],
         ca_certs: &[Vec<u8>],
     ) -> Result<Self, String> {
-        let client = crate::http::trusting(ca_certs)?
+        let client = trusting(ca_certs)?
             .redirect(reqwest::redirect::Policy::none())
             .timeout(TOKEN_TIMEOUT)
             .build()

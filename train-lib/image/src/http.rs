@@ -32,18 +32,6 @@ pub(crate) fn challenge_of(resp: &reqwest::Response) -> Option<String> {
         .map(str::to_string)
 }
 
-/// A client builder that trusts the system's CAs and `ca_certs` (PEM, one certificate each);
-/// `HTTPS_PROXY`/`NO_PROXY` are honoured as reqwest does by default.
-pub(crate) fn trusting(ca_certs: &[Vec<u8>]) -> Result<reqwest::ClientBuilder, String> {
-    let mut b = reqwest::Client::builder();
-    for pem in ca_certs {
-        let c = reqwest::Certificate::from_pem(pem)
-            .map_err(|e| format!("a configured CA certificate: {e}"))?;
-        b = b.add_root_certificate(c);
-    }
-    Ok(b)
-}
-
 impl CappedHttp {
     pub(crate) fn new(
         realms: &[String],
@@ -58,7 +46,7 @@ impl CappedHttp {
         };
         // A registry that redirects a manifest read elsewhere (blob storage does, manifests
         // do not) gets no credentials there: reqwest drops `Authorization` across hosts.
-        let client = trusting(ca_certs)
+        let client = super::auth::trusting(ca_certs)
             .map_err(setup)?
             .connect_timeout(std::time::Duration::from_secs(30))
             .read_timeout(std::time::Duration::from_secs(120))

@@ -25,7 +25,7 @@ pub fn client(a: &RouteArgs, default_id: Option<&str>) -> Result<Option<Client>>
         "who are you at the route service? pass --as ID or set PHT_CREATOR_ID (your creator id)",
     )?;
     let opts = route_wire::client::ClientOptions {
-        ca_certs: crate::support::ca_certs(),
+        ca_certs: crate::tls::ca_certs(),
         plain_http: a.plain_http,
     };
     Ok(Some(Client::with_options(url, id, &api_key(a)?, &opts)?))
@@ -63,7 +63,7 @@ pub fn registry_for(
                 c.base().trim_end_matches('/')
             )])
             .collect(),
-        ca_certs: crate::support::ca_certs(),
+        ca_certs: crate::tls::ca_certs(),
         ..Default::default()
     })
 }
