@@ -1,9 +1,8 @@
 //! The one path every hop transition takes: the guarded write built from the state machine
 //! ([`Step::guard`](crate::machine::Step::guard)), then the step's event, then the train's
-//! state, all in the caller's transaction. The guarded write comes first: on SQLite that
-//! statement takes the write lock at once (the effect of `BEGIN IMMEDIATE`, which sqlx's `Any`
-//! driver cannot issue), so a transaction never fails half-way on a lock upgrade; on
-//! PostgreSQL the row lock makes a concurrent twin see the new state and match nothing. A
+//! state, all in the caller's transaction (begun by [`Db::begin_write`](super::Db), which
+//! holds SQLite's write lock from the start, so it never fails half-way on a lock upgrade). On
+//! PostgreSQL the guarded write's row lock makes a concurrent twin see the new state and match nothing. A
 //! transition that matches nothing writes nothing and says why, in one shape: [`NotApplied`].
 
 use super::events::{append, NewEvent};

@@ -79,7 +79,7 @@ impl Db {
         .fetch_all(&self.pool)
         .await?;
         let now = now_ms();
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let mut retried = 0;
         for r in failed {
             let idx: i64 = r.try_get("idx")?;

@@ -85,7 +85,7 @@ impl Db {
             Backend::Sqlite => "",
         };
         let guard = claim_guard();
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let row = sqlx::query(&format!(
             "UPDATE hops SET state = '{copying}', lease_owner = $1, lease_until = $2, \
                  attempts = attempts + 1, updated_at = $3 \
@@ -153,7 +153,7 @@ impl Db {
         t: Transition<'_>,
         station: Option<&str>,
     ) -> Result<Applied, DbError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         if apply(&mut tx, &t).await?.is_empty() {
             let why = why_not(&mut tx, t.step, t.train, t.which).await?;
             return Ok(Err(why));
@@ -186,7 +186,7 @@ impl Db {
             .set("last_error", Val::OptText(None))
             .set("delivered_at", Val::Int(now))
             .event(c.station.as_deref(), detail.to_string());
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         if apply(&mut tx, &t).await?.is_empty() {
             let why = why_not(&mut tx, step, &c.train, Which::Hop(c.idx)).await?;
             return Ok(Err(why));
@@ -296,7 +296,7 @@ impl Db {
                 Some(station),
                 format!("{station} pushed {digest} to {outbox} (seen by {how})"),
             );
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let Some(&idx) = apply(&mut tx, &push).await?.first() else {
             drop(tx);
             if self.pushed_by(train, station, digest).await? {

@@ -15,7 +15,7 @@ impl Db {
         public_key: &str,
         fingerprint: &str,
     ) -> Result<(), DbError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let n = sqlx::query(
             "UPDATE stations SET pending_public_key = $1, pending_fingerprint = $2 \
              WHERE id = $3 AND removed = 0",
@@ -39,7 +39,7 @@ impl Db {
     /// Makes the proposed key station `id`'s key, if its fingerprint is `fingerprint` (what the
     /// admin was told out of band). Returns the old fingerprint.
     pub async fn accept_key(&self, id: &str, fingerprint: &str) -> Result<String, DbError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let row = sqlx::query(
             "SELECT fingerprint, pending_fingerprint FROM stations WHERE id = $1 AND removed = 0",
         )
@@ -78,7 +78,7 @@ impl Db {
 
     /// Sets how station `id` takes trains; trains already delivered keep their state.
     pub async fn set_approval(&self, id: &str, approval: Approval) -> Result<(), DbError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let n = sqlx::query(
             "UPDATE stations SET approval = $1 WHERE id = $2 AND removed = 0 AND approval <> $1",
         )

@@ -203,6 +203,21 @@ impl Db {
         Ok(format!("{server}/{name}"))
     }
 
+    /// Begins a transaction that will write. On SQLite it is `BEGIN IMMEDIATE`: the write lock
+    /// is taken at the start (waiting up to the busy timeout), so a transaction that reads
+    /// before it writes never fails on the upgrade. A deferred one did: in WAL mode a reader
+    /// whose snapshot is older than another connection's commit gets `SQLITE_BUSY` at its
+    /// first write at once, with no wait (CI saw "database is locked" accepting a key while
+    /// the same station's `last_seen` was being written).
+    pub(crate) async fn begin_write(
+        &self,
+    ) -> Result<sqlx::Transaction<'static, sqlx::Any>, DbError> {
+        Ok(match self.backend {
+            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
+            Backend::Postgres => self.pool.begin().await?,
+        })
+    }
+
     /// The backend.
     pub fn backend(&self) -> Backend {
         self.backend

@@ -146,7 +146,7 @@ impl Db {
 
     /// Registers an administrator with the hash of its API key.
     pub async fn add_admin(&self, id: &str, key_hash: &str) -> Result<(), DbError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         self.add_principal(&mut tx, id, Role::Admin, key_hash)
             .await?;
         tx.commit().await?;
@@ -180,7 +180,7 @@ impl Db {
     /// Registers a station.
     pub async fn add_station(&self, s: &NewStation, key_hash: &str) -> Result<(), DbError> {
         check_namespace(&s.namespace)?;
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         // The write first: on SQLite it takes the write lock (waiting for it), so the check
         // below reads what no one else can change before the commit. A read first held a
         // snapshot that a concurrent writer made stale: "database is locked", at once.
@@ -206,7 +206,7 @@ impl Db {
     /// Removes a station: its API key stops working at once; trains whose route names it can
     /// no longer be submitted. Trains already in flight to it fail at its hop.
     pub async fn remove_station(&self, id: &str) -> Result<(), DbError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let n = sqlx::query("UPDATE stations SET removed = 1 WHERE id = $1 AND removed = 0")
             .bind(id)
             .execute(&mut *tx)
@@ -270,7 +270,7 @@ impl Db {
     /// Registers a creator.
     pub async fn add_creator(&self, c: &NewCreator, key_hash: &str) -> Result<(), DbError> {
         check_namespace(&c.namespace)?;
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         // The write first: on SQLite it takes the write lock (waiting for it), so the check
         // below reads what no one else can change before the commit. A read first held a
         // snapshot that a concurrent writer made stale: "database is locked", at once.

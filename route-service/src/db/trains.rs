@@ -153,7 +153,7 @@ impl Db {
     /// to move), and a `submitted` event.
     pub async fn create_train(&self, t: &NewTrain, deadline_ms: i64) -> Result<(), DbError> {
         let now = now_ms();
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         sqlx::query(
             "INSERT INTO trains (id, creator, format, route, state, created_at, updated_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $6)",
@@ -257,7 +257,7 @@ impl Db {
     /// Trains matching `f`, newest first (at most 1,000), read in three queries whatever their
     /// number: building each train's view on its own took 3 per train, 3,001 for a full list.
     pub async fn trains(&self, f: &TrainFilter) -> Result<Vec<TrainView>, DbError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         if self.backend == Backend::Postgres {
             // One snapshot for the three reads, as a SQLite read transaction has: a train
             // listed by the first read then has its hops in the second.
