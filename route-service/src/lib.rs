@@ -18,7 +18,6 @@ pub mod auth;
 pub mod clock;
 pub mod config;
 pub mod db;
-pub mod listen;
 pub mod machine;
 pub mod metrics;
 pub mod mover;

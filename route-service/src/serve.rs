@@ -183,13 +183,14 @@ impl Service {
         state.stop = stop.clone();
         let movers = tokio::spawn(state.mover.clone().run(stop.clone()));
         let db = state.db.clone();
-        let limits = crate::listen::Limits {
+        let limits = pht_web::listen::Limits {
             max_connections: state.cfg.max_connections,
             header_timeout: std::time::Duration::from_secs(state.cfg.header_timeout_secs),
+            on_refused: || metrics::counter!(crate::metrics::CONNECTIONS_REFUSED).increment(1),
         };
         let app = api::router(state, crate::ui::router());
         tracing::info!(addr = %self.addr, "route service listening");
-        crate::listen::serve(self.listener, app, limits, stop.clone()).await;
+        pht_web::listen::serve(self.listener, app, limits, stop.clone()).await;
         stop.cancel();
         let _ = movers.await;
         db.close().await;

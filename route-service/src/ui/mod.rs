@@ -16,16 +16,15 @@ mod session;
 mod trains;
 
 use crate::api::AppState;
-use axum::http::{header, HeaderValue};
+use axum::http::header;
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use axum::Router;
 
-pub use session::{csrf_token, SESSION_COOKIE};
+pub use pht_web::guard::csrf_token;
+pub use session::SESSION_COOKIE;
 
-/// Every page's Content-Security-Policy: scripts, styles and connections from this origin
-/// only, no inline code, no frames, forms only back here.
-pub const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+pub use pht_web::guard::CSP;
 
 /// The dashboard's routes (merged into the API's router).
 pub fn router() -> Router<AppState> {
@@ -45,7 +44,9 @@ pub fn router() -> Router<AppState> {
         .route("/ui/creators", get(admin::creators))
         .route("/ui/static/ui.css", get(css))
         .route("/ui/static/ui.js", get(js))
-        .layer(axum::middleware::map_response(security_headers))
+        .layer(axum::middleware::map_response(
+            pht_web::guard::security_headers,
+        ))
 }
 
 async fn css() -> impl IntoResponse {
@@ -66,29 +67,4 @@ async fn js() -> impl IntoResponse {
         ],
         include_str!("static/ui.js"),
     )
-}
-
-/// The headers every dashboard answer carries.
-async fn security_headers(mut r: axum::response::Response) -> axum::response::Response {
-    let h = r.headers_mut();
-    h.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(CSP),
-    );
-    h.insert(
-        header::X_CONTENT_TYPE_OPTIONS,
-        HeaderValue::from_static("nosniff"),
-    );
-    // Nothing to other sites; `no-referrer` would also make browsers send `Origin: null`
-    // with this site's own forms (Fetch standard), which the origin check refuses.
-    h.insert(
-        header::REFERRER_POLICY,
-        HeaderValue::from_static("same-origin"),
-    );
-    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-    // Pages hold what only their principal may see: never cached on the way.
-    if !h.contains_key(header::CACHE_CONTROL) {
-        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    }
-    r
 }

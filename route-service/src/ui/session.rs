@@ -10,70 +10,20 @@ use crate::api::caller::login_failed;
 use crate::api::{AppState, Caller};
 use crate::auth::{key_matches, Principal};
 use crate::clock::now_ms;
-use aws_lc_rs::digest::{digest, SHA256};
 use axum::extract::{FromRequestParts, Query, State};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::Form;
-use base64::Engine;
 use maud::html;
+use pht_web::guard::{
+    behind_tls, cleared_cookie, cookie_token, csrf_matches, csrf_token, new_token, same_origin,
+    session_cookie, token_hash,
+};
 use route_wire::PrincipalId;
 
 /// The session cookie's name.
 pub const SESSION_COOKIE: &str = "pht_session";
-
-fn token_hash(token: &str) -> String {
-    hex::encode(digest(&SHA256, token.as_bytes()))
-}
-
-/// The CSRF token of the session whose cookie holds `token`.
-pub fn csrf_token(token: &str) -> String {
-    let d = digest(&SHA256, format!("pht-ui csrf v1\0{token}").as_bytes());
-    hex::encode(&d.as_ref()[..16])
-}
-
-/// The session token in `headers`' cookies, if any.
-fn cookie_token(headers: &HeaderMap) -> Option<String> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|c| c.trim().split_once('='))
-        .find(|(k, _)| *k == SESSION_COOKIE)
-        .map(|(_, v)| v.to_string())
-        .filter(|v| {
-            v.len() == 43
-                && v.bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-        })
-}
-
-/// Whether the request came over TLS through the reverse proxy (then cookies are `Secure`).
-fn behind_tls(headers: &HeaderMap) -> bool {
-    headers
-        .get("x-forwarded-proto")
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.eq_ignore_ascii_case("https"))
-}
-
-/// A POST from a page of another origin is refused: browsers name the page's origin in
-/// `Origin`; it must be this host. (Non-browser clients send none and carry no cookie of a
-/// victim.)
-pub(super) fn same_origin(headers: &HeaderMap) -> bool {
-    let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) else {
-        return true;
-    };
-    let host = headers
-        .get("x-forwarded-host")
-        .or_else(|| headers.get(header::HOST))
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    // `null` (an opaque origin: a sandboxed frame, a data: page) is no origin of ours.
-    let o = origin.split_once("://").map_or("", |(_, h)| h);
-    !host.is_empty() && o.eq_ignore_ascii_case(host)
-}
 
 /// The signed-in principal of a dashboard request, and its CSRF token.
 pub struct Viewer {
@@ -113,7 +63,7 @@ impl FromRequestParts<AppState> for Viewer {
     type Rejection = Response;
 
     async fn from_request_parts(parts: &mut Parts, st: &AppState) -> Result<Self, Response> {
-        let Some(token) = cookie_token(&parts.headers) else {
+        let Some(token) = cookie_token(&parts.headers, SESSION_COOKIE) else {
             return Err(SignIn.into_response());
         };
         let hash = token_hash(&token);
@@ -132,7 +82,7 @@ impl FromRequestParts<AppState> for Viewer {
 /// A form's CSRF field checked against the viewer's (and the origin checked): the 403 page
 /// when it does not match, `None` when it does.
 pub(super) fn csrf_refused(v: &Viewer, headers: &HeaderMap, given: &str) -> Option<Response> {
-    let ok = same_origin(headers) && crate::auth::constant_eq(given.as_bytes(), v.csrf.as_bytes());
+    let ok = same_origin(headers) && csrf_matches(&v.csrf, given);
     if ok {
         return None;
     }
@@ -213,13 +163,11 @@ pub async fn login(
         }
         Err(e) => return page::failure(&e.into()),
     };
-    let mut raw = [0u8; 32];
-    if aws_lc_rs::rand::fill(&mut raw).is_err() {
+    let Some(token) = new_token() else {
         return page::failure(&crate::api::Failure::internal(
             "no random bytes for a session",
         ));
-    }
-    let token = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw);
+    };
     let now = now_ms();
     let ttl = st.cfg.ui_session_secs;
     if let Err(e) = st
@@ -236,10 +184,7 @@ pub async fn login(
         return page::failure(&e.into());
     }
     tracing::info!(principal = %pid, "dashboard: signed in");
-    let cookie = format!(
-        "{SESSION_COOKIE}={token}; Path=/ui; HttpOnly; SameSite=Strict; Max-Age={ttl}{}",
-        if behind_tls(&headers) { "; Secure" } else { "" }
-    );
+    let cookie = session_cookie(SESSION_COOKIE, &token, "/ui", ttl, behind_tls(&headers));
     let mut r = Redirect::to("/ui").into_response();
     if let Ok(v) = HeaderValue::from_str(&cookie) {
         r.headers_mut().insert(header::SET_COOKIE, v);
@@ -268,7 +213,7 @@ pub async fn logout(
     let mut r = Redirect::to("/ui/login?m=out").into_response();
     r.headers_mut().insert(
         header::SET_COOKIE,
-        HeaderValue::from_static("pht_session=; Path=/ui; HttpOnly; SameSite=Strict; Max-Age=0"),
+        HeaderValue::from_str(&cleared_cookie(SESSION_COOKIE, "/ui")).expect("a cookie of ASCII"),
     );
     r
 }

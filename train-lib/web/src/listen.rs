@@ -22,6 +22,8 @@ pub struct Limits {
     pub max_connections: usize,
     /// Time to send a request's headers (or, idle, to start the next request).
     pub header_timeout: Duration,
+    /// Called for each connection closed at accept because all slots were taken (a counter).
+    pub on_refused: fn(),
 }
 
 /// How long a shutdown waits for connections in progress.
@@ -45,7 +47,7 @@ pub async fn serve(listener: TcpListener, app: Router, limits: Limits, stop: Can
             }
         };
         let Ok(slot) = slots.clone().try_acquire_owned() else {
-            metrics::counter!(crate::metrics::CONNECTIONS_REFUSED).increment(1);
+            (limits.on_refused)();
             drop(sock);
             continue;
         };
