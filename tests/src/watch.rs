@@ -19,6 +19,7 @@ pub struct Watcher {
     log: PathBuf,
     child: Option<Child>,
     env: Vec<(String, String)>,
+    args: Vec<String>,
 }
 
 impl RouteScene {
@@ -57,7 +58,13 @@ impl RouteScene {
 
     /// Starts `station watch` for `station` on the configuration `config`.
     pub fn watcher_with(&self, station: &str, config: PathBuf) -> Watcher {
+        self.watcher_args(station, config, &[])
+    }
+
+    /// [`Self::watcher_with`], with more arguments to `station watch` (`--ui ADDR`).
+    pub fn watcher_args(&self, station: &str, config: PathBuf, args: &[&str]) -> Watcher {
         let mut w = Watcher {
+            args: args.iter().map(|a| a.to_string()).collect(),
             id: station.to_string(),
             config,
             tmp: self.scene.path(&format!("tmp-{station}")),
@@ -89,6 +96,7 @@ impl Watcher {
         let child = Command::new(bin("station"))
             .args(["watch", "--config"])
             .arg(&self.config)
+            .args(&self.args)
             .env("TMPDIR", &self.tmp)
             .env("RUST_LOG", "info")
             .envs(self.env.iter().map(|(k, v)| (k, v)))

@@ -7,7 +7,13 @@
 //! 3. another operator rejects a second train with a reason holding markup and a terminal
 //!    escape, which the creator then reads as text, no script run;
 //! 4. an admin accepts a station's key proposal by fingerprint;
-//! 5. every page is usable from the keyboard: each control reachable with Tab, labelled.
+//! 5. every page is usable from the keyboard: each control reachable with Tab, labelled;
+//! 6. at the station's own dashboard (`station watch --ui`), an operator signs in with the
+//!    station's API key, reviews a waiting train (entrypoint, files, checks) and approves it,
+//!    follows its run's output live (output holding `<script>` and a terminal escape, shown
+//!    as text, no script run), then reads it under past runs, the audit log (verified) and
+//!    health; what the dashboard refuses (no session, a wrong key, a form without its CSRF
+//!    token or from another origin) is checked over plain HTTP first.
 //!
 //! Screenshots of each journey go to target/ui-screenshots/.
 
@@ -203,10 +209,12 @@ async fn journeys_through_the_dashboard_in_chromium() {
         ..Setup::default()
     });
     let base = rs.url.clone();
+    let ui_port = e2e::route::free_port();
+    let st3 = rs.watcher_config("st-3", "approval = \"manual\"");
     let _ws: Vec<Watcher> = vec![
         rs.watcher("st-1", ""),
         rs.watcher("st-2", "approval = \"manual\""),
-        rs.watcher("st-3", "approval = \"manual\""),
+        rs.watcher_args("st-3", st3, &["--ui", &format!("127.0.0.1:{ui_port}")]),
     ];
     let driver = Driver::start();
     let profiles = tempfile::tempdir().unwrap();
@@ -357,7 +365,260 @@ async fn journeys_through_the_dashboard_in_chromium() {
     admin.goto(&format!("{base}/ui")).await.unwrap();
     shot(&admin, "08-admin-all-trains").await;
 
-    for c in [creator, op2, op3, admin] {
+    // 6. The station's own dashboard.
+    let station_ui = format!("http://127.0.0.1:{ui_port}");
+    station_dashboard_refuses(&station_ui, &rs.keys["st-3"]).await;
+    let t3 = submit(&rs, "native", SHOUT, &["st-3"]);
+    let op = driver.browser(&profiles.path().join("st-3-station")).await;
+    op.goto(&format!("{station_ui}/")).await.unwrap();
+    until_text(&op, 10, "Sign in to station st-3").await;
+    op.find(Locator::Id("api_key"))
+        .await
+        .unwrap()
+        .send_keys(&rs.keys["st-3"])
+        .await
+        .unwrap();
+    click(&op, "Sign in").await;
+    let end = Instant::now() + Duration::from_secs(120);
+    loop {
+        op.goto(&format!("{station_ui}/")).await.unwrap();
+        let t = text(&op).await;
+        // Waiting, and read for review by the watcher (entrypoint and checks shown).
+        if t.contains("Waiting for your decision (1)") && t.contains("verified") {
+            break;
+        }
+        assert!(Instant::now() < end, "t3 never reviewable at st-3:\n{t}");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let review = op
+        .find(Locator::Css("section.review"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for want in [
+        t3.as_str(),
+        "creator",
+        "run.sh",
+        "st-3 (this is stop 1)",
+        "verified",
+    ] {
+        assert!(
+            review.contains(want),
+            "`{want}` not in the review pane:\n{review}"
+        );
+    }
+    keyboard_and_labels(&op, "the station's inbox").await;
+    shot(&op, "09-station-inbox-review").await;
+    click(&op, &format!("Approve train {t3}")).await;
+    until_text(&op, 10, &format!("Train {t3} approved.")).await;
+
+    // Its run, followed on the runs page without reloading.
+    op.goto(&format!("{station_ui}/runs")).await.unwrap();
+    op.execute("window.__sameDocument = true", vec![])
+        .await
+        .unwrap();
+    until_text(&op, 120, "In progress (1)").await;
+    until_text(&op, 60, "<script>window.__pwned = 3</script>").await;
+    shot(&op, "10-station-run-live").await;
+    until_text(&op, 120, "Ended since the watcher started (1)").await;
+    let same: bool = op
+        .execute("return window.__sameDocument === true", vec![])
+        .await
+        .unwrap()
+        .as_bool()
+        .unwrap();
+    assert!(same, "the runs page was reloaded");
+    let out = op
+        .find(Locator::Css("pre.output"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        out.contains("[train] <script>window.__pwned = 3</script>"),
+        "{out}"
+    );
+    assert!(
+        out.contains("\\u{1b}[31mnot red"),
+        "the escape shown as text: {out}"
+    );
+    assert!(text(&op).await.contains("pushed"));
+    let pwned = op
+        .execute("return window.__pwned === undefined", vec![])
+        .await
+        .unwrap();
+    assert_eq!(
+        pwned,
+        serde_json::Value::Bool(true),
+        "a script from the output ran"
+    );
+    keyboard_and_labels(&op, "the station's runs").await;
+
+    op.goto(&format!("{station_ui}/history")).await.unwrap();
+    until_text(&op, 10, "Past runs").await;
+    let t = text(&op).await;
+    assert!(t.contains(&t3) && t.contains("pushed"), "{t}");
+    assert!(t.contains("chain and signed head intact"), "{t}");
+    op.goto(&format!("{station_ui}/audit")).await.unwrap();
+    until_text(&op, 10, "chain and signed head intact").await;
+    shot(&op, "11-station-audit-log").await;
+    op.goto(&format!("{station_ui}/health")).await.unwrap();
+    until_text(&op, 120, "as station doctor does").await;
+    let t = text(&op).await;
+    for check in [
+        "key",
+        "docker engine",
+        "disk bound",
+        "work area",
+        "audit log",
+        "clock",
+    ] {
+        assert!(
+            t.contains(check),
+            "no `{check}` check on the health page:\n{t}"
+        );
+    }
+    shot(&op, "12-station-health").await;
+    click(&op, "Sign out").await;
+    until_text(&op, 10, "Signed out.").await;
+
+    for c in [creator, op2, op3, admin, op] {
         c.close().await.unwrap();
     }
+}
+
+/// A train that says something hostile before counting, and takes long enough to be watched.
+const SHOUT: &str = "#!/bin/sh\nset -e\necho '<script>window.__pwned = 3</script>'\nprintf '\\033[31mnot red\\033[0m\\n'\nsleep 6\nrows=$(wc -l < /opt/train_data/data-$STATION_ID/rows.csv)\necho \"$STATION_ID,$rows\" >> /opt/pht_results/counts.csv\n";
+
+/// A form body (`application/x-www-form-urlencoded`).
+fn form(pairs: &[(&str, &str)]) -> String {
+    let enc = |s: &str| -> String {
+        s.bytes()
+            .map(|b| match b {
+                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                    (b as char).to_string()
+                }
+                _ => format!("%{b:02X}"),
+            })
+            .collect()
+    };
+    pairs
+        .iter()
+        .map(|(k, v)| format!("{}={}", enc(k), enc(v)))
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+/// What the station's dashboard refuses, over plain HTTP: pages without a session, a wrong
+/// key, a form without the session's CSRF token, a form from another origin.
+async fn station_dashboard_refuses(ui: &str, key: &str) {
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let r = http.get(format!("{ui}/runs")).send().await.unwrap();
+    assert_eq!(r.status(), 303);
+    assert_eq!(r.headers()["location"], "/login");
+    let csp = r.headers()["content-security-policy"].to_str().unwrap();
+    assert!(
+        csp.starts_with("default-src 'none'; script-src 'self'"),
+        "{csp}"
+    );
+    let r = http
+        .post(format!("{ui}/login"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(form(&[("api_key", "pht_not-the-key")]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    assert!(r
+        .text()
+        .await
+        .unwrap()
+        .contains("not this station's API key"));
+    let r = http
+        .post(format!("{ui}/login"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(form(&[("api_key", key)]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    let cookie = r.headers()["set-cookie"].to_str().unwrap().to_string();
+    for want in [
+        "pht_station_session=",
+        "HttpOnly",
+        "SameSite=Strict",
+        "Path=/",
+    ] {
+        assert!(cookie.contains(want), "{cookie}");
+    }
+    let cookie = cookie.split(';').next().unwrap().to_string();
+    let page = http
+        .get(format!("{ui}/health"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let csrf = page
+        .split("name=\"csrf\" value=\"")
+        .nth(1)
+        .and_then(|s| s.split('"').next())
+        .expect("a CSRF field on the page")
+        .to_string();
+    // A stale token, then the right one from another site: both refused, nothing done.
+    for (token, origin) in [
+        ("0".repeat(32), None),
+        (csrf.clone(), Some("http://evil.example")),
+    ] {
+        let mut req = http
+            .post(format!("{ui}/trains/no-such-train/approve"))
+            .header("cookie", &cookie)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(form(&[("csrf", token.as_str())]));
+        if let Some(o) = origin {
+            req = req.header("origin", o);
+        }
+        let r = req.send().await.unwrap();
+        assert_eq!(r.status(), 403, "token {token}, origin {origin:?}");
+    }
+    // The right token from this origin goes through to the route service (which knows no
+    // such train).
+    let r = http
+        .post(format!("{ui}/trains/no-such-train/approve"))
+        .header("cookie", &cookie)
+        .header("origin", ui)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(form(&[("csrf", csrf.as_str())]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404, "{}", r.text().await.unwrap());
+    let r = http
+        .post(format!("{ui}/logout"))
+        .header("cookie", &cookie)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(form(&[("csrf", csrf.as_str())]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    let r = http
+        .get(format!("{ui}/"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        r.status(),
+        303,
+        "a session ended by sign-out is not honoured again"
+    );
 }

@@ -16,7 +16,6 @@ mod session;
 mod trains;
 
 use crate::api::AppState;
-use axum::http::header;
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use axum::Router;
@@ -42,29 +41,13 @@ pub fn router() -> Router<AppState> {
         .route("/ui/stations", get(admin::stations))
         .route("/ui/stations/{id}/accept-key", post(actions::accept_key))
         .route("/ui/creators", get(admin::creators))
-        .route("/ui/static/ui.css", get(css))
+        .route("/ui/static/ui.css", get(pht_web::assets::css))
         .route("/ui/static/ui.js", get(js))
         .layer(axum::middleware::map_response(
             pht_web::guard::security_headers,
         ))
 }
 
-async fn css() -> impl IntoResponse {
-    (
-        [
-            (header::CONTENT_TYPE, "text/css; charset=utf-8"),
-            (header::CACHE_CONTROL, "max-age=3600"),
-        ],
-        include_str!("static/ui.css"),
-    )
-}
-
 async fn js() -> impl IntoResponse {
-    (
-        [
-            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
-            (header::CACHE_CONTROL, "max-age=3600"),
-        ],
-        include_str!("static/ui.js"),
-    )
+    pht_web::assets::script(include_str!("static/ui.js"))
 }

@@ -4,64 +4,11 @@
 use crate::api::Failure;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use maud::{html, Markup, DOCTYPE};
+use maud::{html, Markup};
+use pht_web::page::document;
+pub use pht_web::page::Flash;
+pub use pht_web::time::{ago, when};
 use route_wire::{HopState, Role, TrainState};
-
-/// A message at the top of a page.
-pub struct Flash {
-    error: bool,
-    text: String,
-}
-
-impl Flash {
-    /// Something went wrong (announced to screen readers at once).
-    pub fn error(text: impl Into<String>) -> Self {
-        Self {
-            error: true,
-            text: text.into(),
-        }
-    }
-
-    /// Something happened.
-    pub fn info(text: impl Into<String>) -> Self {
-        Self {
-            error: false,
-            text: text.into(),
-        }
-    }
-
-    fn render(&self) -> Markup {
-        html! {
-            @if self.error {
-                p.flash.error role="alert" { strong { "Error: " } (text(&self.text)) }
-            } @else {
-                p.flash role="status" { (text(&self.text)) }
-            }
-        }
-    }
-}
-
-fn document(title: &str, nav: Markup, flash: Option<&Flash>, body: Markup) -> Markup {
-    html! {
-        (DOCTYPE)
-        html lang="en" {
-            head {
-                meta charset="utf-8";
-                meta name="viewport" content="width=device-width, initial-scale=1";
-                title { (title) " · Personal Health Train" }
-                link rel="stylesheet" href="/ui/static/ui.css";
-            }
-            body {
-                a.skip href="#main" { "Skip to the content" }
-                header { (nav) }
-                main #main {
-                    @if let Some(f) = flash { (f.render()) }
-                    (body)
-                }
-            }
-        }
-    }
-}
 
 /// Who a page is for: what its navigation and sign-out form need of the viewer.
 pub struct Who<'a> {
@@ -90,13 +37,13 @@ pub fn page(v: Who<'_>, title: &str, flash: Option<&Flash>, body: Markup) -> Res
             }
         }
     };
-    document(title, nav, flash, body).into_response()
+    document(title, "/ui/static/ui.css", nav, flash, body).into_response()
 }
 
 /// A page for no one in particular (sign-in, errors before sign-in).
 pub fn bare(title: &str, flash: Option<&Flash>, body: Markup) -> Response {
     let nav = html! { nav aria-label="Main" { span.brand { "Personal Health Train" } } };
-    document(title, nav, flash, body).into_response()
+    document(title, "/ui/static/ui.css", nav, flash, body).into_response()
 }
 
 /// A page that says what failed, with `status`.
@@ -158,56 +105,4 @@ pub fn hop_state(s: HopState) -> Markup {
         HopState::Expired => ("expired", "bad"),
     };
     html! { span class={"state " (class)} { (word) } }
-}
-
-/// `ms` ago in words: "45 s", "12 min", "3 h", "2 d".
-pub fn ago(now_ms: i64, at_ms: i64) -> String {
-    let s = (now_ms - at_ms).max(0) / 1000;
-    match s {
-        0..=59 => format!("{s} s"),
-        60..=3599 => format!("{} min", s / 60),
-        3600..=172_799 => format!("{} h", s / 3600),
-        _ => format!("{} d", s / 86_400),
-    }
-}
-
-/// An instant (ms since the epoch) as UTC, `2026-12-03 05:12:09 UTC`.
-pub fn when(at_ms: i64) -> String {
-    httpdate_like(at_ms)
-}
-
-fn httpdate_like(at_ms: i64) -> String {
-    let secs = at_ms.div_euclid(1000);
-    let days = secs.div_euclid(86_400);
-    let rem = secs.rem_euclid(86_400);
-    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = if m <= 2 { y + 1 } else { y };
-    format!(
-        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02} UTC",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn times_read_as_words_and_dates() {
-        assert_eq!(ago(100_000, 55_000), "45 s");
-        assert_eq!(ago(10_000_000, 0), "2 h");
-        assert_eq!(when(0), "1970-01-01 00:00:00 UTC");
-        assert_eq!(when(1_796_273_863_000), "2026-12-03 04:57:43 UTC");
-    }
 }

@@ -128,6 +128,15 @@ pub struct WatchArgs {
     /// Local data for every train (added to [watch] data). Repeatable.
     #[arg(long, value_name = "PATH")]
     pub data: Vec<PathBuf>,
+    /// Serve the station's dashboard at ADDR (default 127.0.0.1:8470): the inbox with the
+    /// review pane and approve / reject, runs with their output, past runs, the audit log,
+    /// health. Sign in with the station's API key. Loopback only unless --ui-remote.
+    #[arg(long, value_name = "ADDR", num_args = 0..=1, default_missing_value = "127.0.0.1:8470")]
+    pub ui: Option<std::net::SocketAddr>,
+    /// Let --ui listen on an address other than loopback: only behind a TLS reverse proxy
+    /// (the dashboard speaks plain HTTP and takes the station's API key at sign-in).
+    #[arg(long, requires = "ui")]
+    pub ui_remote: bool,
 }
 
 /// Arguments of `queue`.

@@ -3,6 +3,7 @@
 
 mod cli;
 mod cmd;
+mod ui;
 
 use anyhow::Result;
 use clap::Parser;

@@ -3,6 +3,7 @@
 //! `Failure::Panicked`, its leftovers are swept and its audit record closed, and the train is
 //! tried again up to `max_attempts` like any station trouble. The other jobs and the loop go on.
 
+use super::live::{LineKind, LiveRuns};
 use super::plan::{Item, Stop};
 use super::{Inspection, Job, RouteService, Runner, Status, WatchError, Watcher};
 use crate::events::{Events, Stage, Tracing};
@@ -51,23 +52,35 @@ pub(super) fn supervised_inspection<'a>(
     })
 }
 
-/// Run events go to `tracing`; milestones go to the loop, which reports them.
+/// Run events go to `tracing` and to the dashboard's live view; milestones go to the loop,
+/// which reports them.
 struct JobEvents {
     stop: Stop,
     milestones: mpsc::UnboundedSender<(Stop, Stage)>,
+    live: Arc<LiveRuns>,
 }
 
 impl Events for JobEvents {
     fn stage(&self, _: &str, stage: Stage) {
+        self.live.stage(
+            &self.stop,
+            match stage {
+                Stage::Pulled => "pulled and pinned",
+                Stage::Running => "running",
+            },
+        );
         let _ = self.milestones.send((self.stop.clone(), stage));
     }
     fn step(&self, run_id: &str, message: &str) {
+        self.live.line(&self.stop, LineKind::Step, message);
         Tracing.step(run_id, message)
     }
     fn warn(&self, run_id: &str, message: &str) {
+        self.live.line(&self.stop, LineKind::Warn, message);
         Tracing.warn(run_id, message)
     }
     fn train_output(&self, run_id: &str, line: &str) {
+        self.live.line(&self.stop, LineKind::Train, line);
         Tracing.train_output(run_id, line)
     }
     fn transfers(&self) -> &dyn train_image::Reporter {
@@ -92,6 +105,7 @@ impl<S: RouteService> Watcher<S> {
             },
         );
         tracing::info!(%stop, image = %item.image, "running");
+        self.req.live.started(&stop, &item.image.to_string());
         let w = &self.req.config.watch;
         let req = RunRequest {
             reference: item.image.clone(),
@@ -103,6 +117,7 @@ impl<S: RouteService> Watcher<S> {
             events: Arc::new(JobEvents {
                 stop: stop.clone(),
                 milestones: self.milestones.clone(),
+                live: self.req.live.clone(),
             }),
             tmp: self.req.tmp.clone(),
             credentials: self.credentials(&item),
@@ -142,6 +157,18 @@ impl<S: RouteService> Watcher<S> {
     ) -> Result<(), WatchError> {
         let job = self.jobs.remove(&stop);
         let dropped = job.is_some_and(|j| j.dropped);
+        match (&out, &summary.digest_out) {
+            (Ok(()), Some(d)) => self.req.live.ended(&stop, true, &format!("pushed {d}")),
+            (Ok(()), None) => self
+                .req
+                .live
+                .ended(&stop, false, "pushed, but named no digest"),
+            (Err(f), _) => {
+                self.req
+                    .live
+                    .ended(&stop, false, &format!("{}: {f}", f.decision().as_str()))
+            }
+        }
         match out {
             Ok(()) => {
                 let Some(d) = summary

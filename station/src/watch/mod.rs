@@ -25,6 +25,7 @@ mod inspect;
 mod item;
 mod jobs;
 mod keycheck;
+pub mod live;
 pub mod plan;
 mod runner;
 mod service;
@@ -110,6 +111,8 @@ pub struct WatchRequest<S> {
     pub client: S,
     /// Where private work directories are made.
     pub tmp: PathBuf,
+    /// Runs in hand and recently ended, with their output, for the dashboard.
+    pub live: Arc<live::LiveRuns>,
 }
 
 /// A run in hand.

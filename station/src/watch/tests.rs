@@ -243,6 +243,7 @@ fn request<S>(s: &Scene, client: S) -> WatchRequest<S> {
         config: s.config.clone(),
         client,
         tmp: s.tmp.clone(),
+        live: Default::default(),
     }
 }
 
@@ -272,7 +273,9 @@ async fn a_run_that_panics_costs_that_train_only_and_the_watcher_goes_on() {
         ..FakeRunner::default()
     };
     let stop = CancellationToken::new();
-    let watcher = supervise(&runner, request(&s, &svc), stop.clone());
+    let req = request(&s, &svc);
+    let live = req.live.clone();
+    let watcher = supervise(&runner, req, stop.clone());
     let check = async {
         until("the calm train done and the crashing one failed", || {
             let sent = svc.sent();
@@ -304,6 +307,17 @@ async fn a_run_that_panics_costs_that_train_only_and_the_watcher_goes_on() {
     );
     // Swept at start, and after each panic.
     assert_eq!(*runner.sweeps.lock().unwrap(), 3);
+    // The dashboard's view: both runs ended, the calm one pushed, the crash said as such.
+    let shown = live.snapshot();
+    let calm = shown.iter().find(|r| r.train == "calm").unwrap();
+    let e = calm.ended.as_ref().unwrap();
+    assert!(e.pushed && e.outcome.contains(&d('b').to_string()), "{e:?}");
+    let crash = shown.iter().find(|r| r.train == "crash").unwrap();
+    let e = crash.ended.as_ref().unwrap();
+    assert!(
+        !e.pushed && e.outcome.starts_with("error: ") && e.outcome.contains("boom in"),
+        "{e:?}"
+    );
 }
 
 #[tokio::test(flavor = "current_thread")]

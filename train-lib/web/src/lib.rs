@@ -3,5 +3,8 @@
 //! [`guard`], the dashboards' Content-Security-Policy, security headers, session cookie, CSRF
 //! token and origin check.
 
+pub mod assets;
 pub mod guard;
 pub mod listen;
+pub mod page;
+pub mod time;

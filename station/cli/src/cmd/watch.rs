@@ -3,6 +3,7 @@
 use super::service::Ctx;
 use super::{load_key, on_signals, Ended};
 use crate::cli::WatchArgs;
+use crate::ui;
 use anyhow::{Context, Result};
 use station::{engine, watch};
 use std::sync::Arc;
@@ -30,6 +31,31 @@ pub async fn run(a: WatchArgs) -> Result<Ended> {
     let engine = engine::Engine::connect()?;
     let stop = CancellationToken::new();
     let signals = tokio::spawn(on_signals(stop.clone()));
+    let live = Arc::new(watch::live::LiveRuns::default());
+    let tmp = std::env::temp_dir();
+    let dashboard = match a.ui {
+        Some(addr) => {
+            ui::check_addr(addr, a.ui_remote)?;
+            let listener = tokio::net::TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("the dashboard cannot listen on {addr} (--ui): is another program on that port?"))?;
+            let state = Arc::new(ui::Ui::new(
+                ctx.station.clone(),
+                ctx.client()?,
+                ctx.cfg.clone(),
+                live.clone(),
+                api_key.clone(),
+                key_path.clone(),
+                tmp.clone(),
+            ));
+            eprintln!(
+                "station dashboard on http://{}/ (sign in with this station's API key)",
+                listener.local_addr().unwrap_or(addr)
+            );
+            Some(tokio::spawn(ui::serve(listener, state, stop.child_token())))
+        }
+        None => None,
+    };
     let req = watch::WatchRequest {
         station: ctx.station.clone(),
         key_path,
@@ -38,10 +64,16 @@ pub async fn run(a: WatchArgs) -> Result<Ended> {
         api_key,
         config: ctx.cfg,
         client,
-        tmp: std::env::temp_dir(),
+        tmp,
+        live,
     };
-    let out = watch::watch(&engine, req, stop).await;
+    let out = watch::watch(&engine, req, stop.clone()).await;
     signals.abort();
+    // The dashboard ends with the watcher, whatever ended it.
+    stop.cancel();
+    if let Some(d) = dashboard {
+        let _ = d.await;
+    }
     out?;
     eprintln!("station watch stopped; runs in hand were reported interrupted and run again at the next start");
     Ok(Ended::Ok)
