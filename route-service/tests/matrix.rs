@@ -85,7 +85,7 @@ fn rule(op: &str) -> Option<(&'static [Who], Option<&'static str>)> {
         "PUT /v1/stations/{id}/approval" => (&[StationOwn], Some(r#"{"approval":"auto"}"#)),
         // An admin's; allowed answers 409 here (no key proposed).
         "POST /v1/stations/{id}/key/accept" => (&[Admin], Some(r#"{"fingerprint":"sha256:x"}"#)),
-        "GET /v1/stations" | "GET /v1/creators" => (&[Admin], None),
+        "GET /v1/stations" | "GET /v1/creators" | "GET /v1/notifications" => (&[Admin], None),
         _ => return None,
     })
 }

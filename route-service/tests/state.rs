@@ -340,16 +340,68 @@ async fn manual_stations_hold_trains_until_approved_and_a_rejection_fails_the_tr
     }
 }
 
+fn push(key: &str, digest: Result<Digest, route_wire::BadValue>) -> route_service::notify::Push {
+    route_service::notify::Push {
+        key: key.into(),
+        repository: "s1/outbox".into(),
+        tag: "t-1".parse().unwrap(),
+        digest,
+        actor: Some("s1".into()),
+    }
+}
+
 #[tokio::test]
-async fn a_notification_is_taken_once() {
+async fn a_notification_is_taken_once_and_logged_with_its_outcome() {
     for (_d, db) in databases().await {
         let k = uniq("event");
-        assert!(db.first_notification("r:1", &k).await.unwrap());
-        assert!(!db.first_notification("r:1", &k).await.unwrap());
+        let d = Digest::parse(&format!("sha256:{}", "a".repeat(64))).unwrap();
+        assert!(db
+            .first_notification("r:1", &push(&k, Ok(d.clone())))
+            .await
+            .unwrap());
+        assert!(!db
+            .first_notification("r:1", &push(&k, Ok(d.clone())))
+            .await
+            .unwrap());
         assert!(
-            db.first_notification("r:2", &k).await.unwrap(),
+            db.first_notification("r:2", &push(&k, Ok(d.clone())))
+                .await
+                .unwrap(),
             "keys are per registry"
         );
+        // What a registry sends instead of a digest is kept, escaped and capped.
+        let junk = Digest::parse(&format!("\u{1b}[31m{}", "x".repeat(5000))).unwrap_err();
+        let k2 = uniq("event");
+        assert!(db
+            .first_notification("r:1", &push(&k2, Err(junk)))
+            .await
+            .unwrap());
+        db.notification_outcome(
+            "r:1",
+            &k,
+            "accepted: s1/outbox pushed train t-1; it moves on",
+        )
+        .await
+        .unwrap();
+        let log = db.notifications(Some("r:1"), 100).await.unwrap();
+        assert_eq!(log.len(), 2, "{log:?}");
+        assert!(log.iter().all(|n| n.registry == "r:1"));
+        let first = log.iter().find(|n| n.event_key == k).unwrap();
+        assert_eq!(first.digest.as_deref(), Some(d.as_str()));
+        assert_eq!(
+            (first.tag.as_deref(), first.actor.as_deref()),
+            (Some("t-1"), Some("s1"))
+        );
+        assert!(first.outcome.as_deref().unwrap().starts_with("accepted"));
+        let second = log.iter().find(|n| n.event_key == k2).unwrap();
+        let shown = second.digest.as_deref().unwrap();
+        assert!(
+            shown.starts_with("\\u{1b}[31mxxx") && shown.len() <= 300,
+            "{shown}"
+        );
+        assert_eq!(second.outcome, None, "no outcome yet");
+        assert_eq!(db.notifications(None, 100).await.unwrap().len(), 3);
+        assert_eq!(db.notifications(None, 1).await.unwrap().len(), 1);
     }
 }
 
@@ -598,6 +650,13 @@ async fn a_sqlite_backup_taken_live_restores_with_the_train_in_flight() {
 /// dashboard and the namespace rules left.
 async fn as_previous_release(db: &Db) {
     for sql in [
+        "DROP INDEX notifications_received",
+        "ALTER TABLE notifications DROP COLUMN repository",
+        "ALTER TABLE notifications DROP COLUMN tag",
+        "ALTER TABLE notifications DROP COLUMN digest",
+        "ALTER TABLE notifications DROP COLUMN actor",
+        "ALTER TABLE notifications DROP COLUMN outcome",
+        "DELETE FROM _sqlx_migrations WHERE version = 5",
         "DROP INDEX ui_sessions_expiry",
         "DROP TABLE ui_sessions",
         "DELETE FROM _sqlx_migrations WHERE version = 4",

@@ -27,6 +27,8 @@ impl Drop for Ui {
     }
 }
 
+const NOTIFY_SECRET: &str = "registry-a-secret";
+
 /// A service with root, alice, bob, st-1 (manual approval) and st-2; alice's train t-a and
 /// bob's t-b waiting for st-1's approval.
 async fn ui(extra: &str) -> Ui {
@@ -48,8 +50,10 @@ async fn ui(extra: &str) -> Ui {
     common::train_at_st1(&db, "t-a", "alice", Approval::Manual).await;
     common::train_at_st1(&db, "t-b", "bob", Approval::Manual).await;
     db.close().await;
+    // The registry's notification secret: the same in every test of this file.
+    std::env::set_var("PHT_UI_TEST_NOTIFY", NOTIFY_SECRET);
     let (url, stop) = common::serve(&format!(
-        "listen = \"127.0.0.1:0\"\ndatabase = \"{database}\"\n{extra}[[registry]]\nname = \"a\"\naddress = \"127.0.0.1:1\"\n"
+        "listen = \"127.0.0.1:0\"\ndatabase = \"{database}\"\n{extra}[[registry]]\nname = \"a\"\naddress = \"127.0.0.1:1\"\nnotification_secret_env = \"PHT_UI_TEST_NOTIFY\"\n"
     ))
     .await;
     let http = reqwest::Client::builder()
@@ -612,4 +616,96 @@ async fn an_admin_accepts_a_key_proposal_by_fingerprint() {
         )
         .await;
     assert_eq!(g.status, 403);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_admin_reads_the_registry_notification_log_with_what_became_of_each() {
+    let u = ui("").await;
+    let envelope = r#"{"events":[
+      {"id":"n1","action":"push","target":{"mediaType":"application/vnd.oci.image.manifest.v1+json",
+       "digest":"sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa","repository":"nobody/outbox","tag":"t-a"},"actor":{"name":"st-1"}},
+      {"id":"n2","action":"push","target":{"mediaType":"application/vnd.oci.image.manifest.v1+json",
+       "digest":"sha256:bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb","repository":"st-1/<b>x</b>","tag":"t-a"}}
+    ]}"#;
+    let r = u
+        .http
+        .post(format!("{}/v1/registry-events/distribution", u.url))
+        .header("Authorization", format!("Bearer {NOTIFY_SECRET}"))
+        .header("Content-Type", "application/json")
+        .body(envelope)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    // The checks run in the background; the log says what each came to.
+    let mut log = serde_json::Value::Null;
+    for _ in 0..100 {
+        log = u.api("root", "/v1/notifications").await;
+        let arr = log.as_array().unwrap();
+        if arr.len() == 2 && arr.iter().all(|n| n["outcome"].is_string()) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let arr = log.as_array().unwrap();
+    let by = |k: &str| arr.iter().find(|n| n["event_key"] == k).unwrap();
+    let n1 = by("distribution:n1");
+    assert_eq!(
+        (
+            n1["registry"].as_str(),
+            n1["tag"].as_str(),
+            n1["actor"].as_str()
+        ),
+        (Some("127.0.0.1:1"), Some("t-a"), Some("st-1"))
+    );
+    assert!(
+        n1["outcome"]
+            .as_str()
+            .unwrap()
+            .contains("ignored: no station has the namespace nobody on 127.0.0.1:1"),
+        "{n1}"
+    );
+    assert!(by("distribution:n2")["outcome"]
+        .as_str()
+        .unwrap()
+        .contains("is not an outbox"));
+
+    // Admins only, in the API and on the page; a limit out of range is refused.
+    let g = u.get("/v1/notifications", None).await;
+    assert_eq!(g.status, 401);
+    let alice = u.sign_in("alice").await;
+    assert_eq!(u.get("/ui/notifications", Some(&alice)).await.status, 403);
+    let root = u.sign_in("root").await;
+    let g = u.get("/ui/notifications", Some(&root)).await;
+    assert_eq!(g.status, 200);
+    for want in [
+        "no station has the namespace nobody on 127.0.0.1:1",
+        "nobody/outbox",
+        // The markup a registry sent is text on the page.
+        "st-1/&lt;b&gt;x&lt;/b&gt;",
+        "href=\"/ui/notifications\"",
+    ] {
+        assert!(
+            g.body.contains(want),
+            "`{want}` not on the page:\n{}",
+            g.body
+        );
+    }
+    assert!(!g.body.contains("<b>x</b>"));
+    let g = u
+        .get("/ui/notifications?registry=127.0.0.9:1", Some(&root))
+        .await;
+    assert!(
+        g.body.contains("No notification received yet."),
+        "{}",
+        g.body
+    );
+    let r = u
+        .http
+        .get(format!("{}/v1/notifications?limit=0", u.url))
+        .header("Authorization", format!("ApiKey root {}", u.keys["root"]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
 }

@@ -11,7 +11,7 @@ mod doc;
 mod error;
 pub(crate) mod feeds;
 mod health;
-mod registry_events;
+pub(crate) mod registry_events;
 mod rejections;
 pub(crate) mod station_self;
 pub(crate) mod stations;
@@ -91,6 +91,7 @@ pub fn router(st: AppState, pages: Router<AppState>) -> Router {
             post(registry_events::distribution),
         )
         .route("/v1/registry-events/harbor", post(registry_events::harbor))
+        .route("/v1/notifications", get(registry_events::list))
         .route("/v1/registry-token", get(token::issue))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))

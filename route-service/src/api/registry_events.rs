@@ -9,6 +9,7 @@
 use super::{AppState, Failure};
 use crate::auth::constant_eq;
 use crate::config::RegistryConfig;
+use crate::db::Pushed;
 use crate::notify::{self, Push};
 use axum::body::Bytes;
 use axum::extract::State;
@@ -62,15 +63,28 @@ async fn take(st: &AppState, reg: &RegistryConfig, pushes: Vec<Push>) -> Result<
         duplicates: 0,
     };
     for p in pushes {
-        if !st.db.first_notification(&reg.address, &p.key).await? {
+        if !st.db.first_notification(&reg.address, &p).await? {
             r.duplicates += 1;
             continue;
         }
         r.received += 1;
         let (mover, address) = (st.mover.clone(), reg.address.clone());
+        let db = st.db.clone();
         tokio::spawn(async move {
-            if let Err(e) = mover.notified_push(&address, &p).await {
-                tracing::warn!(error = %e, repository = %p.repository, tag = %p.tag, "checking a notified push failed; reconciliation will look again");
+            let outcome = match mover.notified_push(&address, &p).await {
+                Ok(Ok(Pushed::New)) => format!(
+                    "accepted: {} pushed train {}; it moves on",
+                    p.repository, p.tag
+                ),
+                Ok(Ok(Pushed::Duplicate)) => "duplicate: this push was already counted".to_string(),
+                Ok(Err(why)) => format!("ignored: {why}"),
+                Err(e) => {
+                    tracing::warn!(error = %e, repository = %p.repository, tag = %p.tag, "checking a notified push failed; reconciliation will look again");
+                    format!("failed: {e}; reconciliation will look again")
+                }
+            };
+            if let Err(e) = db.notification_outcome(&address, &p.key, &outcome).await {
+                tracing::warn!(error = %e, "recording a notification's outcome");
             }
         });
     }
@@ -111,4 +125,42 @@ pub async fn harbor(
     let pushes =
         notify::harbor(&body).map_err(|e| Failure::new(ErrorCode::BadRequest, e.to_string()))?;
     Ok(Json(take(&st, reg, pushes).await?))
+}
+
+/// Filters of `GET /v1/notifications`.
+#[derive(Debug, Default, serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct NotificationQuery {
+    /// Only this registry's (`host:port`, as configured).
+    #[param(max_length = 255)]
+    pub(crate) registry: Option<String>,
+    /// How many, newest first (1–1000; 100 when not given).
+    #[param(minimum = 1, maximum = 1000)]
+    pub(crate) limit: Option<i64>,
+}
+
+/// `GET /v1/notifications`: the registry notification log, newest first (admins).
+#[utoipa::path(get, path = "/v1/notifications", params(NotificationQuery), security(("api_key" = [])),
+    responses((status = 200, description = "the latest notifications and what the service made of each", body = [route_wire::NotificationView]),
+              (status = 400, description = "a limit outside 1–1000", body = route_wire::ApiError),
+              (status = 403, description = "admins only", body = route_wire::ApiError)))]
+pub async fn list(
+    State(st): State<AppState>,
+    caller: super::Caller,
+    axum::extract::Query(q): axum::extract::Query<NotificationQuery>,
+) -> Result<Json<Vec<route_wire::NotificationView>>, Failure> {
+    caller.require(
+        route_wire::Role::Admin,
+        "read the registry notification log (admins do)",
+    )?;
+    let limit = q.limit.unwrap_or(100);
+    if !(1..=1000).contains(&limit) {
+        return Err(Failure::new(
+            ErrorCode::BadRequest,
+            format!("limit {limit}: ask for 1 to 1000 notifications"),
+        ));
+    }
+    Ok(Json(
+        st.db.notifications(q.registry.as_deref(), limit).await?,
+    ))
 }

@@ -473,21 +473,6 @@ impl Db {
         }
         Ok(out)
     }
-
-    /// Records a registry notification's key; false when it was seen before (a redelivery).
-    pub async fn first_notification(&self, registry: &str, key: &str) -> Result<bool, DbError> {
-        let n = sqlx::query(
-            "INSERT INTO notifications (registry, event_key, received_at) VALUES ($1, $2, $3) \
-             ON CONFLICT DO NOTHING",
-        )
-        .bind(registry)
-        .bind(key)
-        .bind(now_ms())
-        .execute(&self.pool)
-        .await?
-        .rows_affected();
-        Ok(n == 1)
-    }
 }
 
 #[cfg(test)]

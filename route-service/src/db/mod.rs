@@ -10,6 +10,7 @@ mod decisions;
 mod events;
 mod hops;
 mod keys;
+mod notifications;
 mod parties;
 mod sessions;
 mod trains;

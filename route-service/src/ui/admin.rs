@@ -1,10 +1,12 @@
-//! The admin's pages: stations with liveness and pending key proposals, creators.
+//! The admin's pages: stations with liveness and pending key proposals, creators, the
+//! registry notification log.
 
-use super::page::{self, ago, when, Flash};
+use super::page::{self, ago, text, when, Flash};
 use super::session::Viewer;
+use crate::api::registry_events::{self, NotificationQuery};
 use crate::api::{stations, AppState, Caller};
 use crate::clock::now_ms;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use axum::Json;
@@ -104,4 +106,70 @@ pub async fn creators(State(st): State<AppState>, v: Viewer) -> Response {
         }
     };
     page::page(v.who(), "Creators", None, body)
+}
+
+/// `GET /ui/notifications` (admin): the registry notification log, newest first, with what
+/// the service made of each (the API's `GET /v1/notifications`, same filters).
+pub async fn notifications(
+    State(st): State<AppState>,
+    v: Viewer,
+    Query(q): Query<NotificationQuery>,
+) -> Response {
+    let registry = q.registry.clone();
+    let list = match registry_events::list(State(st.clone()), caller(&v), Query(q)).await {
+        Ok(Json(l)) => l,
+        Err(e) => return page::failure(&e),
+    };
+    let registries: Vec<&str> = st
+        .cfg
+        .registries
+        .iter()
+        .map(|r| r.address.as_str())
+        .collect();
+    let now = now_ms();
+    let body = html! {
+        h1 { "Registry notifications" }
+        form.filters method="get" action="/ui/notifications" {
+            label for="registry" { "Registry" }
+            select #registry name="registry" {
+                option value="" { "all" }
+                @for r in &registries {
+                    option value=(r) selected[registry.as_deref() == Some(*r)] { (r) }
+                }
+            }
+            button type="submit" { "Show" }
+        }
+        @if list.is_empty() {
+            p.empty { "No notification received yet." }
+        } @else {
+            table.notifications {
+                thead { tr {
+                    th scope="col" { "Received" } th scope="col" { "Registry" } th scope="col" { "Pushed" }
+                    th scope="col" { "By" } th scope="col" { "What the service did" }
+                } }
+                tbody {
+                    @for n in &list {
+                        tr {
+                            td { (ago(now, n.received_at)) " ago" br; span.since { (when(n.received_at)) } }
+                            td { code { (n.registry) } }
+                            td {
+                                code { (text(n.repository.as_deref().unwrap_or("?"))) ":" (text(n.tag.as_deref().unwrap_or("?"))) }
+                                @if let Some(d) = &n.digest { br; code.copy { (text(d)) } }
+                            }
+                            td { (text(n.actor.as_deref().unwrap_or("—"))) }
+                            td {
+                                @match n.outcome.as_deref() {
+                                    None => span.state.pending { "being checked" },
+                                    Some(o) if o.starts_with("accepted") => span.state.ok { (text(o)) },
+                                    Some(o) if o.starts_with("duplicate") => span.state.idle { (text(o)) },
+                                    Some(o) => span.state.bad { (text(o)) },
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    };
+    page::page(v.who(), "Registry notifications", None, body)
 }

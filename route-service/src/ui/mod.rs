@@ -41,6 +41,7 @@ pub fn router() -> Router<AppState> {
         .route("/ui/stations", get(admin::stations))
         .route("/ui/stations/{id}/accept-key", post(actions::accept_key))
         .route("/ui/creators", get(admin::creators))
+        .route("/ui/notifications", get(admin::notifications))
         .route("/ui/static/ui.css", get(pht_web::assets::css))
         .route("/ui/static/ui.js", get(js))
         .layer(axum::middleware::map_response(

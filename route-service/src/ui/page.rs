@@ -29,6 +29,7 @@ pub fn page(v: Who<'_>, title: &str, flash: Option<&Flash>, body: Markup) -> Res
             @if role == Role::Admin {
                 a href="/ui/stations" { "Stations" }
                 a href="/ui/creators" { "Creators" }
+                a href="/ui/notifications" { "Registry notifications" }
             }
             span.who { "Signed in as " strong { (v.id) } " (" (role.as_str()) ")" }
             form.inline method="post" action="/ui/logout" {

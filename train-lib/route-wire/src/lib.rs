@@ -24,8 +24,8 @@ pub use ids::{
 pub use states::{Approval, Format, HopState, Liveness, Role, TrainState};
 pub use views::{
     ApprovalSetting, CreatorView, Decision, EventView, HopView, Inbox, InboxItem, KeyAcceptance,
-    KeyProposal, ReportStatus, StationKey, StationReport, StationRepositories, StationView,
-    SubmitTrain, TrainList, TrainView,
+    KeyProposal, NotificationView, ReportStatus, StationKey, StationReport, StationRepositories,
+    StationView, SubmitTrain, TrainList, TrainView,
 };
 
 /// The API's path prefix.

@@ -266,6 +266,29 @@ pub struct CreatorView {
     pub namespace: String,
 }
 
+/// A registry notification as the service recorded it (`GET /v1/notifications`, admins).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct NotificationView {
+    /// The registry that sent it (`host:port`, as configured).
+    pub registry: String,
+    /// What the registry identifies the event by.
+    pub event_key: String,
+    /// When it arrived (ms since the epoch, UTC).
+    pub received_at: i64,
+    /// The repository pushed (`namespace/outbox`), when recorded.
+    pub repository: Option<String>,
+    /// The tag pushed (the train), when recorded.
+    pub tag: Option<String>,
+    /// The manifest digest announced (or what the registry sent instead), when recorded.
+    pub digest: Option<String>,
+    /// Who pushed, as the registry says.
+    pub actor: Option<String>,
+    /// What the service made of it: `accepted: …`, `duplicate: …`, `ignored: …`, `failed: …`;
+    /// none while its check runs (or for records of releases before the log).
+    pub outcome: Option<String>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

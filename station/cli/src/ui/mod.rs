@@ -126,3 +126,23 @@ pub async fn serve(listener: tokio::net::TcpListener, ui: St, stop: Cancellation
     };
     pht_web::listen::serve(listener, router(ui), limits, stop).await;
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_dashboard_stays_on_loopback_unless_told_otherwise() {
+        assert!(check_addr("127.0.0.1:8470".parse().unwrap(), false).is_ok());
+        assert!(check_addr("[::1]:8470".parse().unwrap(), false).is_ok());
+        let e = check_addr("0.0.0.0:8470".parse().unwrap(), false)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("not a loopback address") && e.contains("--ui-remote"),
+            "{e}"
+        );
+        assert!(check_addr("192.0.2.2:8470".parse().unwrap(), false).is_err());
+        assert!(check_addr("192.0.2.2:8470".parse().unwrap(), true).is_ok());
+    }
+}
