@@ -195,6 +195,17 @@ async fn station_feeds_resume_after_the_last_event_id() {
     assert!(text.contains("n1") && text.contains("n2"), "{text}");
     assert!(!text.contains("n0"), "resumed after the last id: {text}");
     assert!(text.contains(&format!("id: {}", first + 1)), "{text}");
+    drop(resp);
+    // Not an id of ours: said as such, not replayed from the start.
+    let r = reqwest::Client::new()
+        .get(format!("{}/v1/stations/st-1/events", a.url))
+        .header("Authorization", a.auth("st-1"))
+        .header("Last-Event-ID", "seven")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    assert!(r.text().await.unwrap().contains("Last-Event-ID"));
     let (s, _) = a.get("/v1/stations/st-1/events", Some("st-2")).await;
     assert_eq!(s, 403);
     a.stop.cancel();

@@ -39,7 +39,7 @@ const DEFAULT_BODY_LIMIT: &str = "1 MiB";
     paths(
         trains::submit, trains::list, trains::get_one, trains::cancel, trains::retry,
         stations::report, stations::approve, stations::reject, stations::list_stations,
-        stations::station_key, stations::inbox, stations::list_creators, registry_events::list,
+        stations::station_key, stations::inbox, stations::list_creators, registry_events::list_notifications,
         station_self::propose_key, station_self::accept_key, station_self::set_approval,
         feeds::train_feed, feeds::station_feed,
         registry_events::distribution, registry_events::harbor, token::issue,

@@ -91,7 +91,10 @@ pub fn router(st: AppState, pages: Router<AppState>) -> Router {
             post(registry_events::distribution),
         )
         .route("/v1/registry-events/harbor", post(registry_events::harbor))
-        .route("/v1/notifications", get(registry_events::list))
+        .route(
+            "/v1/notifications",
+            get(registry_events::list_notifications),
+        )
         .route("/v1/registry-token", get(token::issue))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))

@@ -142,9 +142,9 @@ pub struct NotificationQuery {
 /// `GET /v1/notifications`: the registry notification log, newest first (admins).
 #[utoipa::path(get, path = "/v1/notifications", params(NotificationQuery), security(("api_key" = [])),
     responses((status = 200, description = "the latest notifications and what the service made of each", body = [route_wire::NotificationView]),
-              (status = 400, description = "a limit outside 1–1000", body = route_wire::ApiError),
+              (status = 400, description = "a limit outside 1–1000, a registry name over 255 characters", body = route_wire::ApiError),
               (status = 403, description = "admins only", body = route_wire::ApiError)))]
-pub async fn list(
+pub async fn list_notifications(
     State(st): State<AppState>,
     caller: super::Caller,
     axum::extract::Query(q): axum::extract::Query<NotificationQuery>,
@@ -153,6 +153,12 @@ pub async fn list(
         route_wire::Role::Admin,
         "read the registry notification log (admins do)",
     )?;
+    if q.registry.as_ref().is_some_and(|r| r.len() > 255) {
+        return Err(Failure::new(
+            ErrorCode::BadRequest,
+            "registry: name one as configured (host:port, at most 255 characters)",
+        ));
+    }
     let limit = q.limit.unwrap_or(100);
     if !(1..=1000).contains(&limit) {
         return Err(Failure::new(

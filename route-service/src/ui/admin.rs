@@ -116,10 +116,11 @@ pub async fn notifications(
     Query(q): Query<NotificationQuery>,
 ) -> Response {
     let registry = q.registry.clone();
-    let list = match registry_events::list(State(st.clone()), caller(&v), Query(q)).await {
-        Ok(Json(l)) => l,
-        Err(e) => return page::failure(&e),
-    };
+    let list =
+        match registry_events::list_notifications(State(st.clone()), caller(&v), Query(q)).await {
+            Ok(Json(l)) => l,
+            Err(e) => return page::failure(&e),
+        };
     let registries: Vec<&str> = st
         .cfg
         .registries
