@@ -116,6 +116,25 @@ async fn until_text(c: &Client, secs: u64, what: &str) {
     }
 }
 
+/// The visible text of the first element matching `css`.
+async fn text_of(c: &Client, css: &str) -> String {
+    c.find(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("no `{css}` on the page: {e}"))
+        .text()
+        .await
+        .unwrap()
+}
+
+/// What a script that returns a boolean returns.
+async fn js_bool(c: &Client, script: &str) -> bool {
+    c.execute(script, vec![])
+        .await
+        .unwrap()
+        .as_bool()
+        .unwrap_or_else(|| panic!("`{script}` returned no boolean"))
+}
+
 async fn sign_in(c: &Client, base: &str, who: &str, key: &str) {
     c.goto(&format!("{base}/ui")).await.unwrap();
     let at = c.current_url().await.unwrap();
@@ -234,13 +253,7 @@ async fn journeys_through_the_dashboard_in_chromium() {
         .unwrap();
     // st-1 runs it (auto); it moves to st-2, which waits for its operator.
     until_text(&creator, 120, "awaiting approval").await;
-    let live = creator
-        .find(Locator::Css("#live ol.lane"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let live = text_of(&creator, "#live ol.lane").await;
     assert!(live.contains("st-1 done"), "{live}");
     shot(&creator, "02-creator-train-awaiting-approval").await;
 
@@ -255,12 +268,7 @@ async fn journeys_through_the_dashboard_in_chromium() {
 
     // The creator's page, never reloaded, follows it to the end.
     until_text(&creator, 180, "finished").await;
-    let same: bool = creator
-        .execute("return window.__sameDocument === true", vec![])
-        .await
-        .unwrap()
-        .as_bool()
-        .unwrap();
+    let same: bool = js_bool(&creator, "return window.__sameDocument === true").await;
     assert!(same, "the page was reloaded");
     until_text(&creator, 30, "creator (results) done").await;
     assert!(text(&creator)
@@ -308,13 +316,7 @@ async fn journeys_through_the_dashboard_in_chromium() {
         .await
         .unwrap();
     until_text(&creator, 10, "data not consented").await;
-    let shown = creator
-        .find(Locator::Css(".reason"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let shown = text_of(&creator, ".reason").await;
     assert!(
         shown.contains("<script>window.__pwned = 1</script>"),
         "{shown}"
@@ -323,13 +325,8 @@ async fn journeys_through_the_dashboard_in_chromium() {
         shown.contains("\\u{1b}[31m"),
         "the escape shown as text: {shown}"
     );
-    let pwned = creator
-        .execute("return window.__pwned === undefined", vec![])
-        .await
-        .unwrap();
-    assert_eq!(
-        pwned,
-        serde_json::Value::Bool(true),
+    assert!(
+        js_bool(&creator, "return window.__pwned === undefined").await,
         "a script from the reason ran"
     );
     shot(&creator, "06-creator-reads-the-rejection").await;
@@ -390,13 +387,7 @@ async fn journeys_through_the_dashboard_in_chromium() {
         assert!(Instant::now() < end, "t3 never reviewable at st-3:\n{t}");
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
-    let review = op
-        .find(Locator::Css("section.review"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let review = text_of(&op, "section.review").await;
     for want in [
         t3.as_str(),
         "creator",
@@ -423,20 +414,9 @@ async fn journeys_through_the_dashboard_in_chromium() {
     until_text(&op, 60, "<script>window.__pwned = 3</script>").await;
     shot(&op, "10-station-run-live").await;
     until_text(&op, 120, "Ended since the watcher started (1)").await;
-    let same: bool = op
-        .execute("return window.__sameDocument === true", vec![])
-        .await
-        .unwrap()
-        .as_bool()
-        .unwrap();
+    let same: bool = js_bool(&op, "return window.__sameDocument === true").await;
     assert!(same, "the runs page was reloaded");
-    let out = op
-        .find(Locator::Css("pre.output"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let out = text_of(&op, "pre.output").await;
     assert!(
         out.contains("[train] <script>window.__pwned = 3</script>"),
         "{out}"
@@ -446,13 +426,8 @@ async fn journeys_through_the_dashboard_in_chromium() {
         "the escape shown as text: {out}"
     );
     assert!(text(&op).await.contains("pushed"));
-    let pwned = op
-        .execute("return window.__pwned === undefined", vec![])
-        .await
-        .unwrap();
-    assert_eq!(
-        pwned,
-        serde_json::Value::Bool(true),
+    assert!(
+        js_bool(&op, "return window.__pwned === undefined").await,
         "a script from the output ran"
     );
     keyboard_and_labels(&op, "the station's runs").await;

@@ -12,13 +12,13 @@ use crate::auth::{key_matches, Principal};
 use crate::clock::now_ms;
 use axum::extract::{FromRequestParts, Query, State};
 use axum::http::request::Parts;
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::Form;
 use maud::html;
 use pht_web::guard::{
-    behind_tls, cleared_cookie, cookie_token, csrf_matches, csrf_token, new_token, same_origin,
-    session_cookie, token_hash,
+    behind_tls, cleared_cookie, cookie_token, csrf_matches, csrf_token, new_token,
+    redirect_with_cookie, same_origin, session_cookie, token_hash, CsrfForm,
 };
 use route_wire::PrincipalId;
 
@@ -185,16 +185,7 @@ pub async fn login(
     }
     tracing::info!(principal = %pid, "dashboard: signed in");
     let cookie = session_cookie(SESSION_COOKIE, &token, "/ui", ttl, behind_tls(&headers));
-    let mut r = Redirect::to("/ui").into_response();
-    if let Ok(v) = HeaderValue::from_str(&cookie) {
-        r.headers_mut().insert(header::SET_COOKIE, v);
-    }
-    r
-}
-
-#[derive(serde::Deserialize)]
-pub struct CsrfForm {
-    csrf: String,
+    redirect_with_cookie("/ui", &cookie)
 }
 
 /// `POST /ui/logout`: the session ends here and in the browser.
@@ -210,10 +201,5 @@ pub async fn logout(
     if let Err(e) = st.db.end_session(&v.token_hash).await {
         return page::failure(&e.into());
     }
-    let mut r = Redirect::to("/ui/login?m=out").into_response();
-    r.headers_mut().insert(
-        header::SET_COOKIE,
-        HeaderValue::from_str(&cleared_cookie(SESSION_COOKIE, "/ui")).expect("a cookie of ASCII"),
-    );
-    r
+    redirect_with_cookie("/ui/login?m=out", &cleared_cookie(SESSION_COOKIE, "/ui"))
 }

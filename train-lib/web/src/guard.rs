@@ -5,7 +5,7 @@
 
 use aws_lc_rs::digest::{digest, SHA256};
 use axum::http::{header, HeaderMap, HeaderValue};
-use axum::response::Response;
+use axum::response::{IntoResponse, Redirect, Response};
 use base64::Engine;
 
 /// Every page's Content-Security-Policy: scripts, styles and connections from this origin
@@ -90,6 +90,22 @@ pub fn session_cookie(name: &str, token: &str, path: &str, max_age_secs: u64, tl
 /// The `Set-Cookie` value that ends a session in the browser.
 pub fn cleared_cookie(name: &str, path: &str) -> String {
     format!("{name}=; Path={path}; HttpOnly; SameSite=Strict; Max-Age=0")
+}
+
+/// A redirect to `to` that sets the cookie `set_cookie` (sign-in, sign-out).
+pub fn redirect_with_cookie(to: &str, set_cookie: &str) -> Response {
+    let mut r = Redirect::to(to).into_response();
+    if let Ok(v) = HeaderValue::from_str(set_cookie) {
+        r.headers_mut().insert(header::SET_COOKIE, v);
+    }
+    r
+}
+
+/// A form that carries only its CSRF token (sign-out, "check again").
+#[derive(Debug, serde::Deserialize)]
+pub struct CsrfForm {
+    /// The session's CSRF token, as the page gave it.
+    pub csrf: String,
 }
 
 /// Whether the request came over TLS through a reverse proxy (then cookies are `Secure`).

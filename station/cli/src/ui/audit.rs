@@ -72,7 +72,7 @@ fn read(ui: &St) -> Result<(Vec<Record>, Flash), Flash> {
 pub async fn history(State(ui): State<St>, op: Operator) -> Response {
     let (records, verdict) = match read(&ui) {
         Ok(x) => x,
-        Err(f) => return page::page(&ui.station, &op, "Past runs", Some(&f), html! {}),
+        Err(f) => return page::page(&ui.station, &op.csrf, "Past runs", Some(&f), html! {}),
     };
     let decided: Vec<&Record> = records
         .iter()
@@ -108,14 +108,14 @@ pub async fn history(State(ui): State<St>, op: Operator) -> Response {
             }
         }
     };
-    page::page(&ui.station, &op, "Past runs", Some(&verdict), body)
+    page::page(&ui.station, &op.csrf, "Past runs", Some(&verdict), body)
 }
 
 /// `GET /audit`: the log itself, newest first, with its verification.
 pub async fn log(State(ui): State<St>, op: Operator) -> Response {
     let (records, verdict) = match read(&ui) {
         Ok(x) => x,
-        Err(f) => return page::page(&ui.station, &op, "Audit log", Some(&f), html! {}),
+        Err(f) => return page::page(&ui.station, &op.csrf, "Audit log", Some(&f), html! {}),
     };
     let body = html! {
         h1 { "Audit log" }
@@ -142,5 +142,5 @@ pub async fn log(State(ui): State<St>, op: Operator) -> Response {
             }
         }
     };
-    page::page(&ui.station, &op, "Audit log", Some(&verdict), body)
+    page::page(&ui.station, &op.csrf, "Audit log", Some(&verdict), body)
 }

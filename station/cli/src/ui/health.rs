@@ -10,6 +10,7 @@ use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::Form;
 use maud::html;
+use pht_web::guard::CsrfForm;
 use pht_web::time::ago;
 use station::doctor::{diagnose, Check, Inputs, Outcome};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -73,12 +74,7 @@ pub async fn page(State(ui): State<St>, op: Operator) -> Response {
             }
         }
     };
-    page::page(&ui.station, &op, "Health", None, body)
-}
-
-#[derive(serde::Deserialize)]
-pub struct CsrfForm {
-    csrf: String,
+    page::page(&ui.station, &op.csrf, "Health", None, body)
 }
 
 /// `POST /health`: forget the last result and show a new one.

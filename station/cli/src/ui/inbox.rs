@@ -40,7 +40,7 @@ async fn render(ui: &St, op: &Operator, flash: Option<Flash>) -> Response {
         Ok(i) => i.items,
         Err(e) => {
             let f = Flash::error(format!("The route service did not answer: {e}"));
-            return page::page(&ui.station, op, "Inbox", Some(&f), html! {});
+            return page::page(&ui.station, &op.csrf, "Inbox", Some(&f), html! {});
         }
     };
     // Read beside the running watcher (no lock taken); nothing yet if it has not looked.
@@ -76,7 +76,7 @@ async fn render(ui: &St, op: &Operator, flash: Option<Flash>) -> Response {
             }
         }
     };
-    page::page(&ui.station, op, "Inbox", flash.as_ref(), body)
+    page::page(&ui.station, &op.csrf, "Inbox", flash.as_ref(), body)
 }
 
 /// One waiting train's review pane.

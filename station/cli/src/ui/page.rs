@@ -1,6 +1,5 @@
 //! The station dashboard's page frame: navigation, sign-out, error pages.
 
-use super::session::Operator;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use maud::{html, Markup};
@@ -10,10 +9,10 @@ use route_wire::StationId;
 
 const CSS: &str = "/static/ui.css";
 
-/// A page for the signed-in operator.
+/// A page for the signed-in operator (`csrf`: the session's token, for sign-out).
 pub fn page(
     station: &StationId,
-    op: &Operator,
+    csrf: &str,
     title: &str,
     flash: Option<&Flash>,
     body: Markup,
@@ -27,7 +26,7 @@ pub fn page(
             a href="/audit" { "Audit log" }
             a href="/health" { "Health" }
             form.inline method="post" action="/logout" {
-                input type="hidden" name="csrf" value=(op.csrf);
+                input type="hidden" name="csrf" value=(csrf);
                 button type="submit" { "Sign out" }
             }
         }

@@ -27,7 +27,7 @@ pub async fn page(State(ui): State<St>, op: Operator) -> Response {
         }
         script src="/static/station.js" {}
     };
-    page::page(&ui.station, &op, "Runs", None, body)
+    page::page(&ui.station, &op.csrf, "Runs", None, body)
 }
 
 /// `GET /runs/live`: the runs, for the page's script to put in place.

@@ -4,13 +4,13 @@ use super::page::{self, Flash};
 use super::St;
 use axum::extract::{FromRequestParts, Query, State};
 use axum::http::request::Parts;
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::Form;
 use maud::html;
 use pht_web::guard::{
-    behind_tls, cleared_cookie, cookie_token, csrf_matches, csrf_token, new_token, same_origin,
-    session_cookie, token_hash,
+    behind_tls, cleared_cookie, cookie_token, csrf_matches, csrf_token, new_token,
+    redirect_with_cookie, same_origin, session_cookie, token_hash, CsrfForm,
 };
 use secrecy::ExposeSecret;
 use std::collections::HashMap;
@@ -164,16 +164,7 @@ pub async fn login(State(ui): State<St>, headers: HeaderMap, Form(f): Form<Login
     ui.sessions.add(token_hash(&token));
     tracing::info!("station dashboard: signed in");
     let cookie = session_cookie(COOKIE, &token, "/", TTL.as_secs(), behind_tls(&headers));
-    let mut r = Redirect::to("/").into_response();
-    if let Ok(v) = HeaderValue::from_str(&cookie) {
-        r.headers_mut().insert(header::SET_COOKIE, v);
-    }
-    r
-}
-
-#[derive(serde::Deserialize)]
-pub struct CsrfForm {
-    csrf: String,
+    redirect_with_cookie("/", &cookie)
 }
 
 /// `POST /logout`.
@@ -187,9 +178,5 @@ pub async fn logout(
         return r;
     }
     ui.sessions.end(&op.hash);
-    let mut r = Redirect::to("/login?m=out").into_response();
-    if let Ok(v) = HeaderValue::from_str(&cleared_cookie(COOKIE, "/")) {
-        r.headers_mut().insert(header::SET_COOKIE, v);
-    }
-    r
+    redirect_with_cookie("/login?m=out", &cleared_cookie(COOKIE, "/"))
 }
