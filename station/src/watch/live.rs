@@ -31,10 +31,8 @@ pub enum LineKind {
 /// One run, as the dashboard shows it.
 #[derive(Debug, Clone)]
 pub struct RunView {
-    /// `train#index`.
-    pub stop: String,
-    /// The train.
-    pub train: String,
+    /// The train stop (`train#index` when shown).
+    pub stop: Stop,
     /// The image it runs, by digest.
     pub image: String,
     /// When it started (ms since the epoch).
@@ -88,10 +86,9 @@ impl LiveRuns {
     pub fn started(&self, stop: &Stop, image: &str) {
         let mut runs = self.runs.lock().unwrap_or_else(|p| p.into_inner());
         // A run again of the same stop replaces the one shown.
-        runs.retain(|r| r.stop != stop.to_string());
+        runs.retain(|r| r.stop != *stop);
         runs.push_front(RunView {
-            stop: stop.to_string(),
-            train: stop.train.to_string(),
+            stop: stop.clone(),
             image: image.to_string(),
             started_ms: now_ms(),
             stage: "starting".into(),
@@ -102,9 +99,9 @@ impl LiveRuns {
     }
 
     fn with(&self, stop: &Stop, f: impl FnOnce(&mut RunView)) {
-        let key = stop.to_string();
+        // Called for every line a train prints: compared by value, nothing formatted.
         let mut runs = self.runs.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(r) = runs.iter_mut().find(|r| r.stop == key) {
+        if let Some(r) = runs.iter_mut().find(|r| r.stop == *stop) {
             f(r);
         }
     }
@@ -183,7 +180,9 @@ mod tests {
         let all = live.snapshot();
         assert_eq!(all.iter().filter(|r| r.ended.is_some()).count(), MAX_ENDED);
         // The run in hand stays, however many end after it.
-        assert!(all.iter().any(|r| r.stop == "t0#0" && r.ended.is_none()));
-        assert_eq!(all[0].stop, format!("t{}#0", MAX_ENDED + 3));
+        assert!(all
+            .iter()
+            .any(|r| r.stop.to_string() == "t0#0" && r.ended.is_none()));
+        assert_eq!(all[0].stop.to_string(), format!("t{}#0", MAX_ENDED + 3));
     }
 }

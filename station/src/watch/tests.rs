@@ -309,10 +309,16 @@ async fn a_run_that_panics_costs_that_train_only_and_the_watcher_goes_on() {
     assert_eq!(*runner.sweeps.lock().unwrap(), 3);
     // The dashboard's view: both runs ended, the calm one pushed, the crash said as such.
     let shown = live.snapshot();
-    let calm = shown.iter().find(|r| r.train == "calm").unwrap();
+    let calm = shown
+        .iter()
+        .find(|r| r.stop.train.as_str() == "calm")
+        .unwrap();
     let e = calm.ended.as_ref().unwrap();
     assert!(e.pushed && e.outcome.contains(&d('b').to_string()), "{e:?}");
-    let crash = shown.iter().find(|r| r.train == "crash").unwrap();
+    let crash = shown
+        .iter()
+        .find(|r| r.stop.train.as_str() == "crash")
+        .unwrap();
     let e = crash.ended.as_ref().unwrap();
     assert!(
         !e.pushed && e.outcome.starts_with("error: ") && e.outcome.contains("boom in"),

@@ -51,7 +51,7 @@ fn runs(ui: &St) -> Markup {
         }
         @for r in &now_running {
             section.review {
-                h3 { "Train " code { (r.train) } }
+                h3 { "Train " code { (r.stop.train) } }
                 p { "Stage: " span.state.moving { (r.stage) } " · started " (ago(now, r.started_ms as i64)) " ago · image " code { (text(&r.image)) } }
                 (output(r))
             }
@@ -65,7 +65,7 @@ fn runs(ui: &St) -> Markup {
                 // The newest is open: its output is what the operator came for.
                 details.review open[i == 0] {
                     summary {
-                        "Train " code { (r.train) } " — "
+                        "Train " code { (r.stop.train) } " — "
                         @if e.pushed { span.state.ok { "pushed" } } @else { span.state.bad { "not pushed" } }
                         " · " (when(e.at_ms as i64))
                     }
