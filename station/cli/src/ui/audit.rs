@@ -35,16 +35,34 @@ fn read(ui: &St) -> Result<(Vec<Record>, Flash), Flash> {
             "This station has no [audit] log in its configuration.",
         ));
     };
-    let key = train_lib::keys::PrivateKey::from_file_with_password_env(
-        &ui.key_path,
-        ui.cfg.station.key_password_env.as_deref(),
-    )
-    .map_err(|e| {
-        Flash::error(format!(
-            "The station key, to check the log's signed head: {e}"
-        ))
-    })?;
-    match AuditLog::new(path).verify(key.public()) {
+    let log = AuditLog::new(path);
+    // The public half kept from the last check: no private key read (and no password's key
+    // derivation) per page. Only when it no longer verifies (the watcher took a rotated key
+    // into use) is the key file read again.
+    let cached = ui
+        .audit_key
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .clone();
+    let mut checked = cached.as_ref().map(|k| log.verify(k));
+    if !matches!(checked, Some(Ok(_))) {
+        let key = train_lib::keys::PrivateKey::from_file_with_password_env(
+            &ui.key_path,
+            ui.cfg.station.key_password_env.as_deref(),
+        )
+        .map_err(|e| {
+            Flash::error(format!(
+                "The station key, to check the log's signed head: {e}"
+            ))
+        })?;
+        let public = key.public().clone();
+        if cached.as_ref() != Some(&public) {
+            checked = Some(log.verify(&public));
+            *ui.audit_key.lock().unwrap_or_else(|p| p.into_inner()) = Some(public);
+        }
+    }
+    // Verified with the cached key, or with the key just read (which is then cached).
+    match checked.expect("set above when nothing was cached") {
         Ok(records) => {
             let n = records.len();
             Ok((

@@ -49,6 +49,8 @@ pub struct Ui {
     pub tmp: PathBuf,
     sessions: session::Sessions,
     health: health::Cache,
+    /// The station key's public half, as last read (see `audit::read`).
+    audit_key: std::sync::Mutex<Option<train_lib::keys::PublicKey>>,
 }
 
 impl Ui {
@@ -73,6 +75,7 @@ impl Ui {
             tmp,
             sessions: Default::default(),
             health: Default::default(),
+            audit_key: Default::default(),
         }
     }
 }
