@@ -10,6 +10,8 @@ pub mod engine;
 pub mod events;
 #[cfg(test)]
 mod fake;
+#[cfg(feature = "kubernetes")]
+pub mod k8s;
 pub mod output;
 pub mod results;
 pub mod run;
