@@ -4,7 +4,7 @@
 # (train-lib/fuzz/corpus/<target>) seeds each run; what the run finds goes to a scratch
 # corpus under the fuzz crate's target/, and a crash fails the script, naming the input that
 # reproduces it (train-lib/fuzz/artifacts/<target>/). Add that input to the committed corpus
-# with the fix: `cargo test` replays it from then on (tests/tests/fuzz_corpus.rs).
+# with the fix: `cargo test` replays it from then on (tests/fuzz-bodies/tests/corpus.rs).
 #
 #   scripts/fuzz.sh            # 20 s per target (CI)
 #   PHT_FUZZ_SECONDS=600 scripts/fuzz.sh native_config

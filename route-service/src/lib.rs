@@ -21,10 +21,10 @@ pub mod db;
 pub mod machine;
 pub mod metrics;
 pub mod mover;
-pub mod notify;
+pub use route_registry::notify;
 pub mod serve;
 pub mod submit;
-pub mod token;
+pub use route_registry::token;
 pub mod ui;
 
 pub use config::Config;

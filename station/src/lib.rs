@@ -8,8 +8,6 @@ pub mod disk;
 pub mod doctor;
 pub mod engine;
 pub mod events;
-#[cfg(test)]
-mod fake;
 #[cfg(feature = "kubernetes")]
 pub mod k8s;
 pub mod output;

@@ -16,7 +16,7 @@
 
 use crate::audit::{self, AuditError, AuditLog};
 use crate::disk;
-use crate::engine::{ContainerEngine, EngineError};
+use crate::engine::{EngineError, LeftoverKind, TrainEngine};
 use crate::workdir;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -37,9 +37,9 @@ pub enum SweepError {
 /// What a sweep removed.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Swept {
-    /// Containers removed.
+    /// Containers (Jobs, pods) removed.
     pub containers: usize,
-    /// Volumes removed.
+    /// Volumes (claims) removed.
     pub volumes: usize,
     /// Loop devices detached.
     pub loop_devices: usize,
@@ -65,7 +65,7 @@ pub fn host() -> String {
 
 /// Removes the leftovers of dead runs of `station` on this host; `tmp` is where work
 /// directories are made. With an audit log, records their runs as `interrupted`.
-pub async fn sweep<E: ContainerEngine>(
+pub async fn sweep<E: TrainEngine>(
     engine: &E,
     station: &str,
     tmp: &Path,
@@ -97,8 +97,8 @@ pub async fn sweep<E: ContainerEngine>(
         }
     };
     let mut leftovers = engine.leftovers(station, &host()).await?;
-    // Containers before volumes: a volume in use cannot be removed.
-    leftovers.sort_by_key(|l| !l.container);
+    // Containers (Jobs, pods) before volumes (claims): storage in use cannot be removed.
+    leftovers.sort_by_key(|l| l.kind);
     for l in leftovers {
         let Some(dir) = l.workdir.as_deref().and_then(|w| ours(Path::new(w))) else {
             continue;
@@ -106,12 +106,10 @@ pub async fn sweep<E: ContainerEngine>(
         if !is_dead(&dir, &mut dead) {
             continue;
         }
-        if l.container {
-            engine.remove(&l.id).await?;
-            out.containers += 1;
-        } else {
-            engine.remove_volume(&l.id).await?;
-            out.volumes += 1;
+        engine.remove_leftover(&l).await?;
+        match l.kind {
+            LeftoverKind::Runner => out.containers += 1,
+            LeftoverKind::Storage => out.volumes += 1,
         }
     }
     let dirs: Vec<PathBuf> = dead.keys().cloned().collect();
@@ -168,8 +166,8 @@ fn canonical(p: &Path) -> PathBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::{Exit, Leftover};
-    use crate::fake::Fake;
+    use crate::engine::fake::FakeEngine as Fake;
+    use crate::engine::{End, Leftover};
 
     #[tokio::test]
     async fn removes_what_dead_runs_left_and_records_them_and_spares_live_ones() {
@@ -188,20 +186,20 @@ mod tests {
             r.workdir = Some(dir.display().to_string());
             log.append(&key, r).unwrap();
         }
-        let fake = Fake::new(Exit::Code(0), vec![]);
+        let fake = Fake::new(End::Exited(0), vec![]);
         *fake.leftovers.lock().unwrap() = vec![
             Leftover {
-                container: false,
+                kind: LeftoverKind::Storage,
                 id: "vol-dead".into(),
                 workdir: Some(dead_dir.display().to_string()),
             },
             Leftover {
-                container: true,
+                kind: LeftoverKind::Runner,
                 id: "ctr-dead".into(),
                 workdir: Some(dead_dir.display().to_string()),
             },
             Leftover {
-                container: true,
+                kind: LeftoverKind::Runner,
                 id: "ctr-live".into(),
                 workdir: Some(live.path().display().to_string()),
             },
@@ -251,9 +249,9 @@ mod tests {
         r.run_id = Some("elsewhere".into());
         r.workdir = Some(dir.display().to_string());
         log.append(&key, r).unwrap();
-        let fake = Fake::new(Exit::Code(0), vec![]);
+        let fake = Fake::new(End::Exited(0), vec![]);
         *fake.leftovers.lock().unwrap() = vec![Leftover {
-            container: true,
+            kind: LeftoverKind::Runner,
             id: "ctr-elsewhere".into(),
             workdir: Some(dir.display().to_string()),
         }];

@@ -2,7 +2,6 @@
 //! `scripts/services.sh`, keys, trains and the offline test master image.
 
 pub mod flaky;
-pub mod fuzz;
 pub mod route;
 pub mod tls;
 pub mod watch;

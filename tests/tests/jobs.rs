@@ -80,7 +80,7 @@ async fn two_jobs_in_one_process_one_cancelled_the_other_pushed() {
             },
         ));
     }
-    let engine = station::engine::Engine::connect().unwrap();
+    let engine = station::engine::docker::Docker::connect().unwrap();
     let (kept_token, cancel_token) = (CancellationToken::new(), CancellationToken::new());
     let mut kept_summary = station::run::Summary::default();
     let mut cancelled_summary = station::run::Summary::default();

@@ -54,7 +54,7 @@ pub(super) fn key(cfg: &StationConfig, out: &mut Vec<Check>) -> Option<PrivateKe
 pub(super) async fn engine(out: &mut Vec<Check>) {
     let name = "docker engine";
     let fix = "start it (`systemctl start docker`) or point DOCKER_HOST at it; the station runs as a user that may use its socket";
-    match crate::engine::Engine::connect() {
+    match crate::engine::docker::Docker::connect() {
         Err(e) => out.push(Check::failed(name, e.to_string(), fix)),
         Ok(eng) => {
             match tokio::time::timeout(std::time::Duration::from_secs(20), eng.version()).await {

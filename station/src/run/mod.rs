@@ -8,18 +8,18 @@
 //! id, and a cancelled job stops at its next step (an engine call in flight is waited for),
 //! cleans up and records `interrupted`.
 
-mod container;
+mod job;
 mod outcome;
 mod policy;
 
-pub use container::{run_container, Job};
-pub use outcome::{Decision, DiskUse, Failure, Refusal, Summary, Timings};
+pub use crate::engine::DiskUse;
+pub use job::{run_job, Job};
+pub use outcome::{Decision, Failure, Refusal, Summary, Timings};
 pub use policy::{Launch, UNSIGNED_NEEDS_POLICY};
 
 use crate::audit::{self, AuditLog, TrainLock};
 use crate::config::StationConfig;
-use crate::disk::ScratchDisk;
-use crate::engine::{self as eng, ContainerEngine};
+use crate::engine::{self as eng, TrainEngine};
 use crate::events::Events;
 use crate::output::escape;
 use crate::sweep;
@@ -73,7 +73,7 @@ struct Ctx<'a, E> {
 
 /// Runs the whole station step; the summary is filled in as far as it got, also on failure,
 /// and the decision is appended to the audit log (when there is one).
-pub async fn run<E: ContainerEngine>(
+pub async fn run<E: TrainEngine>(
     engine: &E,
     req: &RunRequest,
     cancel: &CancellationToken,
@@ -153,7 +153,7 @@ pub async fn run<E: ContainerEngine>(
     out
 }
 
-async fn steps<E: ContainerEngine>(
+async fn steps<E: TrainEngine>(
     ctx: &Ctx<'_, E>,
     lock: &mut Option<TrainLock>,
     summary: &mut Summary,
@@ -243,7 +243,7 @@ async fn steps<E: ContainerEngine>(
     req.events.stage(ctx.run_id, crate::events::Stage::Running);
 
     let t = Instant::now();
-    let exit = run_on_disk(ctx, &pulled, &launch, summary).await;
+    let exit = run_train(ctx, &pulled, &launch, summary).await;
     summary.seconds.run = t.elapsed().as_secs_f64();
     summary.exit_code = Some(exit?);
 
@@ -278,9 +278,9 @@ async fn steps<E: ContainerEngine>(
     Ok(())
 }
 
-/// Records `started`, gives the run its fixed-size disk as its `/opt` volume, runs the
-/// container, and removes the volume and the disk again; a train that filled its disk failed.
-async fn run_on_disk<E: ContainerEngine>(
+/// Records `started` and runs the train on the engine (which removes what it made, its disk
+/// included); a train that filled its disk failed.
+async fn run_train<E: TrainEngine>(
     ctx: &Ctx<'_, E>,
     pulled: &img::PulledTrain,
     launch: &Launch,
@@ -307,43 +307,31 @@ async fn run_on_disk<E: ContainerEngine>(
             pulled.pinned.reference.to_string(),
         ),
     ];
-    let quota = limits.disk_mib << 20;
-    let dir = ctx.work.path().to_path_buf();
-    let mut disk = tokio::task::spawn_blocking(move || ScratchDisk::create(&dir, quota))
-        .await
-        .map_err(|e| io("making the train's disk")(std::io::Error::other(e)))??;
-    let volume = format!("pht-{}", ctx.run_id);
-    ctx.engine
-        .create_volume(&volume, disk.device(), &labels)
-        .await?;
     let job = Job {
         limits,
         station: &req.station,
         data: &req.data,
         train_dir: &pulled.dir,
         launch,
-        volume: &volume,
         labels,
         run_id: ctx.run_id,
         events: req.events.clone(),
     };
-    let out = run_container(ctx.engine, &job, ctx.work.path(), ctx.cancel).await;
-    let removed = ctx.engine.remove_volume(&volume).await;
-    disk.detach()?;
-    removed?;
-    let full = disk.full()?;
-    summary.disk = Some(DiskUse {
-        quota_bytes: quota,
-        host_bytes: disk.host_bytes(),
-        full,
-    });
-    match out {
-        Ok(_) if full => Err(Failure::TrainFailed(format!(
+    let code = run_job(
+        ctx.engine,
+        &job,
+        ctx.work.path(),
+        ctx.cancel,
+        &mut summary.disk,
+    )
+    .await?;
+    if summary.disk.as_ref().is_some_and(|d| d.full) {
+        return Err(Failure::TrainFailed(format!(
             "it filled its disk (limits.disk_mib = {} MiB): writes past it failed, so its results may be cut short",
             limits.disk_mib
-        ))),
-        out => out,
+        )));
     }
+    Ok(code)
 }
 
 #[derive(Clone, Copy)]

@@ -3,7 +3,7 @@
 
 use crate::audit::AuditError;
 use crate::disk::DiskError;
-use crate::engine::EngineError;
+use crate::engine::{DiskUse, EngineError};
 use serde::{Deserialize, Serialize};
 use std::fmt::Display;
 use train_image::{ImageError, PushReport};
@@ -220,15 +220,4 @@ pub struct Timings {
     pub push: f64,
     /// Everything.
     pub total: f64,
-}
-
-/// The train's disk.
-#[derive(Debug, Default, Clone, Serialize)]
-pub struct DiskUse {
-    /// Its size (`limits.disk_mib`).
-    pub quota_bytes: u64,
-    /// What it took of the host's disk when the run ended.
-    pub host_bytes: u64,
-    /// Whether the train filled it.
-    pub full: bool,
 }

@@ -43,7 +43,7 @@ pub use state::{Inspection, State, StateError, Status};
 
 use crate::audit::{AuditError, AuditLog};
 use crate::config::StationConfig;
-use crate::engine::ContainerEngine;
+use crate::engine::TrainEngine;
 use crate::events::Stage;
 use futures_util::stream::{FuturesUnordered, StreamExt};
 use plan::Stop;
@@ -149,7 +149,7 @@ impl<S> Watcher<S> {
 }
 
 /// Watches until `stop` is cancelled, then ends the runs in hand and returns.
-pub async fn watch<E: ContainerEngine, S: RouteService>(
+pub async fn watch<E: TrainEngine, S: RouteService>(
     engine: &E,
     req: WatchRequest<S>,
     stop: CancellationToken,

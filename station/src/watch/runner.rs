@@ -3,7 +3,7 @@
 //! the sweep that cleans up after a run that died (a panic) and closes its audit record.
 
 use crate::audit::AuditLog;
-use crate::engine::ContainerEngine;
+use crate::engine::TrainEngine;
 use crate::run::{self, Failure, RunRequest, Summary};
 use std::future::Future;
 use std::path::Path;
@@ -33,7 +33,7 @@ pub trait Runner {
 /// The run pipeline on a container engine.
 pub struct Pipeline<'e, E>(pub &'e E);
 
-impl<E: ContainerEngine> Runner for Pipeline<'_, E> {
+impl<E: TrainEngine> Runner for Pipeline<'_, E> {
     async fn run(
         &self,
         req: &RunRequest,

@@ -162,11 +162,10 @@ impl Runner for FakeRunner {
             let mut down = self.engine_down_for.lock().unwrap();
             if *down > 0 {
                 *down -= 1;
-                return Err(Failure::Engine(crate::engine::EngineError::Docker {
-                    what: "creating the train's /opt volume".into(),
-                    source: bollard::errors::Error::SocketNotFoundError(
-                        "/var/run/docker.sock".into(),
-                    ),
+                return Err(Failure::Engine(crate::engine::EngineError::Unreachable {
+                    engine: "Docker engine",
+                    detail: "creating the train's /opt volume: socket not found".into(),
+                    hint: "start it",
                 }));
             }
         }

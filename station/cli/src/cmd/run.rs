@@ -45,7 +45,7 @@ pub async fn run(a: RunArgs) -> Result<Ended> {
         tmp: std::env::temp_dir(),
         credentials: Vec::new(),
     };
-    let engine = engine::Engine::connect()?;
+    let engine = engine::docker::Docker::connect()?;
     // Ctrl-C or SIGTERM cancels the job: it stops at its next step (an engine call in flight
     // is waited for), removes its container, volume, disk and work directory, and records
     // `interrupted`. A second signal exits at once; the next start of the station removes what

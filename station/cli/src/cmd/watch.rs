@@ -28,7 +28,7 @@ pub async fn run(a: WatchArgs) -> Result<Ended> {
     )?;
     let pw = ctx.cfg.station.key_password_env.clone();
     let key = load_key(&key_path, pw.as_deref())?;
-    let engine = engine::Engine::connect()?;
+    let engine = engine::docker::Docker::connect()?;
     let stop = CancellationToken::new();
     let signals = tokio::spawn(on_signals(stop.clone()));
     let live = Arc::new(watch::live::LiveRuns::default());

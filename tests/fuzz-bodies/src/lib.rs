@@ -1,5 +1,5 @@
 //! The bodies of the fuzz targets (`train-lib/fuzz`), here so that plain `cargo test` replays
-//! the committed corpus through the same code (`tests/tests/fuzz_corpus.rs`). Each takes
+//! the committed corpus through the same code (`tests/fuzz-bodies/tests/corpus.rs`). Each takes
 //! untrusted bytes and asserts what must hold whatever they are; none may panic otherwise.
 
 use std::path::Path;
@@ -117,8 +117,8 @@ pub fn oci_manifest(data: &[u8]) {
 /// tag and a repository.
 pub fn notification(data: &[u8]) {
     for pushes in [
-        route_service::notify::distribution(data),
-        route_service::notify::harbor(data),
+        route_registry::notify::distribution(data),
+        route_registry::notify::harbor(data),
     ]
     .into_iter()
     .flatten()
@@ -132,7 +132,7 @@ pub fn notification(data: &[u8]) {
 /// Token scopes as a registry client asks for them: a grant never names a repository that is
 /// not canonical, and never more actions than asked.
 pub fn token_scope(data: &[u8]) {
-    use route_service::token::{grant, is_canonical_repository, parse_scope, Grantee};
+    use route_registry::token::{grant, is_canonical_repository, parse_scope, Grantee};
     let text = String::from_utf8_lossy(data);
     let asked: Vec<_> = text.split(' ').filter_map(parse_scope).collect();
     let who = Grantee::Station {

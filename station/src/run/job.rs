@@ -1,23 +1,22 @@
-//! The container step: the train runs isolated on the verified master image, with the
-//! decrypted train copied into its `/opt` volume through the engine's API, and what it leaves in
-//! `/opt/pht_results` taken out through the hardened reader. The container is removed on every
-//! path out, also when the job is cancelled (the engine call in flight is waited for first).
+//! The train step, on whatever engine the station runs: the decrypted train goes in as a tar
+//! stream (the engine puts it in `/opt`), the train runs isolated on the verified master image,
+//! and what it leaves in `/opt/pht_results` comes back through the hardened reader. The
+//! engine removes what it made on every path out, also when the job is cancelled.
 
 use super::outcome::{io, Failure, INTERRUPTED};
 use super::policy::Launch;
 use crate::config::Limits;
-use crate::engine::{ContainerEngine, ContainerSpec, Exit, OutputSink};
+use crate::engine::{DiskUse, End, EngineError, OutputSink, TrainEngine, TrainJob};
 use crate::events::Events;
 use crate::output::TrainOutput;
 use crate::results;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 use tokio_util::sync::CancellationToken;
-use train_lib::layout::{self, MOUNT, RESULTS_DIR};
+use train_lib::layout::{MOUNT, RESULTS_DIR};
 
-/// One container run: everything [`run_container`] needs.
+/// One train run: everything [`run_job`] needs.
 pub struct Job<'a> {
     /// The limits it runs within.
     pub limits: &'a Limits,
@@ -29,9 +28,7 @@ pub struct Job<'a> {
     pub train_dir: &'a Path,
     /// What runs.
     pub launch: &'a Launch,
-    /// The run's `/opt` volume.
-    pub volume: &'a str,
-    /// The labels of the container (run, station, host, work directory, train).
+    /// The labels of what the engine makes (run, station, host, work directory, train).
     pub labels: Vec<(String, String)>,
     /// The run's id.
     pub run_id: &'a str,
@@ -78,67 +75,21 @@ fn output_sink(job: &Job<'_>) -> (OutputSink, impl FnOnce()) {
     (sink, move || out.lock().expect("not poisoned").finish())
 }
 
-/// Runs the container and replaces `pht_results` in the train directory with what it left
-/// there; returns its exit code (0). The container is removed on every path out.
-pub async fn run_container<E: ContainerEngine>(
-    engine: &E,
+/// The tar of the train directory (without its results' plaintext owner: the run's user
+/// owns `pht_results`), streamed chunk by chunk. If making it fails, `stop` is cancelled
+/// before the stream ends, so an engine never starts a train on a partial `/opt`.
+fn opt_stream(
     job: &Job<'_>,
-    work: &Path,
-    cancel: &CancellationToken,
-) -> Result<i64, Failure> {
-    let (limits, launch) = (job.limits, job.launch);
-    let data = data_mounts(job.data)?;
-    tokio::select! {
-        biased;
-        () = cancel.cancelled() => return Err(Failure::Interrupted(INTERRUPTED.into())),
-        r = engine.ensure_image(&launch.image, &launch.registry) => r?,
-    }
-    let spec = ContainerSpec {
-        image: launch.image.clone(),
-        user: limits.user.to_string(),
-        entrypoint: launch.entrypoint.clone(),
-        cmd: launch.cmd.clone(),
-        memory_bytes: (limits.memory_mib * 1024 * 1024) as i64,
-        nano_cpus: (limits.cpus * 1e9) as i64,
-        pids: limits.pids,
-        env: vec![
-            format!("TRAIN_DATA_PATH={MOUNT}/train_data"),
-            format!("STATION_ID={}", job.station),
-        ],
-        data,
-        volume: job.volume.to_string(),
-        labels: job.labels.clone(),
-    };
-    // Created whatever the token says meanwhile (a create in flight would otherwise leave a
-    // container behind), then removed below on every path.
-    let id = engine.create(&spec).await?;
-    let outcome = in_container(engine, job, &id, work, cancel).await;
-    if let Err(e) = engine.remove(&id).await {
-        job.events.warn(job.run_id, &format!("{e}"));
-    }
-    outcome
-}
-
-/// Upload, start, wait, take the results out: everything that happens to a created container.
-async fn in_container<E: ContainerEngine>(
-    engine: &E,
-    job: &Job<'_>,
-    id: &str,
-    work: &Path,
-    cancel: &CancellationToken,
-) -> Result<i64, Failure> {
-    let limits = job.limits;
-    if cancel.is_cancelled() {
-        return Err(Failure::Interrupted(INTERRUPTED.into()));
-    }
-    let results_dir = job.train_dir.join(RESULTS_DIR);
-    train_lib::tree::private::create_dir_all(&results_dir)
-        .map_err(io(format!("creating {}", results_dir.display())))?;
-    let (sink, rx) = train_image::ChunkSender::channel(1 << 20, 8);
+    stop: CancellationToken,
+) -> (
+    crate::engine::OptStream,
+    tokio::task::JoinHandle<Result<(), train_image::ImageError>>,
+) {
+    let (sink, mut rx) = train_image::ChunkSender::channel(1 << 20, 8);
     let dir = job.train_dir.to_path_buf();
     let owner = train_image::Owner {
-        uid: limits.user.uid.into(),
-        gid: limits.user.gid.into(),
+        uid: job.limits.user.uid.into(),
+        gid: job.limits.user.gid.into(),
     };
     let producer = tokio::task::spawn_blocking(move || -> Result<(), train_image::ImageError> {
         let mut b = tar::Builder::new(sink);
@@ -152,47 +103,95 @@ async fn in_container<E: ContainerEngine>(
         w.flush()
             .map_err(|cause| train_image::ImageError::Io { path: dir, cause })
     });
-    let up = tokio::select! {
-        r = engine.upload(id, MOUNT, rx) => r.map(|()| true),
-        () = cancel.cancelled() => Ok(false),
-    };
-    // The producer ends once the upload stops reading; it is always waited for.
-    let produced = producer.await.expect("tar producer does not panic");
-    if !up? {
+    let (tx, opt) = tokio::sync::mpsc::channel(2);
+    let forward = tokio::spawn(async move {
+        while let Some(b) = rx.recv().await {
+            if tx.send(b).await.is_err() {
+                break;
+            }
+        }
+        // The producer ends once nothing reads; it is always waited for.
+        drop(rx);
+        let produced = producer.await.expect("tar producer does not panic");
+        if produced.is_err() {
+            stop.cancel();
+        }
+        drop(tx);
+        produced
+    });
+    (opt, forward)
+}
+
+/// Runs the train on `engine` and replaces `pht_results` in the train directory with what it
+/// left there; returns its exit code (0). Its disk's use goes to `disk` however it ended.
+pub async fn run_job<E: TrainEngine>(
+    engine: &E,
+    job: &Job<'_>,
+    work: &Path,
+    cancel: &CancellationToken,
+    disk: &mut Option<DiskUse>,
+) -> Result<i64, Failure> {
+    let limits = job.limits;
+    let data = data_mounts(job.data)?;
+    if cancel.is_cancelled() {
         return Err(Failure::Interrupted(INTERRUPTED.into()));
     }
-    produced.map_err(Failure::Image)?;
-    engine.start(id).await?;
+    let results_dir = job.train_dir.join(RESULTS_DIR);
+    train_lib::tree::private::create_dir_all(&results_dir)
+        .map_err(io(format!("creating {}", results_dir.display())))?;
+    let tar_path = work.join("results.tar");
+    let spec = TrainJob {
+        run_id: job.run_id,
+        image: &job.launch.image,
+        registry: &job.launch.registry,
+        entrypoint: job.launch.entrypoint.as_deref(),
+        cmd: &job.launch.cmd,
+        env: vec![
+            ("TRAIN_DATA_PATH".into(), format!("{MOUNT}/train_data")),
+            ("STATION_ID".into(), job.station.to_string()),
+        ],
+        data,
+        limits,
+        work,
+        results: &tar_path,
+        labels: job.labels.clone(),
+    };
+    let stop = cancel.child_token();
+    let (opt, produced) = opt_stream(job, stop.clone());
     job.events.step(
         job.run_id,
         &format!(
-            "running (network none, read-only root, user {}, limit {} s, disk {} MiB)",
+            "running (no network, read-only root, user {}, limit {} s, disk {} MiB)",
             limits.user, limits.timeout_secs, limits.disk_mib
         ),
     );
     let (output, finish) = output_sink(job);
-    let exit = engine
-        .wait(id, Duration::from_secs(limits.timeout_secs), output, cancel)
-        .await;
+    let ran = engine.run(&spec, opt, output, &stop).await;
     finish();
-    match exit? {
-        Exit::TimedOut => {
+    let produced = produced.await.expect("the forwarder does not panic");
+    let ran = match ran {
+        Err(EngineError::Results(m)) => return Err(Failure::TrainFailed(m)),
+        Err(e) => return Err(Failure::Engine(e)),
+        Ok(r) => r,
+    };
+    disk.clone_from(&ran.disk);
+    produced.map_err(Failure::Image)?;
+    match ran.end {
+        End::TimedOut => {
             return Err(Failure::TrainFailed(format!(
                 "no exit within the wall-clock limit of {} s (limits.timeout_secs); it was killed",
                 limits.timeout_secs
             )))
         }
-        Exit::Cancelled => return Err(Failure::Interrupted(INTERRUPTED.into())),
-        Exit::Code(0) => {}
-        Exit::Code(c) => return Err(Failure::TrainFailed(format!("it exited with code {c}"))),
-    }
-    let tar_path = work.join("results.tar");
-    let results_path = layout::results_in_container();
-    tokio::select! {
-        r = engine.download(id, &results_path, &tar_path, limits.results_bytes) => {
-            r.map_err(|e| Failure::TrainFailed(e.to_string()))?;
+        End::OutOfMemory => {
+            return Err(Failure::TrainFailed(format!(
+                "it went over its memory limit of {} MiB (limits.memory_mib) and was killed",
+                limits.memory_mib
+            )))
         }
-        () = cancel.cancelled() => return Err(Failure::Interrupted(INTERRUPTED.into())),
+        End::Cancelled => return Err(Failure::Interrupted(INTERRUPTED.into())),
+        End::Exited(0) => {}
+        End::Exited(c) => return Err(Failure::TrainFailed(format!("it exited with code {c}"))),
     }
     let fresh = work.join("results.new");
     let f = std::fs::File::open(&tar_path).map_err(io("reading the results archive"))?;
@@ -211,8 +210,7 @@ async fn in_container<E: ContainerEngine>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::container_body;
-    use crate::fake::Fake;
+    use crate::engine::fake::FakeEngine as Fake;
 
     fn results_tar(extra: Option<(tar::EntryType, &str)>) -> Vec<u8> {
         let mut b = tar::Builder::new(Vec::new());
@@ -272,38 +270,37 @@ mod tests {
             data: &[],
             train_dir: s.dir.path(),
             launch: &s.launch,
-            volume: "pht-run",
             labels: vec![("org.pht.station.run".into(), "run".into())],
             run_id: "run",
             events: Arc::new(crate::events::Tracing),
         };
-        run_container(fake, &job, s.work.path(), cancel).await
+        run_job(fake, &job, s.work.path(), cancel, &mut None).await
+    }
+
+    fn old_results_kept(s: &Setup) {
+        assert_eq!(
+            std::fs::read(s.dir.path().join("pht_results/old.csv")).unwrap(),
+            b"old"
+        );
     }
 
     #[tokio::test]
-    async fn a_clean_exit_replaces_the_results_and_removes_the_container() {
+    async fn a_clean_exit_replaces_the_results() {
         let s = setup();
-        let fake = Fake::new(Exit::Code(0), results_tar(None));
+        let fake = Fake::new(End::Exited(0), results_tar(None));
         assert_eq!(go(&s, &fake).await.unwrap(), 0);
-        assert_eq!(
-            fake.calls(),
-            [
-                "ensure_image",
-                "create",
-                "upload",
-                "start",
-                "wait",
-                "download",
-                "remove"
-            ]
-        );
+        assert!(fake.started());
         assert!(!s.dir.path().join("pht_results/old.csv").exists());
         assert_eq!(
             std::fs::read(s.dir.path().join("pht_results/new.csv")).unwrap(),
             b"1,2"
         );
+        assert!(
+            !s.work.path().join("results.tar").exists(),
+            "the archive is removed"
+        );
         // What went in: the train root-owned, the results directory owned by the run's user.
-        let up = fake.uploaded.lock().unwrap().clone();
+        let up = fake.opt.lock().unwrap().clone();
         let mut a = tar::Archive::new(&up[..]);
         let mut owners = std::collections::BTreeMap::new();
         for e in a.entries().unwrap() {
@@ -319,125 +316,93 @@ mod tests {
         assert_eq!(owners["pht_results/old.csv"], 65534);
         assert_eq!(owners["pht_train/run.sh"], 0);
         assert_eq!(owners["pht_train"], 0);
-        let spec = fake.spec.lock().unwrap().clone().unwrap();
-        assert_eq!(spec.cmd, ["/opt/pht_train/run.sh"]);
-        assert_eq!(spec.image, "r/master@sha256:00");
+        let asked = fake.asked.lock().unwrap().clone().unwrap();
+        assert_eq!(asked.cmd, ["/opt/pht_train/run.sh"]);
+        assert_eq!(asked.image, "r/master@sha256:00");
+        assert_eq!(asked.labels, [("org.pht.station.run".into(), "run".into())]);
+        assert!(asked
+            .env
+            .contains(&("STATION_ID".to_string(), "st-1".to_string())));
     }
 
     #[tokio::test]
-    async fn failures_remove_the_container_and_keep_the_results_untouched() {
-        for (exit, tar, why) in [
-            (Exit::Code(3), results_tar(None), "exited with code 3"),
-            (Exit::TimedOut, results_tar(None), "wall-clock limit"),
+    async fn every_other_end_fails_the_train_and_keeps_the_results_untouched() {
+        for (end, tar, why) in [
+            (End::Exited(3), results_tar(None), "exited with code 3"),
+            (End::TimedOut, results_tar(None), "wall-clock limit"),
             (
-                Exit::Code(0),
+                End::OutOfMemory,
+                results_tar(None),
+                "over its memory limit of",
+            ),
+            (
+                End::Exited(0),
                 results_tar(Some((tar::EntryType::Symlink, "pht_results/leak"))),
                 "only files and directories",
             ),
             (
-                Exit::Code(0),
+                End::Exited(0),
                 results_tar(Some((tar::EntryType::Link, "pht_results/hard"))),
                 "only files and directories",
             ),
         ] {
             let s = setup();
-            let fake = Fake::new(exit, tar);
+            let fake = Fake::new(end, tar);
             let e = go(&s, &fake).await.unwrap_err();
             assert!(matches!(e, Failure::TrainFailed(_)), "{e:#}");
             assert!(format!("{e:#}").contains(why), "{e:#}");
-            assert_eq!(fake.calls().last(), Some(&"remove"));
-            assert_eq!(fake.calls().iter().filter(|c| **c == "remove").count(), 1);
-            assert_eq!(
-                std::fs::read(s.dir.path().join("pht_results/old.csv")).unwrap(),
-                b"old"
-            );
+            old_results_kept(&s);
         }
     }
 
     #[tokio::test]
-    async fn results_over_the_limit_are_refused() {
+    async fn results_over_the_limit_fail_the_train() {
         let mut s = setup();
         s.limits.results_bytes = 100;
-        let fake = Fake::new(Exit::Code(0), results_tar(None));
+        let fake = Fake::new(End::Exited(0), results_tar(None));
         let e = go(&s, &fake).await.unwrap_err();
+        assert!(matches!(e, Failure::TrainFailed(_)), "{e:#}");
         assert!(format!("{e:#}").contains("results limit"), "{e:#}");
-        assert_eq!(fake.calls().last(), Some(&"remove"));
-    }
-
-    #[test]
-    fn the_container_is_hardened() {
-        let spec = ContainerSpec {
-            image: "r/m@sha256:00".into(),
-            user: "65534:65534".into(),
-            entrypoint: Some(vec!["/bin/sh".into()]),
-            cmd: vec!["/opt/pht_train/run.sh".into()],
-            memory_bytes: 1 << 30,
-            nano_cpus: 1_000_000_000,
-            pids: 64,
-            data: vec![("cohort".into(), "/srv/cohort".into())],
-            env: vec![],
-            volume: "pht-run".into(),
-            labels: vec![("org.pht.station.run".into(), "run".into())],
-        };
-        let b = container_body(&spec);
-        let h = b.host_config.clone().unwrap();
-        assert_eq!(h.network_mode.as_deref(), Some("none"));
-        assert_eq!(b.network_disabled, Some(true));
-        assert_eq!(h.readonly_rootfs, Some(true));
-        assert_eq!(h.cap_drop, Some(vec!["ALL".to_string()]));
-        assert_eq!(h.security_opt, Some(vec!["no-new-privileges".to_string()]));
-        assert_eq!(b.user.as_deref(), Some("65534:65534"));
-        assert_eq!(h.memory, Some(1 << 30));
-        assert_eq!(
-            h.memory_swap,
-            Some(1 << 30),
-            "no swap beyond the memory limit"
-        );
-        assert_eq!(h.pids_limit, Some(64));
-        assert!(h.privileged.is_none() || h.privileged == Some(false));
-        let mounts = h.mounts.unwrap();
-        let opt = mounts
-            .iter()
-            .find(|m| m.target.as_deref() == Some("/opt"))
-            .unwrap();
-        assert_eq!(opt.volume_options.as_ref().unwrap().no_copy, Some(true));
-        assert_eq!(
-            opt.source.as_deref(),
-            Some("pht-run"),
-            "the run's own fixed-size volume"
-        );
-        let data = mounts
-            .iter()
-            .find(|m| m.target.as_deref() == Some("/opt/train_data/cohort"))
-            .unwrap();
-        assert_eq!(data.read_only, Some(true));
-        assert!(h.tmpfs.unwrap()["/tmp"].contains("noexec"));
+        old_results_kept(&s);
     }
 
     #[tokio::test]
-    async fn a_cancelled_run_kills_and_removes_its_container_and_keeps_the_results() {
+    async fn a_train_directory_that_cannot_be_archived_never_starts() {
+        // A FIFO in the decrypted tree: the archive refuses it half-way. The engine must see
+        // the stop before the stream ends, or it would start the train on a partial /opt.
         let s = setup();
-        let fake = std::sync::Arc::new(Fake::new(Exit::Cancelled, results_tar(None)));
+        let fifo = s.dir.path().join("pht_train/zz-fifo");
+        let ok = std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap();
+        assert!(ok.success());
+        let fake = Fake::new(End::Exited(0), results_tar(None));
+        let e = go(&s, &fake).await.unwrap_err();
+        assert!(matches!(e, Failure::Image(_)), "{e:#}");
+        assert!(!fake.started(), "started on a partial /opt");
+        old_results_kept(&s);
+    }
+
+    #[tokio::test]
+    async fn a_cancelled_run_is_interrupted_and_keeps_the_results() {
+        let s = setup();
+        let fake = Fake::new(End::Cancelled, results_tar(None));
         let cancel = CancellationToken::new();
         let c2 = cancel.clone();
         tokio::spawn(async move {
-            tokio::time::sleep(Duration::from_millis(50)).await;
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
             c2.cancel();
         });
         let e = go_with(&s, &fake, &cancel).await.unwrap_err();
         assert!(matches!(e, Failure::Interrupted(_)), "{e:#}");
-        assert_eq!(fake.calls().last(), Some(&"remove"));
-        assert!(!fake.calls().contains(&"download"));
-        assert_eq!(
-            std::fs::read(s.dir.path().join("pht_results/old.csv")).unwrap(),
-            b"old"
-        );
-        // Cancelled before it starts: nothing is created.
-        let fake = Fake::new(Exit::Code(0), results_tar(None));
+        old_results_kept(&s);
+        // Cancelled before it starts: the engine is not asked.
+        let fake = Fake::new(End::Exited(0), results_tar(None));
         let cancel = CancellationToken::new();
         cancel.cancel();
         let e = go_with(&s, &fake, &cancel).await.unwrap_err();
         assert!(matches!(e, Failure::Interrupted(_)), "{e:#}");
-        assert!(fake.calls().is_empty(), "{:?}", fake.calls());
+        assert!(fake.asked.lock().unwrap().is_none());
     }
 }

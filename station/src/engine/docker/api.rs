@@ -1,6 +1,10 @@
-//! The container engine, over the Docker API (bollard). Everything the station asks of Docker
-//! goes through here, so the isolation settings are in one place.
+//! Docker's API as the Docker engine uses it (bollard), call by call. Everything the station
+//! asks of Docker goes through here, so the isolation settings are in one place
+//! ([`container_body`]).
 
+use crate::engine::{
+    EngineError, Leftover, LeftoverKind, OutputSink, LABEL_HOST, LABEL_STATION, LABEL_WORKDIR,
+};
 use bollard::models::{
     ContainerCreateBody, HostConfig, HostConfigLogConfig, Mount, MountType, MountVolumeOptions,
 };
@@ -18,61 +22,33 @@ use tokio::io::AsyncWriteExt;
 use tokio_util::sync::CancellationToken;
 use train_lib::layout::MOUNT;
 
-/// What went wrong talking to the container engine.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum EngineError {
-    /// The engine could not be reached.
-    #[error("cannot reach the Docker engine (DOCKER_HOST or /var/run/docker.sock); is dockerd running? scripts/services.sh starts one: {0}")]
-    Connect(bollard::errors::Error),
-    /// A call to the engine failed.
-    #[error("{what}: {source}")]
-    Docker {
-        /// What was asked.
-        what: String,
-        /// The engine's answer.
-        source: bollard::errors::Error,
-    },
-    /// A local file could not be written.
-    #[error("{what}: {source}")]
-    Io {
-        /// What was being done.
-        what: String,
-        /// The cause.
-        source: std::io::Error,
-    },
-    /// The results archive was larger than allowed.
-    #[error("the train wrote more than the results limit ({0} bytes)")]
-    ResultsLimit(u64),
-    /// The engine ended a wait without an exit code.
-    #[error("the Docker engine closed the wait without an exit code")]
-    NoExitCode,
-    /// The registry credentials for the engine's pull could not be read.
-    #[error(transparent)]
-    Credentials(#[from] train_image::ImageError),
-}
-
 type Result<T, E = EngineError> = std::result::Result<T, E>;
 
-impl EngineError {
-    /// Whether the engine could not be reached at all (stopped, restarting, its socket gone):
-    /// the station's trouble, not the run's. A watcher does not count such a run among the
-    /// train's attempts: a Docker restart of 20 s once used up all three of a train's and
-    /// failed it.
-    pub fn is_unreachable(&self) -> bool {
-        use bollard::errors::Error as B;
-        let source = match self {
-            EngineError::Connect(_) => return true,
-            EngineError::Docker { source, .. } => source,
-            _ => return false,
-        };
-        match source {
-            B::HyperLegacyError { err } => err.is_connect(),
-            B::IOError { .. } | B::SocketNotFoundError(_) => true,
-            _ => false,
+/// A bollard error as the neutral [`EngineError`]: a daemon that cannot be reached is
+/// [`EngineError::Unreachable`] (the watcher does not count that run against the train).
+fn neutral(what: String, source: bollard::errors::Error) -> EngineError {
+    use bollard::errors::Error as B;
+    let unreachable = match &source {
+        B::HyperLegacyError { err } => err.is_connect(),
+        B::IOError { .. } | B::SocketNotFoundError(_) => true,
+        _ => false,
+    };
+    if unreachable {
+        EngineError::Unreachable {
+            engine: "Docker engine",
+            detail: format!("{what}: {source}"),
+            hint: UNREACHABLE_HINT,
+        }
+    } else {
+        EngineError::Call {
+            what,
+            detail: source.to_string(),
         }
     }
 }
+
+const UNREACHABLE_HINT: &str =
+    "is dockerd running (DOCKER_HOST or /var/run/docker.sock)? scripts/services.sh starts one";
 
 /// `.ctx(|| what)` on an engine call: the error says what was asked.
 trait Ctx<T> {
@@ -81,27 +57,9 @@ trait Ctx<T> {
 
 impl<T> Ctx<T> for std::result::Result<T, bollard::errors::Error> {
     fn ctx(self, what: impl FnOnce() -> String) -> Result<T> {
-        self.map_err(|source| EngineError::Docker {
-            what: what(),
-            source,
-        })
+        self.map_err(|source| neutral(what(), source))
     }
 }
-
-/// Label on every train container and volume: the run's id (also in the audit log's records).
-pub const LABEL_RUN: &str = "org.pht.station.run";
-
-/// Label on every train container: the train image it runs (pinned).
-pub const LABEL_TRAIN: &str = "org.pht.station.train";
-
-/// Label on every train container and volume: the station id.
-pub const LABEL_STATION: &str = "org.pht.station.id";
-
-/// Label on every train container and volume: the host the station runs on.
-pub const LABEL_HOST: &str = "org.pht.station.host";
-
-/// Label on every train container and volume: the run's work directory (locked while it runs).
-pub const LABEL_WORKDIR: &str = "org.pht.station.workdir";
 
 /// What the train container gets.
 #[derive(Debug, Clone)]
@@ -141,24 +99,11 @@ pub enum Exit {
     Cancelled,
 }
 
-/// Where a container's output goes, chunk by chunk (raw bytes: the run escapes and caps them).
-pub type OutputSink = std::sync::Arc<dyn Fn(&[u8]) + Send + Sync>;
-
-/// A container or volume of the station's, found by its labels.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Leftover {
-    /// A container (`true`) or a volume.
-    pub container: bool,
-    /// Its id or name.
-    pub id: String,
-    /// The run's work directory, from its label.
-    pub workdir: Option<String>,
-}
-
-/// What the station needs of a container engine. [`Engine`] is Docker; the unit tests of the
-/// run have a fake (the end-to-end tests use Docker).
+/// What the Docker engine ([`super::Docker`]) needs of Docker's API, call by call. [`Bollard`]
+/// is the real one; the unit tests of the container's life have a fake (the end-to-end tests
+/// use Docker).
 #[allow(async_fn_in_trait)]
-pub trait ContainerEngine {
+pub trait DockerApi {
     /// Makes the engine hold `image` (pinned by digest), pulling it from `registry`.
     async fn ensure_image(&self, image: &str, registry: &str) -> Result<()>;
     /// Creates the volume `name` on the block device `device` (ext4), with `labels`.
@@ -192,27 +137,34 @@ pub trait ContainerEngine {
     ) -> Result<Exit>;
     /// Writes the tar of `path` in the container to `dest`, refusing more than `cap` bytes.
     async fn download(&self, id: &str, path: &str, dest: &Path, cap: u64) -> Result<u64>;
+    /// Whether the kernel killed the container for going over its memory limit.
+    async fn oom_killed(&self, id: &str) -> Result<bool>;
     /// Removes the container (killing it) and its anonymous volumes.
     async fn remove(&self, id: &str) -> Result<()>;
     /// Containers and volumes labelled as this station's on this host.
     async fn leftovers(&self, station: &str, host: &str) -> Result<Vec<Leftover>>;
 }
 
-/// The Docker engine.
-pub struct Engine {
+/// Docker's API over its socket (bollard).
+pub struct Bollard {
     docker: Docker,
 }
 
-impl Engine {
+impl Bollard {
     /// Connects as the docker CLI would (`DOCKER_HOST` or the local socket).
     pub fn connect() -> Result<Self> {
-        let docker = Docker::connect_with_defaults().map_err(EngineError::Connect)?;
+        let docker = Docker::connect_with_defaults()
+            .map_err(|e| neutral("connecting to the Docker engine".into(), e))?;
         Ok(Self { docker })
     }
 
     /// The engine's version and API version (`station doctor`).
     pub async fn version(&self) -> Result<(String, String)> {
-        let v = self.docker.version().await.map_err(EngineError::Connect)?;
+        let v = self
+            .docker
+            .version()
+            .await
+            .ctx(|| "asking the Docker engine for its version".into())?;
         Ok((
             v.version.unwrap_or_else(|| "?".into()),
             v.api_version.unwrap_or_else(|| "?".into()),
@@ -220,7 +172,7 @@ impl Engine {
     }
 }
 
-impl ContainerEngine for Engine {
+impl DockerApi for Bollard {
     /// Makes the engine hold `image` (pinned by digest), pulling it from its registry with the
     /// station's credentials for that registry.
     async fn ensure_image(&self, image: &str, registry: &str) -> Result<()> {
@@ -297,7 +249,7 @@ impl ContainerEngine for Engine {
         {
             if let Some(id) = c.id {
                 out.push(Leftover {
-                    container: true,
+                    kind: LeftoverKind::Runner,
                     id,
                     workdir: c.labels.and_then(|l| l.get(LABEL_WORKDIR).cloned()),
                 });
@@ -312,7 +264,7 @@ impl ContainerEngine for Engine {
             .ctx(|| "listing the station's volumes".into())?;
         for v in vols.volumes.unwrap_or_default() {
             out.push(Leftover {
-                container: false,
+                kind: LeftoverKind::Storage,
                 workdir: v.labels.get(LABEL_WORKDIR).cloned(),
                 id: v.name,
             });
@@ -399,7 +351,12 @@ impl ContainerEngine for Engine {
                     Exit::Code(code)
                 }
                 Ok(Some(Err(e))) => return Err(e).ctx(|| "waiting for the train container".into()),
-                Ok(None) => return Err(EngineError::NoExitCode),
+                Ok(None) => {
+                    return Err(EngineError::Call {
+                        what: "waiting for the train container".into(),
+                        detail: "the Docker engine closed the wait without an exit code".into(),
+                    })
+                }
             },
             () = cancel.cancelled() => {
                 let _ = self
@@ -431,7 +388,7 @@ impl ContainerEngine for Engine {
             let chunk = chunk.ctx(|| format!("copying {path} out of the container"))?;
             n += chunk.len() as u64;
             if n > cap {
-                return Err(EngineError::ResultsLimit(cap));
+                return Err(EngineError::results_limit(cap));
             }
             f.write_all(&chunk)
                 .await
@@ -445,6 +402,18 @@ impl ContainerEngine for Engine {
             source,
         })?;
         Ok(n)
+    }
+
+    async fn oom_killed(&self, id: &str) -> Result<bool> {
+        let c = self
+            .docker
+            .inspect_container(
+                id,
+                None::<bollard::query_parameters::InspectContainerOptions>,
+            )
+            .await
+            .ctx(|| format!("inspecting container {id}"))?;
+        Ok(c.state.and_then(|s| s.oom_killed).unwrap_or(false))
     }
 
     /// Removes the container and its anonymous /opt volume.

@@ -312,7 +312,9 @@ impl TokenIssuer {
         audience: &str,
         access: &[Access],
     ) -> Result<String, TokenError> {
-        let now = crate::clock::now_ms() / 1000;
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() as i64);
         let header = serde_json::json!({"typ": "JWT", "alg": "RS256", "kid": self.kid});
         let mut jti = [0u8; 16];
         aws_lc_rs::rand::fill(&mut jti).map_err(|_| TokenError::Sign)?;

@@ -47,14 +47,16 @@ const MANIFEST_TYPES: &[&str] = &[
 // are the request bodies of the OpenAPI document.
 
 /// CNCF distribution's notification envelope.
-#[derive(Deserialize, utoipa::ToSchema)]
+#[derive(Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct DistributionEnvelope {
     /// The events, in the registry's order.
     events: Vec<DistributionEvent>,
 }
 
 /// One distribution event.
-#[derive(Deserialize, utoipa::ToSchema)]
+#[derive(Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct DistributionEvent {
     /// The registry's id of the event (redeliveries keep it).
     id: String,
@@ -68,7 +70,8 @@ pub struct DistributionEvent {
 }
 
 /// The target of a distribution event.
-#[derive(Deserialize, utoipa::ToSchema)]
+#[derive(Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct DistributionTarget {
     /// The media type (manifests count; blobs do not).
     #[serde(rename = "mediaType", default)]
@@ -84,7 +87,8 @@ pub struct DistributionTarget {
 }
 
 /// The actor of a distribution event.
-#[derive(Deserialize, utoipa::ToSchema)]
+#[derive(Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct DistributionActor {
     /// The authenticated user name.
     #[serde(default)]
@@ -116,7 +120,8 @@ pub fn distribution(body: &[u8]) -> Result<Vec<Push>, NotifyError> {
 }
 
 /// Harbor's webhook payload.
-#[derive(Deserialize, utoipa::ToSchema)]
+#[derive(Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct HarborHook {
     /// The event type (only `PUSH_ARTIFACT` counts).
     #[serde(rename = "type")]
@@ -129,7 +134,8 @@ pub struct HarborHook {
 }
 
 /// The data of a Harbor event.
-#[derive(Deserialize, utoipa::ToSchema)]
+#[derive(Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct HarborData {
     /// The artifacts.
     resources: Vec<HarborResource>,
@@ -138,7 +144,8 @@ pub struct HarborData {
 }
 
 /// One artifact of a Harbor event.
-#[derive(Deserialize, utoipa::ToSchema)]
+#[derive(Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct HarborResource {
     /// Its digest.
     digest: String,
@@ -148,7 +155,8 @@ pub struct HarborResource {
 }
 
 /// The repository of a Harbor event.
-#[derive(Deserialize, utoipa::ToSchema)]
+#[derive(Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct HarborRepo {
     /// `project/repository`.
     repo_full_name: String,

@@ -1,7 +1,8 @@
-//! A fake container engine for the unit tests of the run: it records every call, keeps what is
-//! uploaded and answers with a configured exit and results archive.
+//! A fake of Docker's API for the unit tests of the container's life: it records every call,
+//! keeps what is uploaded and answers with a configured exit and results archive.
 
-use crate::engine::{ContainerEngine, ContainerSpec, EngineError, Exit, Leftover, OutputSink};
+use super::api::{ContainerSpec, DockerApi, Exit};
+use crate::engine::{EngineError, Leftover, OutputSink};
 use bytes::Bytes;
 use std::path::Path;
 use std::sync::Mutex;
@@ -18,6 +19,8 @@ pub struct Fake {
     pub spec: Mutex<Option<ContainerSpec>>,
     pub leftovers: Mutex<Vec<Leftover>>,
     pub removed: Mutex<Vec<String>>,
+    /// What `oom_killed` answers.
+    pub oom: bool,
 }
 
 impl Fake {
@@ -31,6 +34,7 @@ impl Fake {
             spec: Mutex::default(),
             leftovers: Mutex::default(),
             removed: Mutex::default(),
+            oom: false,
         }
     }
     fn call(&self, c: &'static str) {
@@ -43,7 +47,7 @@ impl Fake {
 
 type Result<T> = std::result::Result<T, EngineError>;
 
-impl ContainerEngine for Fake {
+impl DockerApi for Fake {
     async fn ensure_image(&self, _: &str, _: &str) -> Result<()> {
         self.call("ensure_image");
         Ok(())
@@ -96,13 +100,17 @@ impl ContainerEngine for Fake {
     async fn download(&self, _: &str, _: &str, dest: &Path, cap: u64) -> Result<u64> {
         self.call("download");
         if self.results.len() as u64 > cap {
-            return Err(EngineError::ResultsLimit(cap));
+            return Err(EngineError::results_limit(cap));
         }
         std::fs::write(dest, &self.results).map_err(|source| EngineError::Io {
             what: "writing the results".into(),
             source,
         })?;
         Ok(self.results.len() as u64)
+    }
+    async fn oom_killed(&self, _: &str) -> Result<bool> {
+        self.call("oom_killed");
+        Ok(self.oom)
     }
     async fn remove(&self, id: &str) -> Result<()> {
         self.call("remove");

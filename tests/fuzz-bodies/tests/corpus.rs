@@ -5,9 +5,9 @@ use std::path::Path;
 
 #[test]
 fn every_corpus_input_of_every_target_passes_its_checks() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../train-lib/fuzz/corpus");
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../train-lib/fuzz/corpus");
     let mut n = 0;
-    for (name, body) in e2e::fuzz::TARGETS {
+    for (name, body) in fuzz_bodies::TARGETS {
         let dir = root.join(name);
         let mut files: Vec<_> = std::fs::read_dir(&dir)
             .unwrap_or_else(|e| panic!("{}: {e} (every target has a corpus)", dir.display()))
@@ -22,12 +22,12 @@ fn every_corpus_input_of_every_target_passes_its_checks() {
             n += 1;
         }
     }
-    assert!(n >= e2e::fuzz::TARGETS.len());
+    assert!(n >= fuzz_bodies::TARGETS.len());
 }
 
 #[test]
 fn every_fuzz_target_has_a_binary_and_every_binary_a_body() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../train-lib/fuzz/fuzz_targets");
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../train-lib/fuzz/fuzz_targets");
     let mut bins: Vec<String> = std::fs::read_dir(&dir)
         .unwrap()
         .map(|e| {
@@ -40,7 +40,7 @@ fn every_fuzz_target_has_a_binary_and_every_binary_a_body() {
         })
         .collect();
     bins.sort();
-    let mut names: Vec<String> = e2e::fuzz::TARGETS
+    let mut names: Vec<String> = fuzz_bodies::TARGETS
         .iter()
         .map(|(n, _)| n.to_string())
         .collect();
