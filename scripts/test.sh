@@ -13,7 +13,8 @@ fi
 scripts/build-deps.sh
 [ -n "${PHT_REFERENCE_PYTHON:-}" ] || eval "$(scripts/reference-venv.sh)"
 # The standard tools that judge the route service's API (openapi-spec-validator, schemathesis,
-# openapi-python-client), pinned, in a virtualenv of their own.
+# openapi-python-client) and the station's Kubernetes objects (kubernetes-validate), pinned, in
+# a virtualenv of their own.
 eval "$(scripts/api-tools.sh)"
 # The Docker engine and the two registries the end-to-end tests use (installed if missing).
 eval "$(scripts/services.sh)"

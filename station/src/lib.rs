@@ -8,8 +8,6 @@ pub mod disk;
 pub mod doctor;
 pub mod engine;
 pub mod events;
-#[cfg(feature = "kubernetes")]
-pub mod k8s;
 pub mod output;
 pub mod results;
 pub mod run;

@@ -93,6 +93,29 @@ pub enum Cmd {
     ///
     /// Example: station doctor --config /etc/pht/station.toml
     Doctor(DoctorArgs),
+    /// A Kubernetes station ([engine] kind = "kubernetes"; a binary built with the cargo
+    /// feature `kubernetes`).
+    #[command(subcommand)]
+    K8s(K8sCmd),
+}
+
+/// `station k8s …`.
+#[derive(Subcommand)]
+pub enum K8sCmd {
+    /// Print what a cluster admin applies once, as one JSON List: the namespace (Pod Security
+    /// `restricted`, enforced), a deny-all NetworkPolicy (ingress and egress), the station's
+    /// ServiceAccount, and a Role with only the verbs the station uses, bound to it.
+    ///
+    /// Example: station k8s manifests --namespace pht-hospital-a | kubectl apply -f -
+    Manifests(K8sManifestsArgs),
+}
+
+/// Arguments of `k8s manifests`.
+#[derive(Args)]
+pub struct K8sManifestsArgs {
+    /// The namespace trains run in ([engine.kubernetes] namespace).
+    #[arg(long, value_name = "NAME")]
+    pub namespace: String,
 }
 
 /// Arguments of `doctor`.

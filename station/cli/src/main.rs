@@ -7,7 +7,7 @@ mod ui;
 
 use anyhow::Result;
 use clap::Parser;
-use cli::{AuditCmd, Cli, Cmd, KeysCmd, TrustCmd};
+use cli::{AuditCmd, Cli, Cmd, K8sCmd, KeysCmd, TrustCmd};
 use cmd::Ended;
 use station::{output, run};
 use std::process::ExitCode;
@@ -27,6 +27,7 @@ async fn dispatch(cmd: Cmd) -> Result<Ended> {
         Cmd::Trust(TrustCmd::Remove(a)) => cmd::trust::remove(a),
         Cmd::Audit(AuditCmd::Verify(a)) => cmd::audit_verify::run(a),
         Cmd::Doctor(a) => cmd::doctor::run(a).await,
+        Cmd::K8s(K8sCmd::Manifests(a)) => cmd::k8s::manifests(a),
     }
 }
 

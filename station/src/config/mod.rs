@@ -38,9 +38,11 @@
 //! ca_file = "/etc/pht/consortium-ca.pem"   # trusted besides the system store (optional)
 //! ```
 
+mod engine;
 mod masters;
 mod watch;
 
+pub use engine::{EngineKind, EngineSection, KubernetesSection};
 pub use masters::MasterRule;
 
 pub use watch::{ApiKeyError, WatchSection};
@@ -137,6 +139,9 @@ pub struct StationConfig {
     #[serde(default)]
     /// `[tls]`: which CAs are trusted besides the system's.
     pub tls: TlsSection,
+    #[serde(default)]
+    /// `[engine]`: what runs the trains (Docker unless set).
+    pub engine: EngineSection,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]

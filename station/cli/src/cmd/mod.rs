@@ -3,6 +3,8 @@
 pub mod audit_verify;
 pub mod decide;
 pub mod doctor;
+pub mod engine;
+pub mod k8s;
 pub mod keys;
 pub mod queue;
 pub mod run;

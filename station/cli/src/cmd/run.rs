@@ -3,7 +3,7 @@
 use super::{load_key, on_signals, Ended};
 use crate::cli::RunArgs;
 use anyhow::{Context, Result};
-use station::{config, engine, events, run};
+use station::{config, events, run};
 use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 use train_image::ImageRef;
@@ -45,7 +45,7 @@ pub async fn run(a: RunArgs) -> Result<Ended> {
         tmp: std::env::temp_dir(),
         credentials: Vec::new(),
     };
-    let engine = engine::docker::Docker::connect()?;
+    let engine = super::engine::connect(&req.config).await?;
     // Ctrl-C or SIGTERM cancels the job: it stops at its next step (an engine call in flight
     // is waited for), removes its container, volume, disk and work directory, and records
     // `interrupted`. A second signal exits at once; the next start of the station removes what

@@ -5,7 +5,7 @@ use super::{load_key, on_signals, Ended};
 use crate::cli::WatchArgs;
 use crate::ui;
 use anyhow::{Context, Result};
-use station::{engine, watch};
+use station::watch;
 use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 
@@ -28,7 +28,7 @@ pub async fn run(a: WatchArgs) -> Result<Ended> {
     )?;
     let pw = ctx.cfg.station.key_password_env.clone();
     let key = load_key(&key_path, pw.as_deref())?;
-    let engine = engine::docker::Docker::connect()?;
+    let engine = super::engine::connect(&ctx.cfg).await?;
     let stop = CancellationToken::new();
     let signals = tokio::spawn(on_signals(stop.clone()));
     let live = Arc::new(watch::live::LiveRuns::default());

@@ -14,7 +14,14 @@ fn base() -> RunSpec {
         namespace: "pht-st-1".into(),
         image: format!("registry.example:5000/st-1/inbox@{}", digest('a')),
         helper_image: format!("registry.example:5000/pht/helper@{}", digest('b')),
-        command: vec!["/opt/pht_train/run.sh".into()],
+        command: Some(vec!["/bin/sh".into()]),
+        args: vec!["/opt/pht_train/run.sh".into()],
+        env: vec![("STATION_ID".into(), "st-1".into())],
+        data_claims: vec![("cohort".into(), "cohort-2026".into())],
+        annotations: vec![(
+            "pht.station/workdir".into(),
+            "/var/tmp/pht-station-x".into(),
+        )],
         uid: 65534,
         gid: 65534,
         memory_mib: 1024,
@@ -57,12 +64,23 @@ fn violations(p: &PodSpec, s: &RunSpec) -> Vec<String> {
     );
     for vol in p.volumes.iter().flatten() {
         bad(vol.host_path.is_none(), "a hostPath volume");
+        let claim = vol.persistent_volume_claim.as_ref();
+        let own = claim.is_some_and(|c| c.claim_name == s.claim_name());
+        // Besides its own claim a pod mounts only the operator's data claims, read-only.
+        let data = claim.is_some_and(|c| {
+            c.read_only == Some(true) && s.data_claims.iter().any(|(_, d)| *d == c.claim_name)
+        });
         bad(
-            vol.persistent_volume_claim
-                .as_ref()
-                .is_some_and(|c| c.claim_name == s.claim_name()),
-            "a volume that is not the run's own claim",
+            own || data,
+            "a volume that is not the run's own claim or read-only data",
         );
+        for c in &p.containers {
+            for m in c.volume_mounts.iter().flatten() {
+                if m.name == vol.name && !own {
+                    bad(m.read_only == Some(true), "data mounted writable");
+                }
+            }
+        }
     }
     let all = p
         .containers
@@ -121,6 +139,13 @@ fn run_spec() -> impl Strategy<Value = RunSpec> {
         1u64..=604_800,
         "[a-f0-9]{64}",
         prop::option::of("[a-z][a-z0-9-]{0,20}"),
+        prop::collection::vec(
+            (
+                "[a-z][a-z0-9-]{0,20}[a-z0-9]",
+                "[a-z]([a-z0-9-]{0,40}[a-z0-9])?",
+            ),
+            0..3,
+        ),
     )
         .prop_map(
             |(
@@ -134,6 +159,7 @@ fn run_spec() -> impl Strategy<Value = RunSpec> {
                 deadline_secs,
                 hex,
                 sc,
+                data,
             )| RunSpec {
                 run_id,
                 uid,
@@ -145,6 +171,12 @@ fn run_spec() -> impl Strategy<Value = RunSpec> {
                 deadline_secs,
                 image: format!("r.example/st-1/inbox@sha256:{hex}"),
                 storage_class: sc,
+                // One mount per name (the pipeline refuses two `--data` of one name).
+                data_claims: data
+                    .into_iter()
+                    .collect::<BTreeMap<_, _>>()
+                    .into_iter()
+                    .collect(),
                 ..base()
             },
         )
@@ -164,8 +196,9 @@ proptest! {
             let p = s.helper(h, 600).unwrap();
             let spec = p.spec.as_ref().unwrap();
             prop_assert_eq!(violations(spec, &s), Vec::<String>::new());
-            let ro = spec.containers[0].volume_mounts.as_ref().unwrap()[0].read_only;
-            prop_assert_eq!(ro, Some(h == Helper::Collector));
+            let mounts = spec.containers[0].volume_mounts.as_ref().unwrap();
+            prop_assert_eq!(mounts.len(), 1, "helpers never see the data");
+            prop_assert_eq!(mounts[0].read_only, Some(h == Helper::Collector));
         }
         // Every object carries the run's labels (the sweep finds a dead run's objects by them).
         let labels = job.metadata.labels.as_ref().unwrap();
@@ -199,6 +232,15 @@ fn what_would_weaken_a_run_is_refused_by_name() {
     let mut s = base();
     s.deadline_secs = 0;
     assert_eq!(s.job().unwrap_err(), SpecError::NoLimit("the deadline"));
+    let mut s = base();
+    s.data_claims = vec![("Cohort".into(), "c".into())];
+    assert!(matches!(s.job(), Err(SpecError::DataName(_))));
+    let mut s = base();
+    s.data_claims = vec![("a".into(), "c".into()), ("a".into(), "d".into())];
+    assert!(
+        matches!(s.job(), Err(SpecError::DataName(_))),
+        "one mount per name"
+    );
     for id in ["", "R-1", "-r", "r-", "r_1", &"r".repeat(41)] {
         let mut s = base();
         s.run_id = id.to_string();
@@ -212,6 +254,7 @@ fn the_invariant_check_itself_catches_what_it_is_for() {
     let s = base();
     let mut pod = s.job().unwrap().spec.unwrap().template.spec.unwrap();
     pod.automount_service_account_token = None;
+    pod.containers[0].volume_mounts.as_mut().unwrap()[1].read_only = Some(false);
     pod.host_network = Some(true);
     pod.volumes.as_mut().unwrap().push(Volume {
         name: "host".into(),
@@ -236,6 +279,7 @@ fn the_invariant_check_itself_catches_what_it_is_for() {
         "capabilities not all dropped",
         "no memory limit",
         "an image not pinned by digest",
+        "data mounted writable",
     ] {
         assert!(v.iter().any(|x| x == want), "{want} not caught: {v:?}");
     }

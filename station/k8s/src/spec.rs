@@ -10,7 +10,7 @@
 
 use k8s_openapi::api::batch::v1::{Job, JobSpec};
 use k8s_openapi::api::core::v1::{
-    Capabilities, Container, PersistentVolumeClaim, PersistentVolumeClaimSpec,
+    Capabilities, Container, EnvVar, PersistentVolumeClaim, PersistentVolumeClaimSpec,
     PersistentVolumeClaimVolumeSource, Pod, PodSecurityContext, PodSpec, PodTemplateSpec,
     ResourceRequirements, SeccompProfile, SecurityContext, Volume, VolumeMount,
     VolumeResourceRequirements,
@@ -43,8 +43,18 @@ pub struct RunSpec {
     pub image: String,
     /// The image the loader and collector run (it needs `sh`, `tar`, `sleep`), by digest.
     pub helper_image: String,
-    /// The command (the train's entrypoint).
-    pub command: Vec<String>,
+    /// Replaces the image's entrypoint when set.
+    pub command: Option<Vec<String>>,
+    /// The arguments (the train's entrypoint file).
+    pub args: Vec<String>,
+    /// The train's environment.
+    pub env: Vec<(String, String)>,
+    /// Local data: (name, claim), mounted read-only at `/opt/train_data/<name>` in the train's
+    /// pod only (claims the operator made for the data; the station never writes them).
+    pub data_claims: Vec<(String, String)>,
+    /// Annotations of every object (the run's work directory, for the sweep: a path is no
+    /// label value).
+    pub annotations: Vec<(String, String)>,
     /// uid and gid the pods run as; never 0.
     pub uid: i64,
     /// The gid.
@@ -82,8 +92,22 @@ pub enum SpecError {
         gid: i64,
     },
     /// A limit of zero.
+    /// A data name or claim that is no DNS label, or a name given twice.
+    #[error("data `{0}` cannot be mounted: names and claims are DNS labels (a-z, 0-9, `-`, at most 50 characters), each name once")]
+    DataName(String),
+    /// A limit of zero.
     #[error("{0} must be above zero")]
     NoLimit(&'static str),
+}
+
+/// A DNS label (RFC 1123) of at most `max` characters.
+fn dns_label(s: &str, max: usize) -> bool {
+    !s.is_empty()
+        && s.len() <= max
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !s.starts_with('-')
+        && !s.ends_with('-')
 }
 
 fn pinned(image: &str) -> bool {
@@ -100,15 +124,14 @@ impl RunSpec {
     /// Checks what the objects rely on.
     pub fn check(&self) -> Result<(), SpecError> {
         let id = &self.run_id;
-        let dns = !id.is_empty()
-            && id.len() <= 40
-            && id
-                .bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-            && !id.starts_with('-')
-            && !id.ends_with('-');
-        if !dns {
+        if !dns_label(id, 40) {
             return Err(SpecError::RunId(id.clone()));
+        }
+        let mut seen = std::collections::BTreeSet::new();
+        for (name, claim) in &self.data_claims {
+            if !dns_label(name, 50) || !dns_label(claim, 63) || !seen.insert(name) {
+                return Err(SpecError::DataName(name.clone()));
+            }
         }
         for image in [&self.image, &self.helper_image] {
             if !pinned(image) {
@@ -152,6 +175,8 @@ impl RunSpec {
             name: Some(name),
             namespace: Some(self.namespace.clone()),
             labels: Some(self.labels(part)),
+            annotations: (!self.annotations.is_empty())
+                .then(|| self.annotations.iter().cloned().collect()),
             ..ObjectMeta::default()
         }
     }
@@ -187,7 +212,8 @@ impl RunSpec {
         &self,
         name: &str,
         image: &str,
-        command: Vec<String>,
+        command: Option<Vec<String>>,
+        args: Vec<String>,
         read_only_opt: bool,
     ) -> Container {
         let limits = BTreeMap::from([
@@ -205,7 +231,8 @@ impl RunSpec {
             name: name.to_string(),
             image: Some(image.to_string()),
             image_pull_policy: Some("IfNotPresent".into()),
-            command: Some(command),
+            command,
+            args: (!args.is_empty()).then_some(args),
             resources: Some(ResourceRequirements {
                 // Requests equal limits: the pod is Guaranteed, never the first evicted.
                 requests: Some(limits.clone()),
@@ -275,7 +302,45 @@ impl RunSpec {
     /// decides about another run), ended at the deadline.
     pub fn job(&self) -> Result<Job, SpecError> {
         self.check()?;
-        let train = self.container("train", &self.image, self.command.clone(), false);
+        let mut train = self.container(
+            "train",
+            &self.image,
+            self.command.clone(),
+            self.args.clone(),
+            false,
+        );
+        train.env = (!self.env.is_empty()).then(|| {
+            self.env
+                .iter()
+                .map(|(k, v)| EnvVar {
+                    name: k.clone(),
+                    value: Some(v.clone()),
+                    ..EnvVar::default()
+                })
+                .collect()
+        });
+        for (name, _) in &self.data_claims {
+            train
+                .volume_mounts
+                .get_or_insert_with(Vec::new)
+                .push(VolumeMount {
+                    name: format!("data-{name}"),
+                    mount_path: format!("{OPT}/train_data/{name}"),
+                    read_only: Some(true),
+                    ..VolumeMount::default()
+                });
+        }
+        let mut pod = self.pod_spec(vec![train]);
+        for (name, claim) in &self.data_claims {
+            pod.volumes.get_or_insert_with(Vec::new).push(Volume {
+                name: format!("data-{name}"),
+                persistent_volume_claim: Some(PersistentVolumeClaimVolumeSource {
+                    claim_name: claim.clone(),
+                    read_only: Some(true),
+                }),
+                ..Volume::default()
+            });
+        }
         Ok(Job {
             metadata: self.meta(format!("pht-run-{}", self.run_id), "train"),
             spec: Some(JobSpec {
@@ -288,7 +353,7 @@ impl RunSpec {
                         labels: Some(self.labels("train")),
                         ..ObjectMeta::default()
                     }),
-                    spec: Some(self.pod_spec(vec![train])),
+                    spec: Some(pod),
                 },
                 ..JobSpec::default()
             }),
@@ -305,7 +370,8 @@ impl RunSpec {
         let c = self.container(
             name,
             &self.helper_image,
-            vec!["sleep".into(), wait_secs.to_string()],
+            Some(vec!["sleep".into(), wait_secs.to_string()]),
+            vec![],
             part == Helper::Collector,
         );
         Ok(Pod {
