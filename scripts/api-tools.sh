@@ -20,4 +20,5 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "${pins[*]}" ]; then
   "$venv/bin/pip" install --quiet --disable-pip-version-check "${pins[@]}"
   echo "${pins[*]}" > "$stamp"
 fi
-echo "export PHT_API_TOOLS=$venv/bin PHT_KUBERNETES_VALIDATE=$venv/bin/kubernetes-validate" >&3
+echo "export PHT_API_TOOLS=$venv/bin" >&3
+echo "export PHT_KUBERNETES_VALIDATE=$venv/bin/kubernetes-validate" >&3

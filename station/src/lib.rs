@@ -1,5 +1,6 @@
-//! The PHT station as a library: the run pipeline (`run`), the audit log, the container engine
-//! behind a trait, and what keeps a host clean (work directories, disks, sweeps). The
+//! The PHT station as a library: the run pipeline (`run`), the audit log, the engine seam
+//! (`engine`: a job-level trait, Docker behind it; Kubernetes in `station-k8s`), and what keeps
+//! a host clean (work directories, disks, sweeps). The
 //! `station` binary parses arguments and maps a run's outcome to an exit code.
 
 pub mod audit;

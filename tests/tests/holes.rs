@@ -614,3 +614,28 @@ fn a_train_cannot_write_past_its_disk() {
     assert!(!exists(&a, &repo, "st-2"));
     assert_eq!(s.tmp_leftovers(), Vec::<String>::new());
 }
+
+#[test]
+fn a_train_over_its_memory_limit_is_told_apart_from_one_that_exits() {
+    // The shell doubles a string until the kernel's OOM killer stops it at 32 MiB: the run
+    // says memory, not "exit code 137" (which a train may return itself).
+    let s = Scene::new(&["st-1", "st-2"]);
+    let a = registry('A');
+    let train = s.create(
+        "native",
+        "#!/bin/sh\nx=a\nwhile true; do x=\"$x$x\"; done\n",
+    );
+    let repo = repo("oom");
+    let img = format!("{a}/{repo}:st-1");
+    s.build(&train, &img);
+    let cfg = s.config("st-1.toml", "[limits]\nmemory_mib = 32\n");
+    let o = s.station("st-1", &img, &["--config", cfg.to_str().unwrap()]);
+    let (code, err) = code_and_err(&o);
+    assert_eq!(code, 4, "{err}");
+    assert!(
+        err.contains("went over its memory limit of 32 MiB (limits.memory_mib)"),
+        "{err}"
+    );
+    assert!(!exists(&a, &repo, "st-2"));
+    assert_eq!(s.tmp_leftovers(), Vec::<String>::new());
+}

@@ -131,6 +131,7 @@ impl KubeEngine {
             ephemeral_mib: self.cfg.ephemeral_mib,
             deadline_secs: limits.timeout_secs,
             storage_class: self.cfg.storage_class.clone(),
+            pull_secret: self.cfg.image_pull_secret.clone(),
         };
         spec.check()
             .map_err(|e| call("describing the run for Kubernetes", e.to_string()))?;

@@ -5,6 +5,7 @@
 //! [`manifests`]) that the tests check against invariants and the upstream schemas; the engine
 //! ([`KubeEngine`]) is tested against a mocked API server (`tests/`).
 
+pub mod doctor;
 mod engine;
 pub mod errors;
 mod exec;

@@ -24,6 +24,7 @@ fn every_object_passes_kubernetes_validate_strict() {
         args: vec!["/opt/pht_train/run.sh".into()],
         env: vec![("STATION_ID".into(), "st-1".into())],
         data_claims: vec![("cohort".into(), "cohort-2026".into())],
+        pull_secret: Some("pht-masters".into()),
         annotations: vec![(
             "pht.station/workdir".into(),
             "/var/tmp/pht-station-r-0123abcd".into(),

@@ -10,9 +10,9 @@
 
 use k8s_openapi::api::batch::v1::{Job, JobSpec};
 use k8s_openapi::api::core::v1::{
-    Capabilities, Container, EnvVar, PersistentVolumeClaim, PersistentVolumeClaimSpec,
-    PersistentVolumeClaimVolumeSource, Pod, PodSecurityContext, PodSpec, PodTemplateSpec,
-    ResourceRequirements, SeccompProfile, SecurityContext, Volume, VolumeMount,
+    Capabilities, Container, EnvVar, LocalObjectReference, PersistentVolumeClaim,
+    PersistentVolumeClaimSpec, PersistentVolumeClaimVolumeSource, Pod, PodSecurityContext, PodSpec,
+    PodTemplateSpec, ResourceRequirements, SeccompProfile, SecurityContext, Volume, VolumeMount,
     VolumeResourceRequirements,
 };
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
@@ -52,6 +52,10 @@ pub struct RunSpec {
     /// Local data: (name, claim), mounted read-only at `/opt/train_data/<name>` in the train's
     /// pod only (claims the operator made for the data; the station never writes them).
     pub data_claims: Vec<(String, String)>,
+    /// A Secret (type `kubernetes.io/dockerconfigjson`) the admin made in the namespace, for
+    /// clusters that cannot pull master images anonymously. Only master images are pulled by
+    /// the cluster: the train itself reaches the pod through the loader, never a registry.
+    pub pull_secret: Option<String>,
     /// Annotations of every object (the run's work directory, for the sweep: a path is no
     /// label value).
     pub annotations: Vec<(String, String)>,
@@ -269,6 +273,10 @@ impl RunSpec {
     fn pod_spec(&self, containers: Vec<Container>) -> PodSpec {
         PodSpec {
             automount_service_account_token: Some(false),
+            image_pull_secrets: self
+                .pull_secret
+                .as_ref()
+                .map(|name| vec![LocalObjectReference { name: name.clone() }]),
             enable_service_links: Some(false),
             host_network: Some(false),
             host_pid: Some(false),

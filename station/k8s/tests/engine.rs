@@ -23,6 +23,7 @@ fn section() -> KubernetesSection {
         data: [("cohort".to_string(), "cohort-2026".to_string())].into(),
         canary_target: "192.0.2.1:443".into(),
         context: None,
+        image_pull_secret: None,
         ephemeral_mib: 256,
     }
 }
@@ -456,4 +457,18 @@ async fn preflight_refuses_missing_rights_and_a_network_that_lets_the_canary_out
         "{e}"
     );
     assert_eq!(m.objects(), Vec::<String>::new(), "the canary is deleted");
+}
+
+#[tokio::test]
+async fn an_api_server_that_cannot_be_reached_is_the_stations_trouble_not_the_trains() {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", l.local_addr().unwrap());
+    drop(l);
+    let m = mock::Mock {
+        url,
+        seen: Default::default(),
+    };
+    let e = run(&m).await.ran.unwrap_err();
+    assert!(e.is_unreachable(), "{e:?}");
+    assert!(e.to_string().contains("Kubernetes API server"), "{e}");
 }

@@ -48,6 +48,11 @@ pub struct KubernetesSection {
     /// the station refuses to run trains.
     #[serde(default = "default_canary")]
     pub canary_target: String,
+    /// A pull Secret the admin made in the namespace, for a cluster that cannot pull the
+    /// master images anonymously (masters are public-pull on a consortium's registry). Only
+    /// masters are pulled by the cluster: a train's own image never is (its `/opt` comes in
+    /// through the loader pod).
+    pub image_pull_secret: Option<String>,
     /// The kubeconfig context; the current one if unset (in a pod: its service account).
     pub context: Option<String>,
     /// Ephemeral storage per pod, MiB (logs and `/tmp`-less writable layers).

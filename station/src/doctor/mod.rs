@@ -36,13 +36,15 @@ pub struct Check {
 }
 
 impl Check {
-    fn ok(name: &'static str, found: impl Into<String>) -> Self {
+    /// It passed, with what it found.
+    pub fn ok(name: &'static str, found: impl Into<String>) -> Self {
         Self {
             name,
             outcome: Outcome::Ok(found.into()),
         }
     }
-    fn failed(name: &'static str, problem: impl Into<String>, fix: impl Into<String>) -> Self {
+    /// It failed: what is wrong and what to do.
+    pub fn failed(name: &'static str, problem: impl Into<String>, fix: impl Into<String>) -> Self {
         Self {
             name,
             outcome: Outcome::Failed {
@@ -51,7 +53,8 @@ impl Check {
             },
         }
     }
-    fn skipped(name: &'static str, why: impl Into<String>) -> Self {
+    /// Not checked, and why.
+    pub fn skipped(name: &'static str, why: impl Into<String>) -> Self {
         Self {
             name,
             outcome: Outcome::Skipped(why.into()),
@@ -82,8 +85,12 @@ pub async fn diagnose(inp: &Inputs<'_>) -> Vec<Check> {
     let mut out = Vec::new();
     let key = host::key(inp.cfg, &mut out);
     service::checks(inp.cfg, key.as_ref(), &mut out).await;
-    host::engine(&mut out).await;
-    host::disk_bound(inp, &mut out);
+    // A Kubernetes station's engine and disks are the cluster's: the binary that has the
+    // engine adds those checks (station_k8s::doctor).
+    if inp.cfg.engine.kind == crate::config::EngineKind::Docker {
+        host::engine(&mut out).await;
+        host::disk_bound(inp, &mut out);
+    }
     host::work_area(inp, &mut out);
     host::audit(inp.cfg, key.as_ref(), &mut out);
     out

@@ -17,6 +17,21 @@ fn line(mark: &str, name: &str, text: &str) {
     println!("{mark:<5} {name:<WIDTH$} {text}");
 }
 
+/// The cluster's checks, in place of the Docker host's.
+#[cfg(feature = "kubernetes")]
+async fn cluster(cfg: &StationConfig) -> Vec<station::doctor::Check> {
+    station_k8s::doctor::checks(cfg.engine.kubernetes.as_ref()).await
+}
+
+#[cfg(not(feature = "kubernetes"))]
+async fn cluster(_: &StationConfig) -> Vec<station::doctor::Check> {
+    vec![station::doctor::Check::failed(
+        "kubernetes",
+        "[engine] kind = \"kubernetes\", but this station binary was built without the Kubernetes engine",
+        "build it with `cargo build --release -p station-cli --features kubernetes`",
+    )]
+}
+
 /// Runs the checks and prints them.
 pub async fn run(a: DoctorArgs) -> Result<Ended> {
     let cfg = match StationConfig::load(&a.config) {
@@ -40,7 +55,10 @@ pub async fn run(a: DoctorArgs) -> Result<Ended> {
         ),
     );
     let tmp = std::env::temp_dir();
-    let checks = diagnose(&Inputs { cfg: &cfg, tmp }).await;
+    let mut checks = diagnose(&Inputs { cfg: &cfg, tmp }).await;
+    if cfg.engine.kind == station::config::EngineKind::Kubernetes {
+        checks.extend(cluster(&cfg).await);
+    }
     let mut failed = 0;
     for c in &checks {
         match &c.outcome {

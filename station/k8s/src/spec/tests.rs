@@ -18,6 +18,7 @@ fn base() -> RunSpec {
         args: vec!["/opt/pht_train/run.sh".into()],
         env: vec![("STATION_ID".into(), "st-1".into())],
         data_claims: vec![("cohort".into(), "cohort-2026".into())],
+        pull_secret: Some("pht-masters".into()),
         annotations: vec![(
             "pht.station/workdir".into(),
             "/var/tmp/pht-station-x".into(),

@@ -429,6 +429,14 @@ pub async fn start(script: Script) -> Mock {
             get(one).delete(one),
         )
         .route(
+            "/version",
+            get(|| async {
+                Json(json!({"major": "1", "minor": "33", "gitVersion": "v1.33.4",
+                    "gitCommit": "0", "gitTreeState": "clean", "buildDate": "2026-08-01T00:00:00Z",
+                    "goVersion": "go1.24", "compiler": "gc", "platform": "linux/amd64"}))
+            }),
+        )
+        .route(
             "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews",
             post(access_review),
         )
