@@ -7,7 +7,7 @@ use crate::errors::{call, Ctx};
 use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Status;
 use kube::api::{Api, AttachParams};
-use station::engine::{EngineError, OptStream};
+use station::engine::{EngineError, OptStream, ResultsFile};
 use std::path::Path;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 
@@ -94,12 +94,7 @@ pub async fn tar_out(
     let status = p.take_status().expect("taken once");
     let stderr = tokio::spawn(capped(p.stderr(), STDERR_CAP));
     let mut stdout = p.stdout().expect("asked for stdout");
-    let f = train_lib::tree::private::create_file(dest).map_err(|source| EngineError::Io {
-        what: format!("creating {}", dest.display()),
-        source,
-    })?;
-    let mut f = tokio::fs::File::from_std(f);
-    let mut n = 0u64;
+    let mut f = ResultsFile::create(dest, cap)?;
     let mut buf = vec![0u8; 1 << 16];
     loop {
         let k = stdout
@@ -109,21 +104,9 @@ pub async fn tar_out(
         if k == 0 {
             break;
         }
-        n += k as u64;
-        if n > cap {
-            return Err(EngineError::results_limit(cap));
-        }
-        f.write_all(&buf[..k])
-            .await
-            .map_err(|source| EngineError::Io {
-                what: format!("writing {}", dest.display()),
-                source,
-            })?;
+        f.write(&buf[..k]).await?;
     }
-    f.flush().await.map_err(|source| EngineError::Io {
-        what: format!("writing {}", dest.display()),
-        source,
-    })?;
+    let n = f.finish().await?;
     let status = status.await;
     let stderr = stderr.await.unwrap_or_default();
     checked(status, &what, &stderr).map_err(|e| {

@@ -15,28 +15,9 @@ fn every_object_passes_kubernetes_validate_strict() {
     );
     let dir = tempfile::tempdir().unwrap();
     let s = spec::RunSpec {
-        run_id: "r-0123abcd".into(),
-        station: "st-1".into(),
-        namespace: "pht-st-1".into(),
-        image: format!("registry.example:5000/st-1/inbox@sha256:{}", "a".repeat(64)),
-        helper_image: format!("registry.example:5000/pht/helper@sha256:{}", "b".repeat(64)),
-        command: Some(vec!["/bin/sh".into()]),
-        args: vec!["/opt/pht_train/run.sh".into()],
-        env: vec![("STATION_ID".into(), "st-1".into())],
-        data_claims: vec![("cohort".into(), "cohort-2026".into())],
-        pull_secret: Some("pht-masters".into()),
-        annotations: vec![(
-            "pht.station/workdir".into(),
-            "/var/tmp/pht-station-r-0123abcd".into(),
-        )],
-        uid: 65534,
-        gid: 65534,
-        memory_mib: 1024,
         millicpus: 1500,
-        disk_mib: 16384,
-        ephemeral_mib: 256,
-        deadline_secs: 3600,
         storage_class: Some("encrypted-local".into()),
+        ..spec::tests::base()
     };
     let mut objects = vec![
         ("claim", serde_json::to_value(s.claim().unwrap()).unwrap()),

@@ -410,4 +410,4 @@ impl Helper {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

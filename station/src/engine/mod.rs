@@ -14,8 +14,10 @@ pub mod docker;
 mod error;
 #[cfg(test)]
 pub(crate) mod fake;
+mod results_file;
 
 pub use error::EngineError;
+pub use results_file::ResultsFile;
 
 use crate::config::Limits;
 use bytes::Bytes;

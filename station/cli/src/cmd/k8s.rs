@@ -7,11 +7,13 @@ use crate::cli::K8sManifestsArgs;
 /// JSON `List` (`kubectl apply -f -` reads it).
 #[cfg(feature = "kubernetes")]
 pub fn manifests(a: K8sManifestsArgs) -> anyhow::Result<Ended> {
-    println!(
-        "{}",
-        serde_json::to_string_pretty(&station_k8s::manifests::all(&a.namespace))?
-    );
-    Ok(Ended::Ok)
+    use std::io::Write;
+    let text = serde_json::to_string_pretty(&station_k8s::manifests::all(&a.namespace))?;
+    // A reader that stops early (`| head`) is no error.
+    match writeln!(std::io::stdout(), "{text}") {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
+        _ => Ok(Ended::Ok),
+    }
 }
 
 /// Without the engine built in, says how to get it.

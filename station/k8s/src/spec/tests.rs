@@ -7,7 +7,8 @@ fn digest(c: char) -> String {
     format!("sha256:{}", c.to_string().repeat(64))
 }
 
-fn base() -> RunSpec {
+/// A run as the engine describes one; the schema test uses it too.
+pub(crate) fn base() -> RunSpec {
     RunSpec {
         run_id: "r-0123abcd".into(),
         station: "st-1".into(),
@@ -21,7 +22,7 @@ fn base() -> RunSpec {
         pull_secret: Some("pht-masters".into()),
         annotations: vec![(
             "pht.station/workdir".into(),
-            "/var/tmp/pht-station-x".into(),
+            "/var/tmp/pht-station-r-0123abcd".into(),
         )],
         uid: 65534,
         gid: 65534,

@@ -3,7 +3,8 @@
 //! ([`container_body`]).
 
 use crate::engine::{
-    EngineError, Leftover, LeftoverKind, OutputSink, LABEL_HOST, LABEL_STATION, LABEL_WORKDIR,
+    EngineError, Leftover, LeftoverKind, OutputSink, ResultsFile, LABEL_HOST, LABEL_STATION,
+    LABEL_WORKDIR,
 };
 use bollard::models::{
     ContainerCreateBody, HostConfig, HostConfigLogConfig, Mount, MountType, MountVolumeOptions,
@@ -18,7 +19,6 @@ use futures_util::StreamExt;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
-use tokio::io::AsyncWriteExt;
 use tokio_util::sync::CancellationToken;
 use train_lib::layout::MOUNT;
 
@@ -378,30 +378,12 @@ impl DockerApi for Bollard {
                 path: path.to_string(),
             }),
         );
-        let f = train_lib::tree::private::create_file(dest).map_err(|source| EngineError::Io {
-            what: format!("creating {}", dest.display()),
-            source,
-        })?;
-        let mut f = tokio::fs::File::from_std(f);
-        let mut n = 0u64;
+        let mut f = ResultsFile::create(dest, cap)?;
         while let Some(chunk) = s.next().await {
             let chunk = chunk.ctx(|| format!("copying {path} out of the container"))?;
-            n += chunk.len() as u64;
-            if n > cap {
-                return Err(EngineError::results_limit(cap));
-            }
-            f.write_all(&chunk)
-                .await
-                .map_err(|source| EngineError::Io {
-                    what: format!("writing {}", dest.display()),
-                    source,
-                })?;
+            f.write(&chunk).await?;
         }
-        f.flush().await.map_err(|source| EngineError::Io {
-            what: format!("writing {}", dest.display()),
-            source,
-        })?;
-        Ok(n)
+        f.finish().await
     }
 
     async fn oom_killed(&self, id: &str) -> Result<bool> {
