@@ -152,11 +152,17 @@ pub async fn egress(
 /// Both checks for `engine`, as the station runs them at start: its rights, then the canary
 /// against `[engine.kubernetes] canary_target`. The number of rights checked.
 pub async fn check(engine: &crate::KubeEngine) -> Result<usize, PreflightError> {
+    let n = rights(engine.client(), &engine.config().namespace).await?;
+    canary(engine).await?;
+    Ok(n)
+}
+
+/// The egress canary alone, with the namespace's settings and a fresh run id.
+pub async fn canary(engine: &crate::KubeEngine) -> Result<(), PreflightError> {
     let cfg = engine.config();
-    let n = rights(engine.client(), &cfg.namespace).await?;
     let limits = station::config::Limits::default();
     let work = std::env::temp_dir();
-    let run_id = format!("{:016x}", rand_id());
+    let run_id = station::run::new_run_id();
     let job = station::engine::TrainJob {
         run_id: &run_id,
         image: &cfg.helper_image,
@@ -171,12 +177,5 @@ pub async fn check(engine: &crate::KubeEngine) -> Result<usize, PreflightError> 
         labels: vec![],
     };
     let spec = engine.spec(&job)?;
-    egress(engine.client(), &spec, &cfg.canary_target).await?;
-    Ok(n)
-}
-
-fn rand_id() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos() as u64)
+    egress(engine.client(), &spec, &cfg.canary_target).await
 }
