@@ -90,15 +90,7 @@ pub fn read_ca_file(path: &std::path::Path) -> Result<Vec<Vec<u8>>, NetError> {
 /// what to do. HTTP clients name the URL and the TLS library the reason in its own terms
 /// ("invalid peer certificate: UnknownIssuer"); operators need the consequence.
 pub fn explain(e: &(dyn Error + 'static)) -> String {
-    let mut message = e.to_string();
-    let mut src = e.source();
-    while let Some(s) = src {
-        let s_text = s.to_string();
-        if !message.contains(&s_text) {
-            message = format!("{message}: {s_text}");
-        }
-        src = s.source();
-    }
+    let message = crate::text::chain(e);
     match tls_hint(&message) {
         Some(hint) => format!("{message}. {hint}"),
         None => message,

@@ -21,6 +21,23 @@ pub fn escape(s: &str) -> String {
     out
 }
 
+/// `e` and its sources joined by `: `, each cause left out when the text before it already
+/// says it. Many errors here name their cause in their own message and also hand it on as
+/// their source; anyhow's `{:#}` then said it twice ("cannot read key file k.pem: No such file
+/// or directory (os error 2): No such file or directory (os error 2)").
+pub fn chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut message = e.to_string();
+    let mut src = e.source();
+    while let Some(s) = src {
+        let s_text = s.to_string();
+        if !message.contains(&s_text) {
+            message = format!("{message}: {s_text}");
+        }
+        src = s.source();
+    }
+    message
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -30,5 +47,24 @@ mod tests {
         assert_eq!(escape("a\tb\nc"), "a\tb\nc");
         assert_eq!(escape("x\r\u{1b}[2K"), "x\\u{d}\\u{1b}[2K");
         assert_eq!(escape("\u{202e}evil"), "\\u{202e}evil");
+    }
+
+    #[test]
+    fn a_cause_is_said_once() {
+        #[derive(Debug, thiserror::Error)]
+        #[error("cannot read key file k.pem: {source}")]
+        struct Read {
+            source: std::io::Error,
+        }
+        #[derive(Debug, thiserror::Error)]
+        #[error("loading the station's key")]
+        struct Load(#[source] Read);
+        let e = Load(Read {
+            source: std::io::Error::other("gone"),
+        });
+        assert_eq!(
+            chain(&e),
+            "loading the station's key: cannot read key file k.pem: gone"
+        );
     }
 }

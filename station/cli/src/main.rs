@@ -51,6 +51,8 @@ fn main() -> ExitCode {
         }
     };
     match rt.block_on(dispatch(cli.cmd)) {
+        // Said on stderr already: the answer on stdout is incomplete.
+        Ok(Ended::Ok) if pht_term::out::failed() => ExitCode::from(1),
         Ok(Ended::Ok) => ExitCode::SUCCESS,
         Ok(Ended::Failed(decision, msg)) => {
             eprintln!("error: {}", output::escape(&msg));
@@ -64,7 +66,10 @@ fn main() -> ExitCode {
             ExitCode::from(decision.exit_code())
         }
         Err(e) => {
-            eprintln!("error: {}", output::escape(&format!("{e:#}")));
+            eprintln!(
+                "error: {}",
+                output::escape(&train_lib::text::chain(e.as_ref()))
+            );
             ExitCode::from(1)
         }
     }

@@ -54,6 +54,8 @@ fn main() -> ExitCode {
     pht_term::init_logging(level);
     stop_on_signals();
     match tls::load_ca_file(cli.ca_file.as_deref()).and_then(|()| dispatch(&cli)) {
+        // Said on stderr already: the answer on stdout is incomplete.
+        Ok(()) if pht_term::out::failed() => ExitCode::from(1),
         Ok(()) => ExitCode::SUCCESS,
         Err(e)
             if matches!(
@@ -61,11 +63,14 @@ fn main() -> ExitCode {
                 Some(ProtocolError::Cancelled)
             ) =>
         {
-            eprintln!("stopped: {e:#}");
+            eprintln!("stopped: {}", train_lib::text::chain(e.as_ref()));
             ExitCode::from(130)
         }
         Err(e) if e.downcast_ref::<cmd::status::TrainEnded>().is_some() => {
-            eprintln!("{}", train_lib::text::escape(&format!("{e:#}")));
+            eprintln!(
+                "{}",
+                train_lib::text::escape(&train_lib::text::chain(e.as_ref()))
+            );
             ExitCode::from(5)
         }
         Err(e) => {
@@ -78,7 +83,10 @@ fn main() -> ExitCode {
                 || e.downcast_ref::<train_image::BuildError>()
                     .is_some_and(train_image::BuildError::is_rejection);
             // Messages can carry names from a hostile image or configuration.
-            eprintln!("error: {}", train_lib::text::escape(&format!("{e:#}")));
+            eprintln!(
+                "error: {}",
+                train_lib::text::escape(&train_lib::text::chain(e.as_ref()))
+            );
             if rejected {
                 eprintln!("the train directory was left unchanged");
                 ExitCode::from(3)

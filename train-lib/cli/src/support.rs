@@ -43,14 +43,20 @@ pub fn trust(path: &Option<PathBuf>) -> Result<TrustStore> {
 /// Prints a step's report, as text or JSON.
 pub fn print_step(what: &str, r: &StepReport, json: bool) {
     if json {
-        println!(
+        pht_term::outln!(
             "{}",
             serde_json::to_string_pretty(r).expect("report serialises")
         );
     } else {
-        println!(
+        pht_term::outln!(
             "{what}: {} train {} at {} (stop {}): {} train files, {} result files, {} bytes",
-            r.format, r.train_id, r.station, r.index, r.train_files, r.result_files, r.bytes
+            r.format,
+            r.train_id,
+            r.station,
+            r.index,
+            r.train_files,
+            r.result_files,
+            r.bytes
         );
     }
 }

@@ -96,9 +96,20 @@ impl Authorizer {
         minters: &[Minter],
         ca_certs: &[Vec<u8>],
     ) -> Result<Self, String> {
+        Self::with_timeout(realms, insecure, minters, ca_certs, TOKEN_TIMEOUT)
+    }
+
+    /// As [`Authorizer::new`], token requests ending after `timeout` (tests use a second).
+    fn with_timeout(
+        realms: &[String],
+        insecure: &[String],
+        minters: &[Minter],
+        ca_certs: &[Vec<u8>],
+        timeout: Duration,
+    ) -> Result<Self, String> {
         let client = trusting(ca_certs)?
             .redirect(reqwest::redirect::Policy::none())
-            .timeout(TOKEN_TIMEOUT)
+            .timeout(timeout)
             .build()
             .map_err(|e| e.to_string())?;
         let realms = realms
@@ -346,6 +357,97 @@ mod tests {
             h.as_deref(),
             Some("Bearer registry-0|repository:x/inbox:pull,push repository:y/outbox:pull")
         );
+    }
+
+    /// A token service on loopback that answers every request with `reply` (raw HTTP, `None`:
+    /// never answers); returns its `host:port` and the count of connections it took.
+    async fn token_service(
+        reply: Option<&'static [u8]>,
+        endless: bool,
+    ) -> (String, Arc<std::sync::atomic::AtomicUsize>) {
+        use std::sync::atomic::Ordering;
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = l.local_addr().unwrap().to_string();
+        let taken = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let count = taken.clone();
+        tokio::spawn(async move {
+            while let Ok((mut sock, _)) = l.accept().await {
+                count.fetch_add(1, Ordering::SeqCst);
+                tokio::spawn(async move {
+                    let mut buf = [0u8; 4096];
+                    let _ = sock.read(&mut buf).await;
+                    let Some(head) = reply else {
+                        // Holds the connection open without a byte.
+                        tokio::time::sleep(Duration::from_secs(30)).await;
+                        return;
+                    };
+                    if sock.write_all(head).await.is_err() || !endless {
+                        return;
+                    }
+                    let chunk = format!("{:x}\r\n{}\r\n", 4096, " ".repeat(4096));
+                    while sock.write_all(chunk.as_bytes()).await.is_ok() {}
+                });
+            }
+        });
+        (addr, taken)
+    }
+
+    fn challenge(addr: &str) -> String {
+        format!(r#"Bearer realm="http://{addr}/token",service="reg",scope="repository:a/b:pull""#)
+    }
+
+    #[tokio::test]
+    async fn a_token_response_that_never_ends_is_refused_at_64_kib() {
+        let (addr, _) = token_service(
+            Some(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"),
+            true,
+        )
+        .await;
+        let a = Authorizer::new(&[], &[], &[], &[]).unwrap();
+        let e = a
+            .answer(&addr, &creds(), &challenge(&addr), None)
+            .await
+            .unwrap_err();
+        assert_eq!(e, "the token response is over 64 KiB; refused");
+    }
+
+    #[tokio::test]
+    async fn a_token_service_s_redirect_is_not_followed_with_the_credentials() {
+        // Where the redirect points: must never be contacted.
+        let (elsewhere, contacted) = token_service(Some(b"HTTP/1.1 200 OK\r\n\r\n"), false).await;
+        let head: &'static [u8] = Box::leak(
+            format!(
+                "HTTP/1.1 302 Found\r\nLocation: http://{elsewhere}/steal\r\nContent-Length: 0\r\n\r\n"
+            )
+            .into_bytes()
+            .into_boxed_slice(),
+        );
+        let (addr, asked) = token_service(Some(head), false).await;
+        let a = Authorizer::new(&[], &[], &[], &[]).unwrap();
+        let e = a
+            .answer(&addr, &creds(), &challenge(&addr), None)
+            .await
+            .unwrap_err();
+        assert_eq!(e, "the token service answered 302 Found");
+        assert_eq!(asked.load(std::sync::atomic::Ordering::SeqCst), 1);
+        assert_eq!(contacted.load(std::sync::atomic::Ordering::SeqCst), 0);
+    }
+
+    #[tokio::test]
+    async fn a_token_service_that_never_answers_is_given_up_on() {
+        let (addr, _) = token_service(None, false).await;
+        let a = Authorizer::with_timeout(&[], &[], &[], &[], Duration::from_secs(1)).unwrap();
+        let started = Instant::now();
+        let e = a
+            .answer(&addr, &creds(), &challenge(&addr), None)
+            .await
+            .unwrap_err();
+        assert!(
+            e.starts_with("token request: ") && e.contains("timed out"),
+            "{e}"
+        );
+        assert!(started.elapsed() < Duration::from_secs(10));
     }
 
     #[test]

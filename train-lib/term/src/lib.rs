@@ -1,9 +1,12 @@
 //! Terminal output for the binaries, `train`, `station` and `route-service` (only binaries
 //! depend on this crate): progress bars on stderr for pulls and pushes, hidden when stderr is
-//! not a terminal, and the logging set-up they share.
+//! not a terminal, the logging set-up they share, and standard output that a reader closing
+//! it early (`| head`) does not crash ([`out`]).
 
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
+
+pub mod out;
 
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use train_image::{Progress, Reporter};

@@ -18,7 +18,7 @@ fn party_of(id: &str, p: &PartyArgs) -> Result<(String, String, String)> {
 }
 
 fn print_key(id: &str, key: &str) {
-    println!("{key}");
+    pht_term::outln!("{key}");
     eprintln!(
         "This is {id}'s API key; it is shown once and stored only as a hash. Send it as \
          `Authorization: ApiKey {id} <key>`."
@@ -72,14 +72,17 @@ pub async fn station(c: StationCmd) -> Result<()> {
                 .map(|s| s.view(120_000))
                 .collect();
             if json {
-                println!("{}", serde_json::to_string_pretty(&views)?);
+                pht_term::outln!("{}", serde_json::to_string_pretty(&views)?);
             } else {
-                println!(
+                pht_term::outln!(
                     "{:<20} {:<8} {:<10} {:<28} FINGERPRINT",
-                    "ID", "APPROVAL", "SEEN", "REGISTRY/NAMESPACE"
+                    "ID",
+                    "APPROVAL",
+                    "SEEN",
+                    "REGISTRY/NAMESPACE"
                 );
                 for v in views {
-                    println!(
+                    pht_term::outln!(
                         "{:<20} {:<8} {:<10} {:<28} {}",
                         v.id,
                         v.approval,
@@ -138,11 +141,11 @@ pub async fn creator(c: CreatorCmd) -> Result<()> {
             let db = super::open(&db).await?;
             let views: Vec<_> = db.creators().await?.iter().map(|c| c.view()).collect();
             if json {
-                println!("{}", serde_json::to_string_pretty(&views)?);
+                pht_term::outln!("{}", serde_json::to_string_pretty(&views)?);
             } else {
-                println!("{:<20} {:<28} FINGERPRINT", "ID", "REGISTRY/NAMESPACE");
+                pht_term::outln!("{:<20} {:<28} FINGERPRINT", "ID", "REGISTRY/NAMESPACE");
                 for v in views {
-                    println!(
+                    pht_term::outln!(
                         "{:<20} {:<28} {}",
                         v.id,
                         format!("{}/{}", v.registry, v.namespace),

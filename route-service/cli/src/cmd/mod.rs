@@ -16,7 +16,7 @@ pub fn run(cmd: Cmd) -> Result<()> {
     match cmd {
         Cmd::Serve(a) => rt.block_on(serve::run(a)),
         Cmd::Openapi => {
-            println!(
+            pht_term::outln!(
                 "{}",
                 serde_json::to_string_pretty(&route_service::api::openapi())?
             );

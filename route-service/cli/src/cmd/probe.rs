@@ -34,6 +34,6 @@ pub async fn run(a: ProbeArgs) -> Result<()> {
     if status != "200" {
         bail!("{} answered {status}: not ready", a.url);
     }
-    println!("ready");
+    pht_term::outln!("ready");
     Ok(())
 }

@@ -26,7 +26,7 @@ pub fn run(a: VerifyArgs) -> Result<Ended> {
     };
     Ok(match audit::AuditLog::new(&log).verify(&public) {
         Ok(records) => {
-            println!(
+            pht_term::outln!(
                 "{}: {} records, chain and signed head intact",
                 log.display(),
                 records.len()

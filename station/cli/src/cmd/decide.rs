@@ -16,7 +16,7 @@ pub async fn run(a: DecideArgs, approve: bool) -> Result<Ended> {
         .client()?
         .decide(&a.train, approve, a.reason.clone())
         .await?;
-    println!(
+    pht_term::outln!(
         "train {} {} at {}; it is now {}",
         a.train,
         if approve { "approved" } else { "rejected" },

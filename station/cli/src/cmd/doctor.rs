@@ -14,7 +14,7 @@ const WIDTH: usize = 20;
 fn line(mark: &str, name: &str, text: &str) {
     let indent = format!("\n{:<5} {:<WIDTH$} ", "", "");
     let text = escape(text.trim_end()).replace('\n', &indent);
-    println!("{mark:<5} {name:<WIDTH$} {text}");
+    pht_term::outln!("{mark:<5} {name:<WIDTH$} {text}");
 }
 
 /// The cluster's checks, in place of the Docker host's.
@@ -38,9 +38,10 @@ pub async fn run(a: DoctorArgs) -> Result<Ended> {
         Ok(c) => c,
         Err(e) => {
             line("FAIL", "configuration", &e.to_string());
-            println!(
+            pht_term::outln!(
                 "{:<5} {:<WIDTH$} → fix the file, then run station doctor again",
-                "", ""
+                "",
+                ""
             );
             anyhow::bail!("the configuration {} does not load", a.config.display());
         }
@@ -67,13 +68,13 @@ pub async fn run(a: DoctorArgs) -> Result<Ended> {
             Outcome::Failed { problem, fix } => {
                 failed += 1;
                 line("FAIL", c.name, problem);
-                println!("{:<5} {:<WIDTH$} → {}", "", "", escape(fix));
+                pht_term::outln!("{:<5} {:<WIDTH$} → {}", "", "", escape(fix));
             }
         }
     }
     if failed > 0 {
         anyhow::bail!("{failed} of {} checks failed", checks.len() + 1);
     }
-    println!("all {} checks passed", checks.len() + 1);
+    pht_term::outln!("all {} checks passed", checks.len() + 1);
     Ok(Ended::Ok)
 }

@@ -7,13 +7,9 @@ use crate::cli::K8sManifestsArgs;
 /// JSON `List` (`kubectl apply -f -` reads it).
 #[cfg(feature = "kubernetes")]
 pub fn manifests(a: K8sManifestsArgs) -> anyhow::Result<Ended> {
-    use std::io::Write;
     let text = serde_json::to_string_pretty(&station_k8s::manifests::all(&a.namespace))?;
-    // A reader that stops early (`| head`) is no error.
-    match writeln!(std::io::stdout(), "{text}") {
-        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
-        _ => Ok(Ended::Ok),
-    }
+    pht_term::outln!("{text}");
+    Ok(Ended::Ok)
 }
 
 /// Without the engine built in, says how to get it.

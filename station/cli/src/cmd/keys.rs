@@ -67,21 +67,21 @@ pub fn show(a: KeysArgs) -> Result<Ended> {
     let key = load_key(&path, ctx.cfg.station.key_password_env.as_deref())?;
     let fp = key.public().fingerprint();
     let id = &ctx.station;
-    print!("{}", key.public().to_pem());
-    println!("fingerprint: {fp}");
-    println!();
-    println!("The route service's admin registers this station with its public key:");
-    println!(
+    pht_term::out!("{}", key.public().to_pem());
+    pht_term::outln!("fingerprint: {fp}");
+    pht_term::outln!();
+    pht_term::outln!("The route service's admin registers this station with its public key:");
+    pht_term::outln!(
         "  route-service station add {id} --registry <REGISTRY> --namespace {id} --public-key {} [--approval manual]",
         public_path(&path).display()
     );
-    println!(
+    pht_term::outln!(
         "and gives you the API key it prints once (keep it in [watch] api_key_file, mode 0600)."
     );
-    println!("Other stations that pin route keys run:");
-    println!("  station trust add station {id} {fp}");
-    println!("Creators building routes through the service check it with:");
-    println!("  train create --route-service <URL> --station {id} --pin {id}={fp} …");
+    pht_term::outln!("Other stations that pin route keys run:");
+    pht_term::outln!("  station trust add station {id} {fp}");
+    pht_term::outln!("Creators building routes through the service check it with:");
+    pht_term::outln!("  train create --route-service <URL> --station {id} --pin {id}={fp} …");
     Ok(Ended::Ok)
 }
 
@@ -119,13 +119,15 @@ pub async fn rotate(a: RotateArgs) -> Result<Ended> {
             held.pending_fingerprint
         );
     }
-    println!("proposed {fp} for station {}", ctx.station);
-    println!("Tell the route service's admin this fingerprint by a channel you trust; they run:");
-    println!(
+    pht_term::outln!("proposed {fp} for station {}", ctx.station);
+    pht_term::outln!(
+        "Tell the route service's admin this fingerprint by a channel you trust; they run:"
+    );
+    pht_term::outln!(
         "  route-service station accept-key {} --fingerprint {fp}",
         ctx.station
     );
-    println!(
+    pht_term::outln!(
         "`station watch` takes the key into use once it is accepted (at its next inbox read)."
     );
     Ok(Ended::Ok)

@@ -44,43 +44,47 @@ pub async fn run(a: QueueArgs) -> Result<Ended> {
                        "inspection": inspection(i)})
             })
             .collect();
-        println!("{}", serde_json::to_string_pretty(&v)?);
+        pht_term::outln!("{}", serde_json::to_string_pretty(&v)?);
         return Ok(Ended::Ok);
     }
     if waiting.is_empty() {
-        println!("no train waits for approval at {}", ctx.station);
+        pht_term::outln!("no train waits for approval at {}", ctx.station);
         return Ok(Ended::Ok);
     }
     for i in &waiting {
         let r = &i.raw;
-        println!(
+        pht_term::outln!(
             "train {}  (creator {}, {} format)",
-            r.train, r.creator, r.format
+            r.train,
+            r.creator,
+            r.format
         );
         let route: Vec<&str> = r.route.iter().map(|s| s.as_str()).collect();
-        println!(
+        pht_term::outln!(
             "  route:      {} (this is stop {})",
             route.join(" → "),
             r.index + 1
         );
-        println!("  image:      {}", i.image);
+        pht_term::outln!("  image:      {}", i.image);
         match inspection(i) {
             Some(x) => {
-                println!(
+                pht_term::outln!(
                     "  entrypoint: {}",
                     escape(x.entrypoint.as_deref().unwrap_or("(none recorded)"))
                 );
-                println!("  files to review ({}):", x.files.len());
+                pht_term::outln!("  files to review ({}):", x.files.len());
                 for (f, size) in &x.files {
-                    println!("    {} ({size} bytes, encrypted in the image)", escape(f));
+                    pht_term::outln!("    {} ({size} bytes, encrypted in the image)", escape(f));
                 }
                 for p in &x.problems {
-                    println!("  PROBLEM:    {}", escape(p));
+                    pht_term::outln!("  PROBLEM:    {}", escape(p));
                 }
             }
-            None => println!("  (not read yet: `station watch` reads waiting trains for review)"),
+            None => pht_term::outln!(
+                "  (not read yet: `station watch` reads waiting trains for review)"
+            ),
         }
-        println!(
+        pht_term::outln!(
             "  decide:     station approve {0}   |   station reject {0} --reason \"…\"",
             r.train
         );

@@ -56,9 +56,9 @@ pub async fn run(a: RunArgs) -> Result<Ended> {
     let out = run::run(&engine, &req, &cancel, &mut summary).await;
     watcher.abort();
     if a.json {
-        println!("{}", serde_json::to_string_pretty(&summary)?);
+        pht_term::outln!("{}", serde_json::to_string_pretty(&summary)?);
     } else if out.is_ok() {
-        println!(
+        pht_term::outln!(
             "pushed {} ({:.2} s: pull {:.2}, pre-run {:.2}, run {:.2}, post-run {:.2}, push {:.2})",
             summary.pushed_to.as_deref().unwrap_or("?"),
             summary.seconds.total,

@@ -39,8 +39,8 @@ pub fn add(a: TrustAddArgs) -> Result<Ended> {
     let old = f.add(&a.role, &a.id, &fp)?;
     f.save(&path)?;
     match old {
-        Some(o) if o != fp => println!("{} {} pinned to {fp} (was {o})", a.role, a.id),
-        _ => println!("{} {} pinned to {fp}", a.role, a.id),
+        Some(o) if o != fp => pht_term::outln!("{} {} pinned to {fp} (was {o})", a.role, a.id),
+        _ => pht_term::outln!("{} {} pinned to {fp}", a.role, a.id),
     }
     Ok(Ended::Ok)
 }
@@ -50,13 +50,13 @@ pub fn list(a: TrustFileArgs) -> Result<Ended> {
     let path = file(&a)?;
     let pins = TrustFile::load(&path)?.list();
     if pins.is_empty() {
-        println!(
+        pht_term::outln!(
             "nothing pinned in {}: pre-run trusts the keys each train's configuration names",
             path.display()
         );
     }
     for (role, p) in pins {
-        println!("{role:<8} {:<24} {}", p.id, p.key);
+        pht_term::outln!("{role:<8} {:<24} {}", p.id, p.key);
     }
     Ok(Ended::Ok)
 }
@@ -67,6 +67,6 @@ pub fn remove(a: TrustRemoveArgs) -> Result<Ended> {
     let mut f = TrustFile::load(&path)?;
     let p = f.remove(&a.role, &a.id, &path)?;
     f.save(&path)?;
-    println!("{} {} ({}) no longer pinned", a.role, p.id, p.key);
+    pht_term::outln!("{} {} ({}) no longer pinned", a.role, p.id, p.key);
     Ok(Ended::Ok)
 }

@@ -90,7 +90,7 @@ fn run_phase(p: &[String]) -> Result<()> {
         "pre-run" => t.pre_run(&st)?,
         other => bail!("unknown step {other}"),
     };
-    println!("{} {}", start.elapsed().as_secs_f64(), peak_rss_kib());
+    pht_term::outln!("{} {}", start.elapsed().as_secs_f64(), peak_rss_kib());
     Ok(())
 }
 
@@ -429,15 +429,15 @@ fn main() -> Result<()> {
         .map(|a| (*a, openssl_speed(a), awslc_speed(a)))
         .collect();
 
-    println!(
+    pht_term::outln!(
         "\nResults: {} MiB in {} files; 2 cores; page cache warm.\n",
         args.size_mib,
         fs::read_dir(data.join("many"))?.count() + 13
     );
-    println!("| implementation | post-run s | post-run MB/s | pre-run s | pre-run MB/s | both MB/s | peak RSS MiB |");
-    println!("|---|---:|---:|---:|---:|---:|---:|");
+    pht_term::outln!("| implementation | post-run s | post-run MB/s | pre-run s | pre-run MB/s | both MB/s | peak RSS MiB |");
+    pht_term::outln!("|---|---:|---:|---:|---:|---:|---:|");
     for (name, post, pre) in &rows {
-        println!(
+        pht_term::outln!(
             "| {name} | {:.2} | {:.0} | {:.2} | {:.0} | {:.0} | {:.0} |",
             post.secs,
             mb / post.secs,
@@ -447,12 +447,12 @@ fn main() -> Result<()> {
             post.rss_mib.max(pre.rss_mib)
         );
     }
-    println!(
+    pht_term::outln!(
         "\n| primitive (1 core, 1 MiB blocks) | openssl speed MB/s | aws-lc in-process MB/s |"
     );
-    println!("|---|---:|---:|");
+    pht_term::outln!("|---|---:|---:|");
     for (a, o, l) in &prims {
-        println!(
+        pht_term::outln!(
             "| {a} | {} | {l:.0} |",
             o.map_or("n/a".into(), |v| format!("{v:.0}"))
         );
@@ -472,9 +472,9 @@ fn main() -> Result<()> {
         .filter(|p| p.0 != "sha512")
         .map(|p| p.1.unwrap_or(p.2))
         .fold(f64::INFINITY, f64::min);
-    println!("\nRatios (same run):");
+    pht_term::outln!("\nRatios (same run):");
     if let Some(n) = native {
-        println!("- native / slowest primitive it applies to every byte (openssl sha256, aes-256-gcm): post-run {:.2}, pre-run {:.2}",
+        pht_term::outln!("- native / slowest primitive it applies to every byte (openssl sha256, aes-256-gcm): post-run {:.2}, pre-run {:.2}",
             mb / rows[n].1.secs / slowest_native, mb / rows[n].2.secs / slowest_native);
     }
     if let Some(l) = legacy {
@@ -482,7 +482,7 @@ fn main() -> Result<()> {
         let of_pass: Vec<f64> = (0..passes.len())
             .map(|k| 2.0 * passes[k] / pair(l, k))
             .collect();
-        println!(
+        pht_term::outln!(
             "- legacy speed / one in-memory SHA-512 pass's speed: {:.2} (median; each repetition: {})",
             sorted_median(&of_pass),
             listed(&of_pass, 2)
@@ -498,7 +498,7 @@ fn main() -> Result<()> {
         };
         for (label, i) in [("native", native), ("legacy", legacy)] {
             if let Some(i) = i {
-                println!(
+                pht_term::outln!(
                     "- {label} / reference throughput: {:.1}× (medians; each repetition: {})",
                     both(i) / both(r),
                     per_rep(i)
@@ -511,13 +511,13 @@ fn main() -> Result<()> {
         let ceilings: Vec<f64> = (0..passes.len())
             .map(|k| pair(r, k) / (2.0 * passes[k]))
             .collect();
-        println!(
+        pht_term::outln!(
             "- legacy ceiling (the reference's step time over one in-memory SHA-512 pass of the same size, {:.0} MB/s): {:.1}× (each repetition: {})",
             mb / sorted_median(&passes),
             sorted_median(&ceilings),
             listed(&ceilings, 1)
         );
-        println!(
+        pht_term::outln!(
             "- reference peak RSS / data size: {:.1}",
             rows[r].1.rss_mib.max(rows[r].2.rss_mib) / args.size_mib as f64
         );

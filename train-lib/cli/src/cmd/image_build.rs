@@ -34,11 +34,15 @@ pub fn run(a: &BuildArgs, cli: &Cli) -> Result<()> {
     ))?;
     let rep = &built.report;
     if a.json {
-        println!("{}", serde_json::to_string_pretty(rep)?);
+        pht_term::outln!("{}", serde_json::to_string_pretty(rep)?);
     } else {
-        println!(
+        pht_term::outln!(
             "pushed {}@{} (on master {}, {} blobs sent, {} bytes)",
-            tag, rep.digest, built.master.digest, rep.sent, rep.bytes_sent
+            tag,
+            rep.digest,
+            built.master.digest,
+            rep.sent,
+            rep.bytes_sent
         );
     }
     Ok(())

@@ -19,11 +19,15 @@ pub fn run(a: &CopyArgs) -> Result<()> {
         &pht_term::Bars::default(),
     ))?;
     if a.json {
-        println!("{}", serde_json::to_string_pretty(&rep)?);
+        pht_term::outln!("{}", serde_json::to_string_pretty(&rep)?);
     } else {
-        println!(
+        pht_term::outln!(
             "copied {from} to {to}@{} ({} blobs sent, {} mounted, {} already there; {} bytes)",
-            rep.digest, rep.sent, rep.mounted, rep.skipped, rep.bytes_sent
+            rep.digest,
+            rep.sent,
+            rep.mounted,
+            rep.skipped,
+            rep.bytes_sent
         );
     }
     Ok(())

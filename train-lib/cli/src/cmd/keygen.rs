@@ -17,7 +17,7 @@ pub fn run(a: &KeygenArgs) -> Result<()> {
     f.write_all(key.to_pkcs8_pem()?.as_bytes())?;
     std::fs::write(&pub_path, key.public().to_pem())
         .with_context(|| format!("writing {}", pub_path.display()))?;
-    println!(
+    pht_term::outln!(
         "{}\n{}\n{}",
         priv_path.display(),
         pub_path.display(),

@@ -28,7 +28,7 @@ pub fn run(a: &StatusArgs) -> Result<()> {
             .map_err(|e| anyhow::anyhow!("{e}: give the id `train submit` printed"))?;
     let v = rt.block_on(client.train(&id))?;
     if a.json && !a.follow {
-        println!("{}", serde_json::to_string_pretty(&v)?);
+        pht_term::outln!("{}", serde_json::to_string_pretty(&v)?);
         return Ok(());
     }
     print_view(&v);
@@ -41,11 +41,11 @@ pub fn run(a: &StatusArgs) -> Result<()> {
     } else {
         rt.block_on(follow(&client, &id, last))?
     };
-    println!();
+    pht_term::outln!();
     print_view(&v);
     match v.state {
         TrainState::Finished => {
-            println!(
+            pht_term::outln!(
                 "finished: train results {} --route-service {} --key CREATOR.key.pem --out DIR",
                 v.id,
                 client.base()
@@ -119,7 +119,7 @@ fn clock(ms: i64) -> String {
 }
 
 fn print_event(e: &EventView) {
-    println!(
+    pht_term::outln!(
         "  {} UTC  {:<18} {}",
         clock(e.at),
         e.kind,
@@ -143,9 +143,12 @@ fn hop_word(h: HopState) -> &'static str {
 }
 
 fn print_view(v: &TrainView) {
-    println!(
+    pht_term::outln!(
         "train {} ({}, by {}): {}",
-        v.id, v.format, v.creator, v.state
+        v.id,
+        v.format,
+        v.creator,
+        v.state
     );
     for h in &v.hops {
         let here = if v.current_hop == Some(h.index) {
@@ -171,12 +174,12 @@ fn print_view(v: &TrainView) {
                 line.push_str(&format!(": {}", escape(e)));
             }
         }
-        println!("{line}");
+        pht_term::outln!("{line}");
     }
     if let Some(r) = &v.reason {
-        println!("   reason: {}", escape(r));
+        pht_term::outln!("   reason: {}", escape(r));
     }
     if let Some(r) = &v.results {
-        println!("   results: {r}");
+        pht_term::outln!("   results: {r}");
     }
 }

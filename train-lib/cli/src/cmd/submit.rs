@@ -30,9 +30,9 @@ pub fn run(a: &SubmitArgs) -> Result<()> {
         .context("the train's route names a station id the route service cannot route to")?;
     let v = rt.block_on(client.submit(&pinned, &route))?;
     if a.json {
-        println!("{}", serde_json::to_string_pretty(&v)?);
+        pht_term::outln!("{}", serde_json::to_string_pretty(&v)?);
     } else {
-        println!("{}", v.id);
+        pht_term::outln!("{}", v.id);
         eprintln!(
             "submitted train {} ({}) along {}; follow it with: train status {} --follow",
             v.id,

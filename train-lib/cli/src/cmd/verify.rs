@@ -34,9 +34,9 @@ pub fn run(a: &VerifyArgs) -> Result<()> {
     if a.json {
         let mut v = serde_json::to_value(&rep)?;
         v["ok"] = rep.ok().into();
-        println!("{}", serde_json::to_string_pretty(&v)?);
+        pht_term::outln!("{}", serde_json::to_string_pretty(&v)?);
     } else {
-        println!(
+        pht_term::outln!(
             "{} train {} — route: {} — {} stops done",
             rep.format,
             rep.train_id,
@@ -44,7 +44,7 @@ pub fn run(a: &VerifyArgs) -> Result<()> {
             rep.stops_done
         );
         for c in &rep.checks {
-            println!(
+            pht_term::outln!(
                 "  [{}] {}: {}",
                 if c.ok { " ok " } else { "FAIL" },
                 c.name,
