@@ -54,11 +54,13 @@ pub struct Config {
     /// The registry token issuer (for registries with `token_service`).
     #[serde(default)]
     pub token: Option<crate::token::TokenConfig>,
-    /// Connections served at once; more are closed at accept. Below the process's file limit
-    /// (1,024 by default, which 1,100 idle connections once exhausted: every call then timed
-    /// out), with room for the database, the registries and the movers.
-    #[serde(default = "default_max_connections")]
-    pub max_connections: usize,
+    /// Connections served at once; more are closed at accept. Unset: the process's file limit
+    /// (raised to its hard limit at start) less 256 kept for the database, the registries and
+    /// the movers, at most 16,384 ([`crate::capacity`]); 1,100 idle connections at a 1,024
+    /// limit once stopped `accept`, and every call then timed out. A configured value the file
+    /// limit cannot hold stops the start.
+    #[serde(default)]
+    pub max_connections: Option<usize>,
     /// Seconds a client has to send a request's headers, and an idle keep-alive connection
     /// to start its next request; then the connection is closed.
     #[serde(default = "default_header_timeout")]
@@ -119,9 +121,6 @@ fn with_password(url: &str, password: &str) -> Result<String, ConfigError> {
     Ok(format!("{scheme}{user}:{enc}@{host}"))
 }
 
-fn default_max_connections() -> usize {
-    768
-}
 fn default_header_timeout() -> u64 {
     10
 }
@@ -375,7 +374,9 @@ impl Config {
                     .into(),
             ));
         }
-        if self.max_connections < 16
+        if self
+            .max_connections
+            .is_some_and(|n| n < crate::capacity::MIN)
             || self.header_timeout_secs == 0
             || self.max_streams_per_principal < 2
         {

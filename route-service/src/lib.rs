@@ -15,6 +15,7 @@
 
 pub mod api;
 pub mod auth;
+pub mod capacity;
 pub mod clock;
 pub mod config;
 pub mod db;

@@ -35,6 +35,9 @@ pub enum ServeError {
     /// The token signing key could not be read.
     #[error(transparent)]
     Token(#[from] crate::token::TokenError),
+    /// The configured connection cap does not fit under the file limit.
+    #[error(transparent)]
+    Capacity(#[from] crate::capacity::CapacityError),
     /// The server failed.
     #[error("HTTP server: {0}")]
     Http(std::io::Error),
@@ -75,12 +78,17 @@ pub struct Service {
     addr: SocketAddr,
     listener: tokio::net::TcpListener,
     state: AppState,
+    /// Connections served at once ([`crate::capacity::connection_cap`]).
+    max_connections: usize,
     _work: tempfile::TempDir,
 }
 
 impl Service {
     /// Opens the database, binds `cfg.listen` and prepares the movers; nothing runs yet.
     pub async fn bind(cfg: Config) -> Result<Self, ServeError> {
+        // Before anything is opened: a cap the file limit cannot hold stops the start.
+        let max_connections =
+            crate::capacity::connection_cap(cfg.max_connections, crate::capacity::file_limit())?;
         let db = Db::open(&cfg.database).await?;
         let tokens = cfg
             .token
@@ -168,6 +176,7 @@ impl Service {
             addr,
             listener,
             state,
+            max_connections,
             _work: work,
         })
     }
@@ -184,12 +193,12 @@ impl Service {
         let movers = tokio::spawn(state.mover.clone().run(stop.clone()));
         let db = state.db.clone();
         let limits = pht_web::listen::Limits {
-            max_connections: state.cfg.max_connections,
+            max_connections: self.max_connections,
             header_timeout: std::time::Duration::from_secs(state.cfg.header_timeout_secs),
             on_refused: || metrics::counter!(crate::metrics::CONNECTIONS_REFUSED).increment(1),
         };
         let app = api::router(state, crate::ui::router());
-        tracing::info!(addr = %self.addr, "route service listening");
+        tracing::info!(addr = %self.addr, max_connections = self.max_connections, "route service listening");
         pht_web::listen::serve(self.listener, app, limits, stop.clone()).await;
         stop.cancel();
         let _ = movers.await;

@@ -361,3 +361,62 @@ fn idle_and_half_sent_connections_cannot_exhaust_the_service() {
             == 200
     });
 }
+
+/// Hole 6's cap, sized by the machine: a fixed 768 once closed 200 stations' token requests at
+/// accept on a host allowing 20,000 files (`route-bench`). `serve` raises its soft file limit
+/// to the hard one and serves that less 256; a configured cap the limit cannot hold stops the
+/// start with what to change.
+#[test]
+fn the_connection_cap_follows_the_file_limit_and_one_it_cannot_hold_stops_the_start() {
+    use std::io::{BufRead, BufReader};
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("route.toml");
+    let base = format!(
+        "listen = \"127.0.0.1:0\"\ndatabase = \"sqlite://{}\"\n",
+        dir.path().join("db.sqlite").display()
+    );
+    // `ulimit` in a shell that then becomes the service: soft 1,024, hard 4,096.
+    let serve = |limits: &str| {
+        let mut c = Command::new("sh");
+        c.args([
+            "-c",
+            &format!("set -e; {limits}; exec \"$0\" serve --config \"$1\""),
+            e2e::bin("route-service").to_str().unwrap(),
+            config.to_str().unwrap(),
+        ]);
+        c
+    };
+    std::fs::write(&config, &base).unwrap();
+    let mut child = serve("ulimit -S -n 1024 && ulimit -H -n 4096")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut said = String::new();
+    for line in BufReader::new(child.stderr.take().unwrap()).lines() {
+        let line = line.unwrap();
+        said.push_str(&line);
+        said.push('\n');
+        if line.contains("route service listening") {
+            break;
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(
+        said.contains(r#"raised the open-file limit to its hard limit from="1024" to="4096""#),
+        "{said}"
+    );
+    assert!(said.contains("max_connections=3840"), "{said}");
+
+    std::fs::write(&config, format!("{base}max_connections = 2000\n")).unwrap();
+    let o = e2e::run(&mut serve("ulimit -n 1024"));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains(
+            "max_connections = 2000 does not fit under this process's file limit (1024 open files"
+        ) && err.contains("lower max_connections to at most 768"),
+        "{err}"
+    );
+}

@@ -18,6 +18,16 @@ pub async fn run(a: ServeArgs) -> Result<()> {
     }
     cfg.load_secrets()?;
     cfg.validate()?;
+    // Connections are file descriptors; the soft limit (often 1,024) is for programs that
+    // never asked. The cap follows what is raised here (route_service::capacity).
+    let (before, after) = route_service::capacity::raise_file_limit();
+    if before != after {
+        tracing::info!(
+            from = before.map_or("unlimited".into(), |l| l.to_string()),
+            to = after.map_or("unlimited".into(), |l| l.to_string()),
+            "raised the open-file limit to its hard limit"
+        );
+    }
     for r in cfg.registries.iter().filter(|r| r.secret.is_none()) {
         tracing::warn!(registry = %r.address, "no notification secret: its notifications are refused; only reconciliation sees its pushes");
     }
