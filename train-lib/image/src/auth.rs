@@ -362,7 +362,7 @@ mod tests {
     /// A token service on loopback that answers every request with `reply` (raw HTTP, `None`:
     /// never answers); returns its `host:port` and the count of connections it took.
     async fn token_service(
-        reply: Option<&'static [u8]>,
+        reply: Option<&str>,
         endless: bool,
     ) -> (String, Arc<std::sync::atomic::AtomicUsize>) {
         use std::sync::atomic::Ordering;
@@ -371,9 +371,11 @@ mod tests {
         let addr = l.local_addr().unwrap().to_string();
         let taken = Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let count = taken.clone();
+        let reply: Option<Arc<str>> = reply.map(Arc::from);
         tokio::spawn(async move {
             while let Ok((mut sock, _)) = l.accept().await {
                 count.fetch_add(1, Ordering::SeqCst);
+                let reply = reply.clone();
                 tokio::spawn(async move {
                     let mut buf = [0u8; 4096];
                     let _ = sock.read(&mut buf).await;
@@ -382,7 +384,7 @@ mod tests {
                         tokio::time::sleep(Duration::from_secs(30)).await;
                         return;
                     };
-                    if sock.write_all(head).await.is_err() || !endless {
+                    if sock.write_all(head.as_bytes()).await.is_err() || !endless {
                         return;
                     }
                     let chunk = format!("{:x}\r\n{}\r\n", 4096, " ".repeat(4096));
@@ -400,7 +402,7 @@ mod tests {
     #[tokio::test]
     async fn a_token_response_that_never_ends_is_refused_at_64_kib() {
         let (addr, _) = token_service(
-            Some(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"),
+            Some("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"),
             true,
         )
         .await;
@@ -415,15 +417,11 @@ mod tests {
     #[tokio::test]
     async fn a_token_service_s_redirect_is_not_followed_with_the_credentials() {
         // Where the redirect points: must never be contacted.
-        let (elsewhere, contacted) = token_service(Some(b"HTTP/1.1 200 OK\r\n\r\n"), false).await;
-        let head: &'static [u8] = Box::leak(
-            format!(
-                "HTTP/1.1 302 Found\r\nLocation: http://{elsewhere}/steal\r\nContent-Length: 0\r\n\r\n"
-            )
-            .into_bytes()
-            .into_boxed_slice(),
+        let (elsewhere, contacted) = token_service(Some("HTTP/1.1 200 OK\r\n\r\n"), false).await;
+        let head = format!(
+            "HTTP/1.1 302 Found\r\nLocation: http://{elsewhere}/steal\r\nContent-Length: 0\r\n\r\n"
         );
-        let (addr, asked) = token_service(Some(head), false).await;
+        let (addr, asked) = token_service(Some(&head), false).await;
         let a = Authorizer::new(&[], &[], &[], &[]).unwrap();
         let e = a
             .answer(&addr, &creds(), &challenge(&addr), None)
